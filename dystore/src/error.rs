@@ -1,0 +1,251 @@
+//! The one public error type: a kind, the context it happened in (table, key,
+//! path, key id) and an optional cause.
+//!
+//! Messages never carry plaintext of an encrypted field nor key bytes: the
+//! context holds names only, and details are written by dystore, not copied
+//! from values.
+
+use std::fmt;
+
+/// `Result` with [`Error`] as the default error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What went wrong, independent of where.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The object (or the item holding a path) does not exist.
+    #[error("object not found")]
+    NotFound,
+    /// Someone wrote the object since it was read (optimistic locking).
+    #[error("the object was changed by another writer")]
+    Conflict,
+    /// A read kept finding a save in progress (items of different write ids).
+    #[error("the object is being written; no consistent version could be read")]
+    Inconsistent,
+    /// The table name is not one DynamoDB accepts.
+    #[error("invalid table name")]
+    InvalidTableName,
+    /// The key attribute name or the key value is not acceptable.
+    #[error("invalid key")]
+    InvalidKey,
+    /// A path is malformed, or cannot be used for this operation.
+    #[error("invalid path")]
+    InvalidPath,
+    /// A path leads into a shard that is absent from the stored object.
+    #[error("path leads into a missing shard")]
+    MissingShard,
+    /// The document is not a JSON object, or a shard path holds something
+    /// other than an object (or list of objects).
+    #[error("invalid document")]
+    InvalidDocument,
+    /// An item would exceed DynamoDB's 400 KB limit.
+    #[error("item too large")]
+    ItemTooLarge,
+    /// An existing table's key schema differs from the layout's.
+    #[error("table schema mismatch")]
+    SchemaMismatch,
+    /// The stored data is not in a format dystore can read.
+    #[error("unreadable stored data")]
+    Format,
+    /// A value could not be converted to or from the application's type.
+    #[error("serialization failed")]
+    Serialization,
+    /// No key material for a key id.
+    #[error("missing encryption key")]
+    MissingKey,
+    /// A ciphertext failed authentication: tampered, truncated, wrong key, or
+    /// moved to another path, item or table.
+    #[error("ciphertext failed authentication")]
+    Authentication,
+    /// A ciphertext carries a format version this build does not know.
+    #[error("unsupported ciphertext format")]
+    UnsupportedFormat,
+    /// A ciphertext's header cannot be parsed.
+    #[error("malformed ciphertext")]
+    MalformedCiphertext,
+    /// An encrypted value was read without a loader able to decrypt it.
+    #[error("encrypted value without a decryption key")]
+    Encrypted,
+    /// The configuration (loader, keyring, client) is not usable.
+    #[error("invalid configuration")]
+    Config,
+    /// DynamoDB throttled the request past the retry deadline.
+    #[error("request throttled past the retry deadline")]
+    Throttled,
+    /// The backend refused or failed a request.
+    #[error("backend request failed")]
+    Backend,
+}
+
+/// An error from dystore: a [`ErrorKind`] with the table, key, path and key id
+/// it concerns.
+pub struct Error {
+    kind: ErrorKind,
+    detail: String,
+    table: Option<String>,
+    key: Option<String>,
+    path: Option<String>,
+    key_id: Option<String>,
+    source: Option<Cause>,
+}
+
+impl Error {
+    /// A new error of `kind`; `detail` says what happened in words for a user.
+    pub fn new(kind: ErrorKind, detail: impl Into<String>) -> Self {
+        Error {
+            kind,
+            detail: detail.into(),
+            table: None,
+            key: None,
+            path: None,
+            key_id: None,
+            source: None,
+        }
+    }
+
+    /// The kind of error.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The table concerned, if any.
+    pub fn table(&self) -> Option<&str> {
+        self.table.as_deref()
+    }
+
+    /// The primary key of the object concerned, if any.
+    pub fn key(&self) -> Option<&str> {
+        self.key.as_deref()
+    }
+
+    /// The JSONPath concerned, if any.
+    pub fn path(&self) -> Option<&str> {
+        self.path.as_deref()
+    }
+
+    /// The encryption key id concerned, if any.
+    pub fn key_id(&self) -> Option<&str> {
+        self.key_id.as_deref()
+    }
+
+    /// The object does not exist.
+    pub fn is_not_found(&self) -> bool {
+        self.kind == ErrorKind::NotFound
+    }
+
+    /// Another writer changed the object (optimistic locking).
+    pub fn is_conflict(&self) -> bool {
+        self.kind == ErrorKind::Conflict
+    }
+
+    /// No key material for the key id.
+    pub fn is_missing_key(&self) -> bool {
+        self.kind == ErrorKind::MissingKey
+    }
+
+    /// A ciphertext failed authentication.
+    pub fn is_authentication(&self) -> bool {
+        self.kind == ErrorKind::Authentication
+    }
+
+    /// Sets the table, unless one is already set (the innermost context wins).
+    pub fn with_table(mut self, table: impl Into<String>) -> Self {
+        self.table.get_or_insert_with(|| table.into());
+        self
+    }
+
+    /// Sets the primary key, unless one is already set.
+    pub fn with_key(mut self, key: impl Into<String>) -> Self {
+        self.key.get_or_insert_with(|| key.into());
+        self
+    }
+
+    /// Sets the path, unless one is already set.
+    pub fn with_path(mut self, path: impl Into<String>) -> Self {
+        self.path.get_or_insert_with(|| path.into());
+        self
+    }
+
+    /// Sets the key id, unless one is already set.
+    pub fn with_key_id(mut self, key_id: impl Into<String>) -> Self {
+        self.key_id.get_or_insert_with(|| key_id.into());
+        self
+    }
+
+    /// Attaches the underlying cause, returned by `source()` and not repeated
+    /// in the message.
+    pub fn with_source(mut self, source: impl Into<Cause>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.kind)?;
+        if !self.detail.is_empty() {
+            write!(f, ": {}", self.detail)?;
+        }
+        let context = [
+            ("table", &self.table),
+            ("key", &self.key),
+            ("path", &self.path),
+            ("key id", &self.key_id),
+        ];
+        let mut first = true;
+        for (name, value) in context {
+            if let Some(value) = value {
+                f.write_str(if first { " (" } else { ", " })?;
+                write!(f, "{name} `{value}`")?;
+                first = false;
+            }
+        }
+        if !first {
+            f.write_str(")")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Error")
+            .field("kind", &self.kind)
+            .field("message", &self.to_string())
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_names_context_in_order() {
+        let e = Error::new(ErrorKind::NotFound, "no root item")
+            .with_path("$.a")
+            .with_table("People")
+            .with_key("k1");
+        assert_eq!(
+            e.to_string(),
+            "object not found: no root item (table `People`, key `k1`, path `$.a`)"
+        );
+        assert!(e.is_not_found());
+    }
+
+    #[test]
+    fn innermost_context_wins() {
+        let e = Error::new(ErrorKind::InvalidPath, "x").with_table("Inner").with_table("Outer");
+        assert_eq!(e.table(), Some("Inner"));
+    }
+}

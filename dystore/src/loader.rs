@@ -1,0 +1,52 @@
+//! The config loader: the application's say on keys, encryption and metadata.
+
+use crate::crypto::{Key, KeyId};
+use serde_json::Value;
+
+/// What the application decides for dystore: primary keys of new objects,
+/// which key encrypts which path, key material, and whether metadata is kept
+/// in documents read back.
+///
+/// Every method has a default, so a loader implements only what it needs.
+/// A loader is given once to the [`Client`](crate::Client) with
+/// `with_loader`, and can be overridden per call.
+pub trait ConfigLoader: Send + Sync {
+    /// The primary key of a new object; `None` lets dystore draw a UUID v4.
+    fn generate_pk(&self, document: &Value) -> Option<String> {
+        let _ = document;
+        None
+    }
+
+    /// The key id that encrypts the leaf at `path` (normalised JSONPath such
+    /// as `$.location.city` or `$.friends[0]`); `None` stores it in clear,
+    /// unless the layout marks the path encrypted.
+    fn key_for(&self, path: &str, document: &Value) -> Option<KeyId> {
+        let _ = (path, document);
+        None
+    }
+
+    /// The key id used for paths the layout marks encrypted when neither the
+    /// layout nor [`key_for`](Self::key_for) names one.
+    fn default_key_id(&self) -> Option<KeyId> {
+        None
+    }
+
+    /// Key material for `id`, for encryption and decryption; old ids must
+    /// stay resolvable so data written under them can be read and rotated.
+    fn key(&self, id: &KeyId) -> Option<Key> {
+        let _ = id;
+        None
+    }
+
+    /// Whether documents read back carry the `__dystore_meta__` entry.
+    fn keep_metadata(&self) -> bool {
+        false
+    }
+}
+
+/// The loader used when the application gives none: UUID keys, no
+/// encryption keys, no metadata in documents.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DefaultLoader;
+
+impl ConfigLoader for DefaultLoader {}
