@@ -44,6 +44,9 @@ pub enum ErrorKind {
     /// An item would exceed DynamoDB's 400 KB limit.
     #[error("item too large")]
     ItemTooLarge,
+    /// A table the layout names does not exist (see `create_tables`).
+    #[error("table does not exist")]
+    TableNotFound,
     /// An existing table's key schema differs from the layout's.
     #[error("table schema mismatch")]
     SchemaMismatch,
@@ -82,7 +85,10 @@ pub enum ErrorKind {
 
 /// An error from dystore: a [`ErrorKind`] with the table, key, path and key id
 /// it concerns.
-pub struct Error {
+// Boxed so that `Result<T>` stays one pointer wide on the happy path.
+pub struct Error(Box<Inner>);
+
+struct Inner {
     kind: ErrorKind,
     detail: String,
     table: Option<String>,
@@ -95,7 +101,7 @@ pub struct Error {
 impl Error {
     /// A new error of `kind`; `detail` says what happened in words for a user.
     pub fn new(kind: ErrorKind, detail: impl Into<String>) -> Self {
-        Error {
+        Error(Box::new(Inner {
             kind,
             detail: detail.into(),
             table: None,
@@ -103,97 +109,97 @@ impl Error {
             path: None,
             key_id: None,
             source: None,
-        }
+        }))
     }
 
     /// The kind of error.
     pub fn kind(&self) -> ErrorKind {
-        self.kind
+        self.0.kind
     }
 
     /// The table concerned, if any.
     pub fn table(&self) -> Option<&str> {
-        self.table.as_deref()
+        self.0.table.as_deref()
     }
 
     /// The primary key of the object concerned, if any.
     pub fn key(&self) -> Option<&str> {
-        self.key.as_deref()
+        self.0.key.as_deref()
     }
 
     /// The JSONPath concerned, if any.
     pub fn path(&self) -> Option<&str> {
-        self.path.as_deref()
+        self.0.path.as_deref()
     }
 
     /// The encryption key id concerned, if any.
     pub fn key_id(&self) -> Option<&str> {
-        self.key_id.as_deref()
+        self.0.key_id.as_deref()
     }
 
     /// The object does not exist.
     pub fn is_not_found(&self) -> bool {
-        self.kind == ErrorKind::NotFound
+        self.0.kind == ErrorKind::NotFound
     }
 
     /// Another writer changed the object (optimistic locking).
     pub fn is_conflict(&self) -> bool {
-        self.kind == ErrorKind::Conflict
+        self.0.kind == ErrorKind::Conflict
     }
 
     /// No key material for the key id.
     pub fn is_missing_key(&self) -> bool {
-        self.kind == ErrorKind::MissingKey
+        self.0.kind == ErrorKind::MissingKey
     }
 
     /// A ciphertext failed authentication.
     pub fn is_authentication(&self) -> bool {
-        self.kind == ErrorKind::Authentication
+        self.0.kind == ErrorKind::Authentication
     }
 
     /// Sets the table, unless one is already set (the innermost context wins).
     pub fn with_table(mut self, table: impl Into<String>) -> Self {
-        self.table.get_or_insert_with(|| table.into());
+        self.0.table.get_or_insert_with(|| table.into());
         self
     }
 
     /// Sets the primary key, unless one is already set.
     pub fn with_key(mut self, key: impl Into<String>) -> Self {
-        self.key.get_or_insert_with(|| key.into());
+        self.0.key.get_or_insert_with(|| key.into());
         self
     }
 
     /// Sets the path, unless one is already set.
     pub fn with_path(mut self, path: impl Into<String>) -> Self {
-        self.path.get_or_insert_with(|| path.into());
+        self.0.path.get_or_insert_with(|| path.into());
         self
     }
 
     /// Sets the key id, unless one is already set.
     pub fn with_key_id(mut self, key_id: impl Into<String>) -> Self {
-        self.key_id.get_or_insert_with(|| key_id.into());
+        self.0.key_id.get_or_insert_with(|| key_id.into());
         self
     }
 
     /// Attaches the underlying cause, returned by `source()` and not repeated
     /// in the message.
     pub fn with_source(mut self, source: impl Into<Cause>) -> Self {
-        self.source = Some(source.into());
+        self.0.source = Some(source.into());
         self
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.kind)?;
-        if !self.detail.is_empty() {
-            write!(f, ": {}", self.detail)?;
+        write!(f, "{}", self.0.kind)?;
+        if !self.0.detail.is_empty() {
+            write!(f, ": {}", self.0.detail)?;
         }
         let context = [
-            ("table", &self.table),
-            ("key", &self.key),
-            ("path", &self.path),
-            ("key id", &self.key_id),
+            ("table", &self.0.table),
+            ("key", &self.0.key),
+            ("path", &self.0.path),
+            ("key id", &self.0.key_id),
         ];
         let mut first = true;
         for (name, value) in context {
@@ -213,16 +219,16 @@ impl fmt::Display for Error {
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Error")
-            .field("kind", &self.kind)
+            .field("kind", &self.0.kind)
             .field("message", &self.to_string())
-            .field("source", &self.source)
+            .field("source", &self.0.source)
             .finish()
     }
 }
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
+        self.0.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 

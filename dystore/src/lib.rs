@@ -1,9 +1,49 @@
 //! dystore: an object mapper for Amazon DynamoDB.
 //!
-//! (crate docs are written with the client; see README.md meanwhile)
+//! One logical object is split across several tables ("shards", by JSON
+//! path), so it can outgrow DynamoDB's 400 KB item limit; chosen leaves are
+//! encrypted per path; and every operation on an object of known shape costs
+//! one request. Objects are either typed structs (`#[derive(DyObject)]`) or
+//! JSON documents described by a [`Store`]; both produce a [`Layout`], and
+//! every operation works on a layout.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> dystore::Result<()> {
+//! use dystore::{Client, Store};
+//! use serde_json::json;
+//!
+//! let db = Client::memory()?;
+//! let people = Store::new("People", "ID")
+//!     .shard(Store::new("Locations", "IDX").at("$.location")
+//!         .shard(Store::new("Geo", "GID").at("$.geo")));
+//! let people = db.store(&people);
+//! people.create_tables().await?;
+//!
+//! let key = people.write(json!({"name": "Ada", "location": {"city": "London", "geo": {"lat": 51.5}}})).await?;
+//! people.write_path(&key, "$.location.city", json!("Tokyo")).await?;
+//! assert_eq!(people.read_path(&key, "$.location.city").await?, vec![json!("Tokyo")]);
+//! assert_eq!(people.read(&key).await?["location"]["geo"]["lat"], json!(51.5));
+//! people.delete(&key).await?;
+//! assert!(people.read(&key).await.unwrap_err().is_not_found());
+//! # Ok(()) }
+//! ```
+//!
+//! The storage format, the request count of every operation and the
+//! decisions a user will notice are written down in `docs/FORMAT.md`.
+//!
+//! # Features
+//!
+//! - `embedded` (default): the in-process engine (dynoxide on SQLite),
+//!   [`Client::memory`] and [`Client::open`].
 //!
 //! # Layout
 //!
+//! - `client`: [`Client`] and [`Objects`], every operation.
+//! - `backend`: the [`Backend`](backend::Backend) trait, its `dynamodb` and `embedded` implementations, request counting.
+//! - `ops`: save, load and delete of whole objects; `paths`: `read_path` and `write_path`.
+//! - `shard`: splitting a document into items by its layout; `format`: the stored metadata and references.
+//! - `codec`: items to and from JSON, leaf by leaf (where encryption happens); `value`: JSON and attribute values, item sizes.
+//! - `path`: plain JSONPath parsing; `tables`: `create_tables`; `io`: retries and batching.
 //! - `error`: the [`Error`] type and its [`ErrorKind`].
 //! - `layout`: [`Layout`], the shape of a stored object (tables, keys, shards, encrypted paths).
 //! - `store`: [`Store`], the run-time builder of a layout for dynamic documents.
@@ -11,13 +51,26 @@
 //! - `loader`: [`ConfigLoader`], the application's say on keys and metadata.
 //! - `crypto`: per-leaf authenticated encryption and key material.
 
+pub mod backend;
+mod client;
+mod codec;
 mod crypto;
 mod error;
+mod format;
+mod io;
+mod keyring;
 mod layout;
 mod loader;
 mod object;
+mod ops;
+mod path;
+mod paths;
+mod shard;
 mod store;
+mod tables;
+mod value;
 
+pub use client::{Client, Objects, Versioned};
 pub use crypto::{Key, KeyId};
 pub use error::{Error, ErrorKind, Result};
 pub use layout::{EncryptRule, Layout, Shard};

@@ -1,0 +1,1 @@
+//! Ready-made config loaders (static keyring, closures).

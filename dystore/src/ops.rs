@@ -1,0 +1,403 @@
+//! Save, load and delete of whole objects, for any [`Layout`].
+
+use crate::backend::{Expr, Item, Write};
+use crate::client::Client;
+use crate::codec::{Codec, Site};
+use crate::error::{Error, ErrorKind, Result};
+use crate::format::{self, shard_meta, token, RootMeta, META, REF};
+use crate::io::{backend_error, batch_get_all, exists, key_item, retrying, Backoff};
+use crate::layout::Layout;
+use crate::path::{PlainPath, Step};
+use crate::shard::{self, all_shard_keys, deterministic_keys, has_lists, position, split};
+use crate::value::{item_size, size, to_attr, MAX_ITEM_BYTES};
+use serde_dynamo::AttributeValue;
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// DynamoDB's limits on one TransactWriteItems request.
+const TRANSACT_ITEMS: usize = 100;
+const TRANSACT_BYTES: usize = 4 * 1024 * 1024;
+/// How many times a load retries after catching a save in progress.
+const LOAD_ATTEMPTS: usize = 8;
+
+/// What a save wrote.
+pub(crate) struct Saved {
+    pub(crate) key: String,
+    pub(crate) revision: String,
+}
+
+/// An object read back: its fields and its root metadata.
+pub(crate) struct Loaded {
+    pub(crate) body: Map<String, Value>,
+    pub(crate) meta: RootMeta,
+    /// The metadata entry as stored, for loaders that keep it.
+    pub(crate) meta_value: Value,
+}
+
+fn invalid_document(layout: &Layout, detail: &str) -> Error {
+    Error::new(ErrorKind::InvalidDocument, detail.to_owned()).with_table(layout.table.as_ref())
+}
+
+fn check_key(layout: &Layout, key: &str) -> Result<()> {
+    // A shard key is the root key plus `#` and a path; keep room for it
+    // under DynamoDB's 2048-byte partition key limit.
+    if key.is_empty() || key.len() > 1024 {
+        return Err(Error::new(ErrorKind::InvalidKey, "a primary key is 1 to 1024 bytes").with_table(layout.table.as_ref()));
+    }
+    Ok(())
+}
+
+/// Saves `doc` under `key` (or a key from the loader, else a UUID v4); with
+/// `expect`, only if the stored revision is still `expect`.
+pub(crate) async fn save(client: &Client, layout: &Layout, doc: Value, key: Option<String>, expect: Option<&str>) -> Result<Saved> {
+    shard::validate(layout)?;
+    let Value::Object(mut body) = doc else {
+        return Err(invalid_document(layout, "a document is a JSON object"));
+    };
+    body.remove(META);
+    if body.contains_key(layout.key.as_ref()) {
+        return Err(invalid_document(layout, "the document has a field named like the key attribute").with_path(format!("$.{}", layout.key)));
+    }
+    let doc_view = Value::Object(body);
+    let key = match key {
+        Some(k) => k,
+        None => client.loader().generate_pk(&doc_view).unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+    };
+    check_key(layout, &key)?;
+    let Value::Object(body) = doc_view.clone() else { unreachable!("built as an object above") };
+    let region = client.region();
+    let plan = split(layout, &key, region, body).map_err(|e| e.with_key(key.clone()))?;
+
+    // Only list shards need the stored state (to delete elements a shorter
+    // list no longer has); everything else is known from the layout.
+    let old = if has_lists(layout) { read_meta(client, layout, &key).await? } else { None };
+    if let (Some(expect), Some(old)) = (expect, &old)
+        && old.revision != expect
+    {
+        return Err(conflict(layout, &key));
+    }
+
+    let meta = RootMeta { write_id: token(), revision: token(), layout: layout.clone(), lists: plan.lists.clone() };
+    let codec = Codec { loader: client.loader(), raw: false };
+    let mut puts = Vec::with_capacity(plan.parts.len());
+    for part in plan.parts.iter().rev() {
+        let site = Site { table: &part.layout.table, root_key: &key };
+        let mut item = codec.encode_body(site, part.layout, &part.path, part.body.clone(), &doc_view).map_err(|e| e.with_table(part.layout.table.as_ref()).with_key(key.clone()))?;
+        let meta_value = if part.path.steps.is_empty() { meta.to_value(region) } else { shard_meta(&meta.write_id, &key, &part.path) };
+        item.insert(META.to_owned(), to_attr(meta_value));
+        item.insert(part.layout.key.to_string(), AttributeValue::S(part.key.clone()));
+        check_size(part.layout, &part.path, &key, &item)?;
+        puts.push((part.layout.table.to_string(), item));
+    }
+    // `puts` is deepest first and ends with the root, the order a
+    // multi-request save must keep.
+    let mut writes: Vec<Write> = Vec::new();
+    let written: HashSet<(&str, &str)> = plan.parts.iter().map(|p| (p.layout.table.as_ref(), p.key.as_str())).collect();
+    let mut stale = plan.absent.clone();
+    if let Some(old) = &old {
+        all_shard_keys(layout, &key, &PlainPath::root(), &old.lists, &mut stale);
+    }
+    let mut seen = HashSet::new();
+    for (l, k) in stale {
+        if !written.contains(&(l.table.as_ref(), k.as_str())) && seen.insert((l.table.clone(), k.clone())) {
+            writes.push(Write::Delete { table: l.table.to_string(), key: key_item(&l.key, &k), condition: None });
+        }
+    }
+    let root = puts.pop().expect("a plan always has its root part");
+    writes.extend(puts.into_iter().map(|(table, item)| Write::Put { table, item, condition: None }));
+    let condition = expect.map(revision_condition);
+    writes.push(Write::Put { table: root.0, item: root.1, condition: condition.clone() });
+    transact(client, layout, &key, writes, condition).await?;
+    Ok(Saved { key, revision: meta.revision })
+}
+
+fn conflict(layout: &Layout, key: &str) -> Error {
+    Error::new(ErrorKind::Conflict, "the object was written since it was read").with_table(layout.table.as_ref()).with_key(key)
+}
+
+/// `__dystore_meta__.revision = :rev`.
+fn revision_condition(revision: &str) -> Expr {
+    Expr {
+        text: "#dm.#rev = :rev".into(),
+        names: [("#dm".to_owned(), META.to_owned()), ("#rev".to_owned(), "revision".to_owned())].into(),
+        values: [(":rev".to_owned(), AttributeValue::S(revision.to_owned()))].into(),
+    }
+}
+
+/// Refuses an item over 400 KB, naming its largest top-level attribute.
+fn check_size(layout: &Layout, base: &PlainPath, key: &str, item: &Item) -> Result<()> {
+    let total = item_size(item);
+    if total <= MAX_ITEM_BYTES {
+        return Ok(());
+    }
+    let largest = item.iter().max_by_key(|(k, v)| k.len() + size(v)).map(|(k, _)| k.clone()).unwrap_or_default();
+    Err(Error::new(
+        ErrorKind::ItemTooLarge,
+        format!("the item would be {total} bytes, over DynamoDB's {MAX_ITEM_BYTES}; make its largest part a shard"),
+    )
+    .with_table(layout.table.as_ref())
+    .with_key(key)
+    .with_path(base.child(Step::Field(largest)).to_string()))
+}
+
+/// Sends `writes` (root last) as one transaction, or, over DynamoDB's
+/// limits, as several in order, each guarded by `guard` on the root.
+async fn transact(client: &Client, layout: &Layout, key: &str, writes: Vec<Write>, guard: Option<Expr>) -> Result<()> {
+    let chunks = chunk(writes, guard.is_some());
+    let last = chunks.len() - 1;
+    for (i, mut chunk) in chunks.into_iter().enumerate() {
+        if let Some(g) = guard.as_ref().filter(|_| i != last) {
+            chunk.push(Write::Check { table: layout.table.to_string(), key: key_item(&layout.key, key), condition: g.clone() });
+        }
+        let root_index = chunk.len() - 1;
+        retrying(client.policy(), || client.backend().transact_write(chunk.clone()))
+            .await
+            .map_err(|e| match e {
+                crate::backend::BackendError::TransactionCanceled { reasons }
+                    if reasons.get(root_index).and_then(|r| r.as_deref()) == Some("ConditionalCheckFailed") =>
+                {
+                    conflict(layout, key)
+                }
+                other => backend_error(other, &layout.table).with_key(key),
+            })?;
+    }
+    Ok(())
+}
+
+/// Splits writes into transactions within DynamoDB's limits (leaving room
+/// for a guard per chunk), keeping their order.
+fn chunk(writes: Vec<Write>, guarded: bool) -> Vec<Vec<Write>> {
+    let max_items = TRANSACT_ITEMS - usize::from(guarded);
+    let mut chunks = vec![Vec::new()];
+    let mut bytes = 0;
+    for w in writes {
+        let w_bytes = match &w {
+            Write::Put { item, .. } => item_size(item),
+            _ => 1024,
+        };
+        let current = chunks.last_mut().expect("never empty");
+        if !current.is_empty() && (current.len() == max_items || bytes + w_bytes > TRANSACT_BYTES) {
+            chunks.push(Vec::new());
+            bytes = 0;
+        }
+        chunks.last_mut().expect("never empty").push(w);
+        bytes += w_bytes;
+    }
+    chunks
+}
+
+/// The stored root metadata, if the object exists.
+async fn read_meta(client: &Client, layout: &Layout, key: &str) -> Result<Option<RootMeta>> {
+    let mut projection = Expr { text: "#dm".into(), ..Default::default() };
+    projection.names.insert("#dm".into(), META.into());
+    let get = crate::backend::Get { table: layout.table.to_string(), key: key_item(&layout.key, key), projection: Some(projection), consistent: true };
+    let item = retrying(client.policy(), || client.backend().get(get.clone()))
+        .await
+        .map_err(|e| backend_error(e, &layout.table).with_key(key))?;
+    match item.and_then(|mut i| i.remove(META)) {
+        None => Ok(None),
+        Some(meta) => {
+            let value = crate::value::to_json(meta)?;
+            RootMeta::from_value(&value).map(Some).map_err(|e| e.with_table(layout.table.as_ref()).with_key(key))
+        }
+    }
+}
+
+/// A torn read: items of different saves, or a reference to an item not
+/// (yet) written.
+struct Torn;
+
+/// Loads the object keyed `key`: the root, and with `resolve` every shard.
+/// `layout` predicts shard keys so that one request usually suffices; the
+/// shape actually followed is the one recorded in the root.
+pub(crate) async fn load(client: &Client, layout: &Layout, key: &str, resolve: bool, raw: bool) -> Result<Loaded> {
+    shard::validate(layout)?;
+    check_key(layout, key)?;
+    let mut backoff = Backoff::new(client.policy());
+    for _ in 0..LOAD_ATTEMPTS {
+        match try_load(client, layout, key, resolve, raw).await? {
+            Ok(loaded) => return Ok(loaded),
+            Err(Torn) => {
+                if !backoff.wait().await {
+                    break;
+                }
+            }
+        }
+    }
+    Err(Error::new(ErrorKind::Inconsistent, "items of different saves kept being read").with_table(layout.table.as_ref()).with_key(key))
+}
+
+type Fetched = HashMap<(String, String), Item>;
+
+async fn try_load(client: &Client, layout: &Layout, key: &str, resolve: bool, raw: bool) -> Result<Result<Loaded, Torn>> {
+    let mut wanted = vec![(layout.table.to_string(), layout.key.to_string(), key.to_owned())];
+    if resolve {
+        for shard in layout.shards.iter() {
+            let pos = position(shard)?;
+            if !pos.list {
+                let keys = deterministic_keys(&shard.layout, key, &pos.steps);
+                wanted.extend(keys.into_iter().map(|(l, k)| (l.table.to_string(), l.key.to_string(), k)));
+            }
+        }
+    }
+    let mut fetched = batch_get_all(client.backend(), client.policy(), &wanted).await.map_err(|e| e.with_key(key))?;
+    let Some(mut root) = fetched.remove(&(layout.table.to_string(), key.to_owned())) else {
+        return Err(Error::new(ErrorKind::NotFound, "no object has this key").with_table(layout.table.as_ref()).with_key(key));
+    };
+    let site = Site { table: &layout.table, root_key: key };
+    let meta_attr = root.remove(META).ok_or_else(|| Error::new(ErrorKind::Format, format!("the item has no `{META}`")).with_table(layout.table.as_ref()).with_key(key))?;
+    let meta_value = crate::value::to_json(meta_attr)?;
+    let meta = RootMeta::from_value(&meta_value).map_err(|e| e.with_table(layout.table.as_ref()).with_key(key))?;
+    root.remove(layout.key.as_ref());
+    if resolve {
+        let mut rounds = 0;
+        loop {
+            let missing = missing_refs(&meta.layout, &root, &fetched)?;
+            if missing.is_empty() {
+                break;
+            }
+            rounds += 1;
+            let more = batch_get_all(client.backend(), client.policy(), &missing).await.map_err(|e| e.with_key(key))?;
+            if more.len() < missing.len() || rounds > 64 {
+                return Ok(Err(Torn));
+            }
+            fetched.extend(more);
+        }
+    }
+    let codec = Codec { loader: client.loader(), raw };
+    let mut body = codec.decode_body(site, &PlainPath::root(), root)?;
+    if resolve {
+        let mut ctx = Assembly { codec: &codec, fetched: &mut fetched, root_key: key, write_id: &meta.write_id };
+        if ctx.attach(&meta.layout, &PlainPath::root(), &mut body)?.is_err() {
+            return Ok(Err(Torn));
+        }
+    }
+    Ok(Ok(Loaded { body, meta, meta_value }))
+}
+
+/// The (table, key attribute, key) of every referenced item not yet fetched,
+/// found by following references from `item` through `layout`.
+fn missing_refs(layout: &Layout, item: &Item, fetched: &Fetched) -> Result<Vec<(String, String, String)>> {
+    let mut out = Vec::new();
+    for shard in layout.shards.iter() {
+        let pos = position(shard)?;
+        let Some(slot) = attr_at(item, &pos.steps) else { continue };
+        let refs: Vec<&AttributeValue> = match slot {
+            AttributeValue::L(items) if pos.list => items.iter().collect(),
+            other => vec![other],
+        };
+        for r in refs.into_iter().filter_map(attr_ref) {
+            match fetched.get(&(r.table.clone(), r.key.clone())) {
+                Some(child) => out.extend(missing_refs(&shard.layout, child, fetched)?),
+                None => out.push((r.table, shard.layout.key.to_string(), r.key)),
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn attr_at<'a>(item: &'a Item, steps: &PlainPath) -> Option<&'a AttributeValue> {
+    let (first, rest) = steps.steps.split_first()?;
+    let Step::Field(name) = first else { return None };
+    let mut value = item.get(name)?;
+    for step in rest {
+        let (AttributeValue::M(map), Step::Field(name)) = (value, step) else { return None };
+        value = map.get(name)?;
+    }
+    Some(value)
+}
+
+fn attr_ref(value: &AttributeValue) -> Option<format::Ref> {
+    let AttributeValue::M(map) = value else { return None };
+    let AttributeValue::M(r) = map.get(REF).filter(|_| map.len() == 1)? else { return None };
+    let (Some(AttributeValue::S(table)), Some(AttributeValue::S(key))) = (r.get("table"), r.get("key")) else { return None };
+    Some(format::Ref { table: table.clone(), key: key.clone() })
+}
+
+/// Replaces references in decoded bodies with the shard objects they name.
+struct Assembly<'a, 'c> {
+    codec: &'a Codec<'c>,
+    fetched: &'a mut Fetched,
+    root_key: &'a str,
+    write_id: &'a str,
+}
+
+impl Assembly<'_, '_> {
+    fn attach(&mut self, layout: &Layout, base: &PlainPath, body: &mut Map<String, Value>) -> Result<Result<(), Torn>> {
+        for shard in layout.shards.iter() {
+            let pos = position(shard)?;
+            let Some(slot) = value_at_mut(body, &pos.steps) else { continue };
+            let full = base.join(&pos.steps);
+            if pos.list {
+                let Value::Array(items) = slot else { continue };
+                for (i, element) in items.iter_mut().enumerate() {
+                    if let Err(torn) = self.resolve(&shard.layout, &full.child(Step::Index(i)), element)? {
+                        return Ok(Err(torn));
+                    }
+                }
+            } else if let Err(torn) = self.resolve(&shard.layout, &full, slot)? {
+                return Ok(Err(torn));
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    fn resolve(&mut self, layout: &Layout, path: &PlainPath, slot: &mut Value) -> Result<Result<(), Torn>> {
+        let Some(r) = format::as_ref(slot) else { return Ok(Ok(())) };
+        let Some(mut item) = self.fetched.remove(&(r.table.clone(), r.key.clone())) else { return Ok(Err(Torn)) };
+        let meta = item.remove(META).map(crate::value::to_json).transpose()?;
+        let write_id = meta.as_ref().map(format::write_id_of).transpose().map_err(|e| e.with_table(r.table.clone()).with_path(path.to_string()))?;
+        if write_id != Some(self.write_id) {
+            return Ok(Err(Torn));
+        }
+        item.remove(layout.key.as_ref());
+        let site = Site { table: &r.table, root_key: self.root_key };
+        let mut body = self.codec.decode_body(site, path, item)?;
+        if let Err(torn) = self.attach(layout, path, &mut body)? {
+            return Ok(Err(torn));
+        }
+        *slot = Value::Object(body);
+        Ok(Ok(()))
+    }
+}
+
+fn value_at_mut<'a>(body: &'a mut Map<String, Value>, steps: &PlainPath) -> Option<&'a mut Value> {
+    let (first, rest) = steps.steps.split_first()?;
+    let Step::Field(name) = first else { return None };
+    let mut value = body.get_mut(name)?;
+    for step in rest {
+        let Step::Field(name) = step else { return None };
+        value = value.as_object_mut()?.get_mut(name)?;
+    }
+    Some(value)
+}
+
+/// Deletes the object keyed `key` and all its shards; `NotFound` if it does
+/// not exist.
+pub(crate) async fn delete(client: &Client, layout: &Layout, key: &str) -> Result<()> {
+    shard::validate(layout)?;
+    check_key(layout, key)?;
+    let lists: BTreeMap<String, usize> = if has_lists(layout) {
+        match read_meta(client, layout, key).await? {
+            Some(meta) => meta.lists,
+            None => return Err(Error::new(ErrorKind::NotFound, "no object has this key").with_table(layout.table.as_ref()).with_key(key)),
+        }
+    } else {
+        BTreeMap::new()
+    };
+    let mut keys = Vec::new();
+    all_shard_keys(layout, key, &PlainPath::root(), &lists, &mut keys);
+    let mut writes: Vec<Write> = keys
+        .into_iter()
+        .map(|(l, k)| Write::Delete { table: l.table.to_string(), key: key_item(&l.key, &k), condition: None })
+        .collect();
+    let guard = exists(&layout.key);
+    writes.push(Write::Delete { table: layout.table.to_string(), key: key_item(&layout.key, key), condition: Some(guard.clone()) });
+    transact(client, layout, key, writes, Some(guard)).await.map_err(|e| {
+        if e.is_conflict() {
+            Error::new(ErrorKind::NotFound, "no object has this key").with_table(layout.table.as_ref()).with_key(key)
+        } else {
+            e
+        }
+    })
+}

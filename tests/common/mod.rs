@@ -1,0 +1,112 @@
+//! The backends every conformance test runs against, and unique table names
+//! so tests run in parallel.
+//!
+//! - `embedded`: dynoxide in process.
+//! - `http`: the `dynamodb` backend (aws-sdk-dynamodb) speaking HTTP to a
+//!   dynoxide server started inside this test process on 127.0.0.1.
+//! - `endpoint`: the `dynamodb` backend against `DYSTORE_TEST_ENDPOINT`
+//!   (credentials and region from the usual AWS variables); these tests are
+//!   ignored unless run with `--ignored`, and fail if the variable is unset.
+
+#![allow(dead_code, unreachable_pub)] // each test binary uses a different part
+
+use aws_sdk_dynamodb::config::Credentials;
+use dystore::{Client, Store};
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+
+/// Which backend a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Embedded,
+    Http,
+    Endpoint,
+}
+
+/// The in-process dynoxide server, started once per test binary on its own
+/// thread and runtime (each `#[tokio::test]` has a runtime that ends with it).
+fn server() -> SocketAddr {
+    static ADDR: OnceLock<SocketAddr> = OnceLock::new();
+    *ADDR.get_or_init(|| {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local address");
+        listener.set_nonblocking(true).expect("non-blocking listener");
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("server runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+                let db = dynoxide::Database::memory().expect("dynoxide memory database");
+                dynoxide::server::serve_on(listener, db).await;
+            });
+        });
+        addr
+    })
+}
+
+async fn network_client(endpoint: &str, static_credentials: bool) -> Client {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).endpoint_url(endpoint);
+    if static_credentials {
+        loader = loader
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "dystore-tests"));
+    }
+    Client::from_conf(&loader.load().await)
+}
+
+/// A client on `target`.
+pub async fn client(target: Target) -> Client {
+    match target {
+        Target::Embedded => Client::memory().expect("embedded engine"),
+        Target::Http => network_client(&format!("http://{}", server()), true).await,
+        Target::Endpoint => {
+            let endpoint = std::env::var("DYSTORE_TEST_ENDPOINT").expect("endpoint tests need DYSTORE_TEST_ENDPOINT");
+            network_client(&endpoint, false).await
+        }
+    }
+}
+
+/// A table name unique to this test run.
+pub fn table(name: &str) -> String {
+    format!("{name}_{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}
+
+/// The example document layout: location (with geolocation) and
+/// birth_details as shards — four items per object.
+pub fn people() -> Store {
+    Store::new(table("People"), "ID")
+        .shard(
+            Store::new(table("Locations"), "IDX")
+                .at("$.location")
+                .shard(Store::new(table("Geo"), "GID").at("$.geolocation")),
+        )
+        .shard(Store::new(table("Births"), "BID").at("$.birth_details"))
+}
+
+/// A document for [`people`].
+pub fn person() -> serde_json::Value {
+    serde_json::json!({
+        "firstname": "Ada",
+        "lastname": "Lovelace",
+        "location": {
+            "city": "London",
+            "country": "UK",
+            "geolocation": {"lat": 51.5072, "lng": -0.1276}
+        },
+        "birth_details": {"hospital": "Home", "dob": "1815-12-10", "weight": 3.1}
+    })
+}
+
+/// Generates one `#[tokio::test]` per backend for each listed async test
+/// function taking a [`Target`].
+#[macro_export]
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod embedded { $( #[tokio::test] async fn $name() { super::$name($crate::common::Target::Embedded).await } )* }
+        mod http { $( #[tokio::test] async fn $name() { super::$name($crate::common::Target::Http).await } )* }
+        mod endpoint { $(
+            #[tokio::test]
+            #[ignore = "runs against DYSTORE_TEST_ENDPOINT: cargo test -- --ignored"]
+            async fn $name() { super::$name($crate::common::Target::Endpoint).await }
+        )* }
+    };
+}
