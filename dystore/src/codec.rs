@@ -3,6 +3,7 @@
 //! operation (save, load, read_path, write_path) encrypts the same way.
 
 use crate::backend::Item;
+use crate::crypto::{self, Context, Key};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::REF;
 use crate::layout::{EncryptRule, Layout};
@@ -94,22 +95,39 @@ impl Codec<'_> {
     }
 
     fn seal_leaf(&self, site: Site<'_>, path: &PlainPath, key_id: &str, leaf: AttributeValue) -> Result<AttributeValue> {
-        let _ = leaf;
-        Err(Error::new(ErrorKind::Config, "encryption is not available in this build")
-            .with_table(site.table)
-            .with_key(site.root_key)
-            .with_path(path.to_string())
-            .with_key_id(key_id))
+        let path = path.to_string();
+        let key = self.key(site, &path, key_id)?;
+        let context = Context::new(site.table, site.root_key, &path);
+        crypto::seal(key_id, &key, &context, &leaf).map(AttributeValue::B)
+    }
+
+    /// Key material for `key_id`, or `MissingKey` naming where it was needed.
+    fn key(&self, site: Site<'_>, path: &str, key_id: &str) -> Result<Key> {
+        self.loader.key(&key_id.to_owned()).ok_or_else(|| {
+            Error::new(ErrorKind::MissingKey, "the loader has no key material for this key id")
+                .with_table(site.table)
+                .with_key(site.root_key)
+                .with_path(path)
+                .with_key_id(key_id)
+        })
     }
 
     fn open_leaf(&self, site: Site<'_>, path: &PlainPath, bytes: Vec<u8>) -> Result<Value> {
         if self.raw {
             return to_json(AttributeValue::B(bytes));
         }
-        Err(Error::new(ErrorKind::Encrypted, "the value is encrypted and no key can open it")
-            .with_table(site.table)
-            .with_key(site.root_key)
-            .with_path(path.to_string()))
+        let path = path.to_string();
+        let context = Context::new(site.table, site.root_key, &path);
+        if crypto::is_legacy(&bytes) {
+            return Err(Error::new(ErrorKind::Encrypted, "a dynamo-store 0.6 ciphertext in a format 1 object; rotate it to format 1")
+                .with_table(site.table)
+                .with_key(site.root_key)
+                .with_path(path));
+        }
+        let key_id = crypto::envelope_key_id(&bytes).map_err(|e| e.with_table(site.table).with_key(site.root_key).with_path(path.clone()))?;
+        let key = self.key(site, &path, key_id)?;
+        let leaf = crypto::open(&key, &context, &bytes)?;
+        to_json(leaf).map_err(|e| e.with_table(site.table).with_key(site.root_key).with_path(path))
     }
 
     /// A stored value at `path` as JSON, ciphertexts opened.

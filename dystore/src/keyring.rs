@@ -1,1 +1,420 @@
-//! Ready-made config loaders (static keyring, closures).
+//! Ready-made config loaders: [`Keyring`], a static table of keys and path
+//! rules, and [`FnLoader`], a loader built from closures.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use regex::Regex;
+use serde_json::Value;
+
+use crate::crypto::{Key, KeyId};
+use crate::loader::ConfigLoader;
+use crate::{Error, ErrorKind, Result};
+
+/// Which paths a [`Keyring`] rule applies to. Paths are normalised JSONPath
+/// from the object root: `$.contact.phone`, `$.locales[2].type`.
+#[derive(Clone)]
+pub enum PathPattern {
+    /// This path only.
+    Exact(String),
+    /// This path and everything beneath it: `$.contact` matches
+    /// `$.contact`, `$.contact.phone` and `$.contact[0]`, not `$.contacts`.
+    Prefix(String),
+    /// Paths in which the regular expression finds a match (unanchored, as
+    /// `Regex::is_match`; anchor it with `^` and `$` to match whole paths).
+    Regex(Regex),
+}
+
+impl PathPattern {
+    /// Matches `path` only.
+    pub fn exact(path: impl Into<String>) -> Self {
+        PathPattern::Exact(path.into())
+    }
+
+    /// Matches `path` and every path beneath it (after a `.` or a `[`).
+    pub fn prefix(path: impl Into<String>) -> Self {
+        PathPattern::Prefix(path.into())
+    }
+
+    /// Matches paths in which `pattern` finds a match.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Config`] if `pattern` is not a valid regular expression.
+    pub fn regex(pattern: &str) -> Result<Self> {
+        Regex::new(pattern)
+            .map(PathPattern::Regex)
+            .map_err(|e| Error::new(ErrorKind::Config, format!("invalid path regex `{pattern}`")).with_source(e))
+    }
+
+    /// Whether `path` is one this pattern covers.
+    pub fn matches(&self, path: &str) -> bool {
+        match self {
+            PathPattern::Exact(p) => path == p,
+            PathPattern::Prefix(p) => match path.strip_prefix(p.as_str()) {
+                Some(rest) => rest.is_empty() || rest.starts_with(['.', '[']),
+                None => false,
+            },
+            PathPattern::Regex(re) => re.is_match(path),
+        }
+    }
+}
+
+impl fmt::Debug for PathPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PathPattern::Exact(p) => write!(f, "Exact({p:?})"),
+            PathPattern::Prefix(p) => write!(f, "Prefix({p:?})"),
+            PathPattern::Regex(re) => write!(f, "Regex({:?})", re.as_str()),
+        }
+    }
+}
+
+/// A static loader: key material by id, ordered rules saying which key
+/// encrypts which paths, and a default key id for fields the layout marks
+/// encrypted.
+///
+/// The first rule whose pattern matches a path decides its key; a path no
+/// rule matches is stored in clear (unless the layout marks it encrypted, in
+/// which case the default key id is used). Ids that no rule names any more
+/// stay in the keyring so data written under them can still be read.
+///
+/// ```
+/// use dystore::{ConfigLoader, Key, Keyring, PathPattern};
+///
+/// let keyring = Keyring::new()
+///     .with_key("2024", Key::new([1u8; 32])?)
+///     .with_key("2025", Key::new([2u8; 32])?)
+///     .rule(PathPattern::exact("$.contact.public"), "2024")
+///     .rule(PathPattern::prefix("$.contact"), "2025")
+///     .default_key("2025");
+/// keyring.validate()?;
+/// let doc = serde_json::json!({});
+/// assert_eq!(keyring.key_for("$.contact.phone", &doc).as_deref(), Some("2025"));
+/// assert_eq!(keyring.key_for("$.contact.public", &doc).as_deref(), Some("2024"));
+/// assert_eq!(keyring.key_for("$.contacts", &doc), None);
+/// # Ok::<(), dystore::Error>(())
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Keyring {
+    keys: HashMap<KeyId, Key>,
+    /// In precedence order: the first match wins.
+    rules: Vec<(PathPattern, KeyId)>,
+    default_key: Option<KeyId>,
+    keep_metadata: bool,
+}
+
+impl Keyring {
+    /// An empty keyring: no keys, no rules, nothing encrypted.
+    pub fn new() -> Self {
+        Keyring::default()
+    }
+
+    /// Adds (or replaces) the key material for `id`.
+    pub fn with_key(mut self, id: impl Into<KeyId>, key: Key) -> Self {
+        self.keys.insert(id.into(), key);
+        self
+    }
+
+    /// Adds a rule after the existing ones: paths `pattern` matches, and no
+    /// earlier rule does, are encrypted with `key_id`.
+    pub fn rule(mut self, pattern: PathPattern, key_id: impl Into<KeyId>) -> Self {
+        self.rules.push((pattern, key_id.into()));
+        self
+    }
+
+    /// The key id for paths the layout marks encrypted and no rule covers.
+    pub fn default_key(mut self, key_id: impl Into<KeyId>) -> Self {
+        self.default_key = Some(key_id.into());
+        self
+    }
+
+    /// Whether documents read back keep `__dystore_meta__` (default: no).
+    pub fn keep_metadata(mut self, keep: bool) -> Self {
+        self.keep_metadata = keep;
+        self
+    }
+
+    /// Checks that every id a rule or the default names has key material,
+    /// and that every id fits a ciphertext header (1 to 255 bytes).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::MissingKey`] for an id without key material,
+    /// [`ErrorKind::Config`] for an id of the wrong length; both name the id.
+    pub fn validate(&self) -> Result<()> {
+        let named = self.rules.iter().map(|(_, id)| id).chain(&self.default_key);
+        for id in self.keys.keys().chain(named) {
+            if id.is_empty() || id.len() > 255 {
+                return Err(Error::new(ErrorKind::Config, "a key id is 1 to 255 bytes").with_key_id(id.as_str()));
+            }
+            if !self.keys.contains_key(id) {
+                return Err(Error::new(ErrorKind::MissingKey, "the keyring names a key id it has no key for")
+                    .with_key_id(id.as_str()));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ConfigLoader for Keyring {
+    fn key_for(&self, path: &str, _document: &Value) -> Option<KeyId> {
+        self.rules.iter().find(|(pattern, _)| pattern.matches(path)).map(|(_, id)| id.clone())
+    }
+
+    fn default_key_id(&self) -> Option<KeyId> {
+        self.default_key.clone()
+    }
+
+    fn key(&self, id: &KeyId) -> Option<Key> {
+        self.keys.get(id).cloned()
+    }
+
+    fn keep_metadata(&self) -> bool {
+        self.keep_metadata
+    }
+}
+
+type PkFn = dyn Fn(&Value) -> Option<String> + Send + Sync;
+type KeyForFn = dyn Fn(&str, &Value) -> Option<KeyId> + Send + Sync;
+type KeyFn = dyn Fn(&KeyId) -> Option<Key> + Send + Sync;
+
+/// A loader built from closures; what is not given keeps the trait's
+/// default (UUID keys, nothing encrypted, no keys, no metadata).
+///
+/// The builder methods share the trait's names, so on an `FnLoader` value
+/// `loader.key(..)` is the builder; call the loader's answers through the
+/// trait (`ConfigLoader::key(&loader, &id)`), as dystore does.
+///
+/// ```
+/// use dystore::{ConfigLoader, FnLoader, Key};
+///
+/// let key = Key::new([9u8; 32])?;
+/// let loader = FnLoader::new()
+///     .generate_pk(|doc| doc["email"].as_str().map(str::to_owned))
+///     .key_for(|path, _doc| path.starts_with("$.card").then(|| "cards".to_owned()))
+///     .key(move |id| (id == "cards").then(|| key.clone()))
+///     .keep_metadata(true);
+/// let doc = serde_json::json!({"email": "ada@example.com"});
+/// assert_eq!(ConfigLoader::generate_pk(&loader, &doc).as_deref(), Some("ada@example.com"));
+/// assert_eq!(ConfigLoader::key_for(&loader, "$.card.number", &doc).as_deref(), Some("cards"));
+/// assert!(ConfigLoader::key(&loader, &"cards".to_owned()).is_some());
+/// # Ok::<(), dystore::Error>(())
+/// ```
+#[derive(Default)]
+pub struct FnLoader {
+    generate_pk: Option<Box<PkFn>>,
+    key_for: Option<Box<KeyForFn>>,
+    default_key_id: Option<KeyId>,
+    key: Option<Box<KeyFn>>,
+    keep_metadata: bool,
+}
+
+impl FnLoader {
+    /// A loader that answers every question with the trait's default.
+    pub fn new() -> Self {
+        FnLoader::default()
+    }
+
+    /// The primary key of a new object from its document.
+    pub fn generate_pk(mut self, f: impl Fn(&Value) -> Option<String> + Send + Sync + 'static) -> Self {
+        self.generate_pk = Some(Box::new(f));
+        self
+    }
+
+    /// The key id for the leaf at a path (`None`: in clear).
+    pub fn key_for(mut self, f: impl Fn(&str, &Value) -> Option<KeyId> + Send + Sync + 'static) -> Self {
+        self.key_for = Some(Box::new(f));
+        self
+    }
+
+    /// The key id for paths the layout marks encrypted and `key_for` leaves
+    /// to dystore.
+    pub fn default_key_id(mut self, key_id: impl Into<KeyId>) -> Self {
+        self.default_key_id = Some(key_id.into());
+        self
+    }
+
+    /// Key material by id.
+    pub fn key(mut self, f: impl Fn(&KeyId) -> Option<Key> + Send + Sync + 'static) -> Self {
+        self.key = Some(Box::new(f));
+        self
+    }
+
+    /// Whether documents read back keep `__dystore_meta__`.
+    pub fn keep_metadata(mut self, keep: bool) -> Self {
+        self.keep_metadata = keep;
+        self
+    }
+}
+
+impl ConfigLoader for FnLoader {
+    fn generate_pk(&self, document: &Value) -> Option<String> {
+        self.generate_pk.as_ref().and_then(|f| f(document))
+    }
+
+    fn key_for(&self, path: &str, document: &Value) -> Option<KeyId> {
+        self.key_for.as_ref().and_then(|f| f(path, document))
+    }
+
+    fn default_key_id(&self) -> Option<KeyId> {
+        self.default_key_id.clone()
+    }
+
+    fn key(&self, id: &KeyId) -> Option<Key> {
+        self.key.as_ref().and_then(|f| f(id))
+    }
+
+    fn keep_metadata(&self) -> bool {
+        self.keep_metadata
+    }
+}
+
+impl fmt::Debug for FnLoader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let given = |set: bool| if set { "given" } else { "default" };
+        f.debug_struct("FnLoader")
+            .field("generate_pk", &given(self.generate_pk.is_some()))
+            .field("key_for", &given(self.key_for.is_some()))
+            .field("default_key_id", &self.default_key_id)
+            .field("key", &given(self.key.is_some()))
+            .field("keep_metadata", &self.keep_metadata)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn key(byte: u8) -> Key {
+        Key::new([byte; 32]).unwrap()
+    }
+
+    #[test]
+    fn exact_matches_only_itself() {
+        let p = PathPattern::exact("$.contact.phone");
+        assert!(p.matches("$.contact.phone"));
+        assert!(!p.matches("$.contact.phone2"));
+        assert!(!p.matches("$.contact"));
+        assert!(!p.matches("$.contact.phone.ext"));
+    }
+
+    #[test]
+    fn prefix_matches_itself_and_beneath_only() {
+        let p = PathPattern::prefix("$.contact");
+        for path in ["$.contact", "$.contact.phone", "$.contact[0]", "$.contact[0].type", "$.contact['a b']"] {
+            assert!(p.matches(path), "{path}");
+        }
+        for path in ["$.contacts", "$.contac", "$.contact_phone", "$.other.contact", "$"] {
+            assert!(!p.matches(path), "{path}");
+        }
+        assert!(PathPattern::prefix("$").matches("$.anything[3]"));
+        assert!(PathPattern::prefix("$.locales[2]").matches("$.locales[2].type"));
+        assert!(!PathPattern::prefix("$.locales[2]").matches("$.locales[23]"));
+    }
+
+    #[test]
+    fn regex_is_unanchored_unless_anchored() {
+        let loose = PathPattern::regex(r"\.ssn").unwrap();
+        assert!(loose.matches("$.person.ssn"));
+        assert!(loose.matches("$.ssn_hint"));
+        let strict = PathPattern::regex(r"^\$\.locales\[\d+\]\.type$").unwrap();
+        assert!(strict.matches("$.locales[12].type"));
+        assert!(!strict.matches("$.locales[1].type.x"));
+        let err = PathPattern::regex("(").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config);
+        assert!(std::error::Error::source(&err).is_some());
+    }
+
+    #[test]
+    fn first_matching_rule_wins() {
+        let keyring = Keyring::new()
+            .with_key("a", key(1))
+            .with_key("b", key(2))
+            .with_key("c", key(3))
+            .rule(PathPattern::exact("$.contact.public"), "a")
+            .rule(PathPattern::prefix("$.contact"), "b")
+            .rule(PathPattern::regex(r"phone").unwrap(), "c")
+            .rule(PathPattern::prefix("$.contact.phone"), "a");
+        let doc = json!({});
+        let id = |path| keyring.key_for(path, &doc);
+        assert_eq!(id("$.contact.public").as_deref(), Some("a"));
+        assert_eq!(id("$.contact.phone").as_deref(), Some("b"), "the earlier prefix beats the later ones");
+        assert_eq!(id("$.work.phone").as_deref(), Some("c"));
+        assert_eq!(id("$.name"), None, "no rule: in clear");
+    }
+
+    #[test]
+    fn default_key_is_not_a_rule() {
+        let keyring = Keyring::new().with_key("d", key(1)).default_key("d");
+        assert_eq!(keyring.key_for("$.x", &json!({})), None);
+        assert_eq!(keyring.default_key_id().as_deref(), Some("d"));
+    }
+
+    #[test]
+    fn keys_resolve_by_id_including_retired_ones() {
+        let keyring = Keyring::new()
+            .with_key("old", key(1))
+            .with_key("new", key(2))
+            .rule(PathPattern::prefix("$"), "new");
+        assert!(keyring.key(&"old".to_owned()).is_some());
+        assert!(keyring.key(&"new".to_owned()).is_some());
+        assert!(keyring.key(&"gone".to_owned()).is_none());
+        assert!(!ConfigLoader::keep_metadata(&keyring));
+        assert!(ConfigLoader::keep_metadata(&keyring.keep_metadata(true)));
+    }
+
+    #[test]
+    fn validate_names_the_missing_or_bad_id() {
+        let missing = Keyring::new().with_key("a", key(1)).rule(PathPattern::prefix("$"), "b");
+        let err = missing.validate().unwrap_err();
+        assert_eq!((err.kind(), err.key_id()), (ErrorKind::MissingKey, Some("b")));
+        let default_missing = Keyring::new().default_key("d");
+        assert_eq!(default_missing.validate().unwrap_err().key_id(), Some("d"));
+        let too_long = Keyring::new().with_key("x".repeat(256), key(1));
+        assert_eq!(too_long.validate().unwrap_err().kind(), ErrorKind::Config);
+        let good = Keyring::new().with_key("a", key(1)).rule(PathPattern::prefix("$"), "a").default_key("a");
+        assert!(good.validate().is_ok());
+    }
+
+    #[test]
+    fn debug_shows_ids_and_rules_never_keys() {
+        let keyring = Keyring::new().with_key("a", Key::new([0x41; 32]).unwrap()).rule(PathPattern::prefix("$.c"), "a");
+        let shown = format!("{keyring:?}");
+        assert!(shown.contains("Prefix(\"$.c\")") && shown.contains("Key(<redacted>)"), "{shown}");
+    }
+
+    #[test]
+    fn fn_loader_answers_with_its_closures_or_the_defaults() {
+        let empty = FnLoader::new();
+        let doc = json!({"id": "x-1"});
+        assert_eq!(ConfigLoader::generate_pk(&empty, &doc), None);
+        assert_eq!(ConfigLoader::key_for(&empty, "$.a", &doc), None);
+        assert!(ConfigLoader::key(&empty, &"k".to_owned()).is_none());
+        assert!(!ConfigLoader::keep_metadata(&empty));
+
+        let k = key(7);
+        let loader = FnLoader::new()
+            .generate_pk(|doc| doc["id"].as_str().map(str::to_owned))
+            .key_for(|path, doc| (path == "$.secret" && doc["id"] == "x-1").then(|| "k".to_owned()))
+            .default_key_id("k")
+            .key(move |id| (id == "k").then(|| k.clone()))
+            .keep_metadata(true);
+        assert_eq!(ConfigLoader::generate_pk(&loader, &doc).as_deref(), Some("x-1"));
+        assert_eq!(ConfigLoader::key_for(&loader, "$.secret", &doc).as_deref(), Some("k"));
+        assert_eq!(ConfigLoader::key_for(&loader, "$.secret", &json!({})), None);
+        assert_eq!(ConfigLoader::default_key_id(&loader).as_deref(), Some("k"));
+        assert!(ConfigLoader::key(&loader, &"k".to_owned()).is_some());
+        assert!(ConfigLoader::key(&loader, &"j".to_owned()).is_none());
+        assert!(ConfigLoader::keep_metadata(&loader));
+        assert!(format!("{loader:?}").contains("key_for: \"given\""));
+    }
+
+    #[test]
+    fn loaders_are_usable_as_trait_objects() {
+        let loaders: Vec<Box<dyn ConfigLoader>> = vec![Box::new(Keyring::new()), Box::new(FnLoader::new())];
+        assert!(loaders.iter().all(|l| l.key_for("$.a", &json!({})).is_none()));
+    }
+}

@@ -71,7 +71,8 @@ mod tables;
 mod value;
 
 pub use client::{Client, Objects, Versioned};
-pub use crypto::{Key, KeyId};
+pub use crypto::{Context, Key, KeyId, envelope_key_id, is_legacy, open, open_legacy, seal};
+pub use keyring::{FnLoader, Keyring, PathPattern};
 pub use error::{Error, ErrorKind, Result};
 pub use layout::{EncryptRule, Layout, Shard};
 pub use loader::{ConfigLoader, DefaultLoader};
@@ -84,6 +85,9 @@ pub use dystore_derive::DyObject;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::layout::{EncryptRule, Layout, Shard};
-    pub use crate::object::DyObject;
+    pub use crate::object::{DyObject, ShardType, same_table};
     pub use core::option::Option::{self, None, Some};
+    pub use core::panic;
+    pub use serde::Serialize;
+    pub use serde::de::DeserializeOwned;
 }

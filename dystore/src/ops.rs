@@ -68,15 +68,6 @@ pub(crate) async fn save(client: &Client, layout: &Layout, doc: Value, key: Opti
     let region = client.region();
     let plan = split(layout, &key, region, body).map_err(|e| e.with_key(key.clone()))?;
 
-    // Only list shards need the stored state (to delete elements a shorter
-    // list no longer has); everything else is known from the layout.
-    let old = if has_lists(layout) { read_meta(client, layout, &key).await? } else { None };
-    if let (Some(expect), Some(old)) = (expect, &old)
-        && old.revision != expect
-    {
-        return Err(conflict(layout, &key));
-    }
-
     let meta = RootMeta { write_id: token(), revision: token(), layout: layout.clone(), lists: plan.lists.clone() };
     let codec = Codec { loader: client.loader(), raw: false };
     let mut puts = Vec::with_capacity(plan.parts.len());
@@ -89,6 +80,15 @@ pub(crate) async fn save(client: &Client, layout: &Layout, doc: Value, key: Opti
         check_size(part.layout, &part.path, &key, &item)?;
         puts.push((part.layout.table.to_string(), item));
     }
+    // Only list shards need the stored state (to delete elements a shorter
+    // list no longer has); everything else is known from the layout.
+    let old = if has_lists(layout) { read_meta(client, layout, &key).await? } else { None };
+    if let (Some(expect), Some(old)) = (expect, &old)
+        && old.revision != expect
+    {
+        return Err(conflict(layout, &key));
+    }
+
     // `puts` is deepest first and ends with the root, the order a
     // multi-request save must keep.
     let mut writes: Vec<Write> = Vec::new();

@@ -1,0 +1,72 @@
+//! Seal and open throughput of format 1 for string leaves of 64 B, 4 KB and
+//! 256 KB, next to the bare primitives (AES-256-CBC encryption alone,
+//! HMAC-SHA256 alone) on 256 KB. docs/ENCRYPTION.md compares the figures
+//! with `openssl speed` on the same machine.
+//!
+//! `cargo bench -p dystore --bench crypto`
+
+// `criterion_group!` generates a public function without docs.
+#![allow(missing_docs)]
+
+use std::time::Duration;
+
+use aes::cipher::block_padding::Pkcs7;
+use aes::cipher::{BlockEncryptMut, KeyIvInit};
+use criterion::{BenchmarkId, Criterion, Throughput, black_box, criterion_group, criterion_main};
+use dystore::{Context, Key, open, seal};
+use hmac::{Hmac, Mac};
+use serde_dynamo::AttributeValue;
+
+const SIZES: [(usize, &str); 3] = [(64, "64B"), (4 * 1024, "4KB"), (256 * 1024, "256KB")];
+
+fn leaves(c: &mut Criterion) {
+    let key = Key::new([0x42u8; 32]).expect("a 32-byte key");
+    let ctx = Context::new("People", "person-1", "$.notes");
+    let mut group = c.benchmark_group("aes256");
+    for (size, name) in SIZES {
+        let leaf = AttributeValue::S("x".repeat(size));
+        let sealed = seal("k1", &key, &ctx, &leaf).expect("seal");
+        group.throughput(Throughput::Bytes(size as u64));
+        group.bench_with_input(BenchmarkId::new("seal", name), &leaf, |b, leaf| {
+            b.iter(|| seal("k1", &key, &ctx, black_box(leaf)).expect("seal"))
+        });
+        group.bench_with_input(BenchmarkId::new("open", name), &sealed, |b, sealed| {
+            b.iter(|| open(&key, &ctx, black_box(sealed)).expect("open"))
+        });
+    }
+    group.finish();
+}
+
+/// The RustCrypto primitives alone, one after the other: what seal would
+/// cost without overlapping them.
+fn primitives(c: &mut Criterion) {
+    let size = 256 * 1024;
+    let mut buf = vec![0x78u8; size + 16];
+    let mut group = c.benchmark_group("primitives");
+    group.throughput(Throughput::Bytes(size as u64));
+    group.bench_function("aes-256-cbc-encrypt/256KB", |b| {
+        b.iter(|| {
+            let encryptor = cbc::Encryptor::<aes::Aes256>::new(&[1u8; 32].into(), &[2u8; 16].into());
+            encryptor.encrypt_padded_mut::<Pkcs7>(black_box(&mut buf), size).expect("room for padding").len()
+        })
+    });
+    group.bench_function("hmac-sha256/256KB", |b| {
+        b.iter(|| {
+            let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&[1u8; 32]).expect("any key length");
+            mac.update(black_box(&buf[..size]));
+            mac.finalize().into_bytes()
+        })
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    // Short runs: the figures are compared with openssl's, not tracked over time.
+    config = Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    targets = leaves, primitives
+}
+criterion_main!(benches);

@@ -1,0 +1,9 @@
+use dystore::DyObject;
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize, DyObject)]
+struct Person {
+    name: String,
+}
+
+fn main() {}

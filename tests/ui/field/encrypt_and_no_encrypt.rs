@@ -1,0 +1,11 @@
+use dystore::DyObject;
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize, DyObject)]
+#[dystore(table = "People", key = "ID")]
+struct Person {
+    #[dystore(encrypt, no_encrypt)]
+    name: String,
+}
+
+fn main() {}

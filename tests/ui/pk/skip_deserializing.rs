@@ -1,0 +1,12 @@
+use dystore::DyObject;
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize, DyObject)]
+#[dystore(table = "People", key = "ID")]
+struct Person {
+    #[dystore(pk)]
+    #[serde(skip_deserializing)]
+    id: String,
+}
+
+fn main() {}

@@ -1,0 +1,13 @@
+use dystore::DyObject;
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize, DyObject)]
+#[dystore(table = "People", key = "ID")]
+struct Person {
+    name: String,
+    #[dystore(encrypt)]
+    #[serde(skip)]
+    password: String,
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use dystore::DyObject;
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize, DyObject)]
+#[dystore(table = "People", key = "ID")]
+struct Person;
+
+fn main() {}
