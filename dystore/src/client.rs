@@ -240,6 +240,10 @@ impl Client {
     ///
     /// As [`Objects::read_path`].
     pub async fn read_path<T: DyObject>(&self, key: &str, path: &str) -> Result<Vec<Value>> {
+        if is_pk_path::<T>(path) {
+            // The pk field is not stored: it is the key itself.
+            return Ok(vec![Value::String(key.to_owned())]);
+        }
         self.objects(T::layout()).read_path(key, path).await
     }
 
@@ -249,6 +253,12 @@ impl Client {
     ///
     /// As [`Objects::write_path`].
     pub async fn write_path<T: DyObject>(&self, key: &str, path: &str, value: Value) -> Result<()> {
+        if is_pk_path::<T>(path) {
+            return Err(Error::new(ErrorKind::InvalidPath, "the `pk` field is the object's key; save the object under another key instead")
+                .with_table(T::layout().table.as_ref())
+                .with_key(key)
+                .with_path(path));
+        }
         self.objects(T::layout()).write_path(key, path, value).await
     }
 
@@ -262,9 +272,20 @@ impl Client {
     }
 }
 
+/// Whether `path` is `T`'s `#[dystore(pk)]` field (or below it).
+fn is_pk_path<T: DyObject>(path: &str) -> bool {
+    let Some(pk) = T::PK_FIELD else { return false };
+    match crate::path::parse(path) {
+        Ok(crate::path::Path::Plain(p)) => p.steps.first() == Some(&crate::path::Step::Field(pk.to_owned())),
+        _ => false,
+    }
+}
+
 /// A typed object as a document, with the key its `pk` field holds.
 fn to_document<T: DyObject>(obj: &T) -> Result<(Value, Option<String>)> {
-    let mut doc = serde_json::to_value(obj).map_err(|e| serialization(T::layout(), "cannot serialize the object", e))?;
+    // serde_json's message may quote a value, so it is not passed on.
+    let mut doc = serde_json::to_value(obj)
+        .map_err(|_| Error::new(ErrorKind::Serialization, "the object does not serialize to JSON").with_table(T::layout().table.as_ref()))?;
     let key = match (T::PK_FIELD, doc.as_object_mut()) {
         (Some(field), Some(map)) => match map.remove(field) {
             Some(Value::String(k)) if !k.is_empty() => Some(k),
@@ -282,15 +303,17 @@ fn from_document<T: DyObject>(mut doc: Value, key: &str, layout: &Layout) -> Res
     if let Some(map) = doc.as_object_mut() {
         map.remove(META);
     }
-    serde_json::from_value(doc).map_err(|e| serialization(layout, "the stored document does not fit the type", e).with_key(key))
+    serde_path_to_error::deserialize(doc).map_err(|e| {
+        // serde's message may quote the stored value (plaintext of an
+        // encrypted field, perhaps): name only where it went wrong.
+        let path = e.path().to_string();
+        Error::new(ErrorKind::Serialization, "the stored document does not fit the type")
+            .with_table(layout.table.as_ref())
+            .with_key(key)
+            .with_path(if path == "." { "$".to_owned() } else { format!("$.{path}") })
+    })
 }
 
-fn serialization(layout: &Layout, detail: &str, e: serde_json::Error) -> Error {
-    // serde_json's message may quote a value; keep it out of the message (it
-    // could be plaintext of an encrypted field) and only name the position.
-    let position = format!("{detail} (line {}, column {})", e.line(), e.column());
-    Error::new(ErrorKind::Serialization, position).with_table(layout.table.as_ref())
-}
 
 /// Operations on the objects of one layout.
 #[derive(Debug, Clone, Copy)]

@@ -9,7 +9,8 @@ use serde_json::Value;
 ///
 /// Every method has a default, so a loader implements only what it needs.
 /// A loader is given once to the [`Client`](crate::Client) with
-/// `with_loader`, and can be overridden per call.
+/// `with_loader`; for one call, use a clone of the client with another
+/// loader (`db.clone().with_loader(other)`: the clone shares the backend).
 pub trait ConfigLoader: Send + Sync {
     /// The primary key of a new object; `None` lets dystore draw a UUID v4.
     fn generate_pk(&self, document: &Value) -> Option<String> {
@@ -19,7 +20,8 @@ pub trait ConfigLoader: Send + Sync {
 
     /// The key id that encrypts the leaf at `path` (normalised JSONPath such
     /// as `$.location.city` or `$.friends[0]`); `None` stores it in clear,
-    /// unless the layout marks the path encrypted.
+    /// unless the layout marks the path encrypted. `write_path` does not
+    /// read the object, so there `document` is `null`.
     fn key_for(&self, path: &str, document: &Value) -> Option<KeyId> {
         let _ = (path, document);
         None

@@ -74,7 +74,7 @@ pub(crate) async fn save(client: &Client, layout: &Layout, doc: Value, key: Opti
     for part in plan.parts.iter().rev() {
         let site = Site { table: &part.layout.table, root_key: &key };
         let mut item = codec.encode_body(site, part.layout, &part.path, part.body.clone(), &doc_view).map_err(|e| e.with_table(part.layout.table.as_ref()).with_key(key.clone()))?;
-        let meta_value = if part.path.steps.is_empty() { meta.to_value(region) } else { shard_meta(&meta.write_id, &key, &part.path) };
+        let meta_value = if part.path.steps.is_empty() { meta.to_value(layout.region.as_deref().or(region)) } else { shard_meta(&meta.write_id, &key, &part.path) };
         item.insert(META.to_owned(), to_attr(meta_value));
         item.insert(part.layout.key.to_string(), AttributeValue::S(part.key.clone()));
         check_size(part.layout, &part.path, &key, &item)?;
@@ -112,7 +112,7 @@ pub(crate) async fn save(client: &Client, layout: &Layout, doc: Value, key: Opti
 }
 
 fn conflict(layout: &Layout, key: &str) -> Error {
-    Error::new(ErrorKind::Conflict, "the object was written since it was read").with_table(layout.table.as_ref()).with_key(key)
+    Error::new(ErrorKind::Conflict, "saved or written since it was read").with_table(layout.table.as_ref()).with_key(key)
 }
 
 /// `__dystore_meta__.revision = :rev`.
@@ -250,6 +250,20 @@ async fn try_load(client: &Client, layout: &Layout, key: &str, resolve: bool, ra
     let meta = RootMeta::from_value(&meta_value).map_err(|e| e.with_table(layout.table.as_ref()).with_key(key))?;
     root.remove(layout.key.as_ref());
     if resolve {
+        // The root's metadata gives every list length, so every shard key
+        // is known now: one more request fetches all that the first missed.
+        let mut known = Vec::new();
+        all_shard_keys(&meta.layout, key, &PlainPath::root(), &meta.lists, &mut known);
+        let unfetched: Vec<_> = known
+            .into_iter()
+            .filter(|(l, k)| !fetched.contains_key(&(l.table.to_string(), k.clone())))
+            .map(|(l, k)| (l.table.to_string(), l.key.to_string(), k))
+            .collect();
+        if !unfetched.is_empty() {
+            fetched.extend(batch_get_all(client.backend(), client.policy(), &unfetched).await.map_err(|e| e.with_key(key))?);
+        }
+        // References are still followed, for objects whose stored counts
+        // and references disagree (a save in progress): then it is torn.
         let mut rounds = 0;
         loop {
             let missing = missing_refs(&meta.layout, &root, &fetched)?;

@@ -102,7 +102,8 @@ fn split_object<'l>(
         let child = &shard.layout;
         let mut slot = slot_mut(&mut body, &pos.steps);
         let value = slot.as_deref_mut().map(std::mem::take).unwrap_or(Value::Null);
-        let region = child.region.as_deref().or(region);
+        // Each shard records its own layout's region, else the client's.
+        let child_region = child.region.as_deref().or(region);
         match (value, pos.list) {
             (Value::Null, false) => {
                 plan.absent.extend(deterministic_keys(child, root_key, &full));
@@ -114,7 +115,7 @@ fn split_object<'l>(
             }
             (Value::Object(obj), false) => {
                 let child_key = shard_key(root_key, &full);
-                put_back(slot, ref_value(&child.table, &child_key, region));
+                put_back(slot, ref_value(&child.table, &child_key, child_region));
                 split_object(child, root_key, region, full, child_key, obj, plan)?;
             }
             (Value::Array(items), true) => {
@@ -126,7 +127,7 @@ fn split_object<'l>(
                         return Err(not_an_object(child, &element));
                     };
                     let child_key = shard_key(root_key, &element);
-                    refs.push(ref_value(&child.table, &child_key, region));
+                    refs.push(ref_value(&child.table, &child_key, child_region));
                     split_object(child, root_key, region, element, child_key, obj, plan)?;
                 }
                 put_back(slot, Value::Array(refs));
