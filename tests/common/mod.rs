@@ -25,7 +25,7 @@ pub enum Target {
 
 /// The in-process dynoxide server, started once per test binary on its own
 /// thread and runtime (each `#[tokio::test]` has a runtime that ends with it).
-fn server() -> SocketAddr {
+pub fn server() -> SocketAddr {
     static ADDR: OnceLock<SocketAddr> = OnceLock::new();
     *ADDR.get_or_init(|| {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
