@@ -8,7 +8,7 @@ use crate::format::{self, shard_meta, token, RootMeta, META, REF};
 use crate::io::{backend_error, batch_get_all, exists, key_item, retrying, Backoff};
 use crate::layout::Layout;
 use crate::path::{PlainPath, Step};
-use crate::shard::{self, all_shard_keys, deterministic_keys, has_lists, position, split};
+use crate::shard::{self, all_shard_keys, deterministic_keys, has_lists, position, split, Plan};
 use crate::value::{item_size, size, to_attr, MAX_ITEM_BYTES};
 use serde_dynamo::AttributeValue;
 use serde_json::{Map, Value};
@@ -51,35 +51,13 @@ fn check_key(layout: &Layout, key: &str) -> Result<()> {
 /// `expect`, only if the stored revision is still `expect`.
 pub(crate) async fn save(client: &Client, layout: &Layout, doc: Value, key: Option<String>, expect: Option<&str>) -> Result<Saved> {
     shard::validate(layout)?;
-    let Value::Object(mut body) = doc else {
-        return Err(invalid_document(layout, "a document is a JSON object"));
-    };
-    body.remove(META);
-    if body.contains_key(layout.key.as_ref()) {
-        return Err(invalid_document(layout, "the document has a field named like the key attribute").with_path(format!("$.{}", layout.key)));
-    }
-    let doc_view = Value::Object(body);
-    let key = match key {
-        Some(k) => k,
-        None => client.loader().generate_pk(&doc_view).unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
-    };
-    check_key(layout, &key)?;
-    let Value::Object(body) = doc_view.clone() else { unreachable!("built as an object above") };
-    let region = client.region();
-    let plan = split(layout, &key, region, body).map_err(|e| e.with_key(key.clone()))?;
-
+    let (doc, key) = prepare(client, layout, doc, key)?;
+    let Value::Object(body) = doc.clone() else { unreachable!("prepare returns an object") };
+    let plan = split(layout, &key, client.region(), body).map_err(|e| e.with_key(key.clone()))?;
     let meta = RootMeta { write_id: token(), revision: token(), layout: layout.clone(), lists: plan.lists.clone() };
-    let codec = Codec { loader: client.loader(), raw: false };
-    let mut puts = Vec::with_capacity(plan.parts.len());
-    for part in plan.parts.iter().rev() {
-        let site = Site { table: &part.layout.table, root_key: &key };
-        let mut item = codec.encode_body(site, part.layout, &part.path, part.body.clone(), &doc_view).map_err(|e| e.with_table(part.layout.table.as_ref()).with_key(key.clone()))?;
-        let meta_value = if part.path.steps.is_empty() { meta.to_value(layout.region.as_deref().or(region)) } else { shard_meta(&meta.write_id, &key, &part.path) };
-        item.insert(META.to_owned(), to_attr(meta_value));
-        item.insert(part.layout.key.to_string(), AttributeValue::S(part.key.clone()));
-        check_size(part.layout, &part.path, &key, &item)?;
-        puts.push((part.layout.table.to_string(), item));
-    }
+    // Everything is encoded and measured before the first request.
+    let mut puts = encode_items(client, layout, &key, &plan, &meta, &doc)?;
+
     // Only list shards need the stored state (to delete elements a shorter
     // list no longer has); everything else is known from the layout.
     let old = if has_lists(layout) { read_meta(client, layout, &key).await? } else { None };
@@ -88,27 +66,70 @@ pub(crate) async fn save(client: &Client, layout: &Layout, doc: Value, key: Opti
     {
         return Err(conflict(layout, &key));
     }
-
+    let old_lists = old.map(|m| m.lists);
+    let mut writes = stale_deletes(layout, &key, &plan, old_lists.as_ref());
     // `puts` is deepest first and ends with the root, the order a
     // multi-request save must keep.
-    let mut writes: Vec<Write> = Vec::new();
-    let written: HashSet<(&str, &str)> = plan.parts.iter().map(|p| (p.layout.table.as_ref(), p.key.as_str())).collect();
-    let mut stale = plan.absent.clone();
-    if let Some(old) = &old {
-        all_shard_keys(layout, &key, &PlainPath::root(), &old.lists, &mut stale);
-    }
-    let mut seen = HashSet::new();
-    for (l, k) in stale {
-        if !written.contains(&(l.table.as_ref(), k.as_str())) && seen.insert((l.table.clone(), k.clone())) {
-            writes.push(Write::Delete { table: l.table.to_string(), key: key_item(&l.key, &k), condition: None });
-        }
-    }
     let root = puts.pop().expect("a plan always has its root part");
     writes.extend(puts.into_iter().map(|(table, item)| Write::Put { table, item, condition: None }));
     let condition = expect.map(revision_condition);
     writes.push(Write::Put { table: root.0, item: root.1, condition: condition.clone() });
     transact(client, layout, &key, writes, condition).await?;
     Ok(Saved { key, revision: meta.revision })
+}
+
+/// Checks the document and settles its key.
+fn prepare(client: &Client, layout: &Layout, doc: Value, key: Option<String>) -> Result<(Value, String)> {
+    let Value::Object(mut body) = doc else {
+        return Err(invalid_document(layout, "a document is a JSON object"));
+    };
+    body.remove(META);
+    if body.contains_key(layout.key.as_ref()) {
+        return Err(invalid_document(layout, "the document has a field named like the key attribute").with_path(format!("$.{}", layout.key)));
+    }
+    let doc = Value::Object(body);
+    let key = match key {
+        Some(k) => k,
+        None => client.loader().generate_pk(&doc).unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+    };
+    check_key(layout, &key)?;
+    Ok((doc, key))
+}
+
+/// The items of a plan, deepest first and the root last, with keys and
+/// metadata, each checked against the item size limit.
+fn encode_items(client: &Client, layout: &Layout, key: &str, plan: &Plan<'_>, meta: &RootMeta, doc: &Value) -> Result<Vec<(String, Item)>> {
+    let codec = Codec { loader: client.loader(), raw: false };
+    let root_region = layout.region.as_deref().or(client.region());
+    let mut puts = Vec::with_capacity(plan.parts.len());
+    for part in plan.parts.iter().rev() {
+        let site = Site { table: &part.layout.table, root_key: key };
+        let mut item = codec
+            .encode_body(site, part.layout, &part.path, part.body.clone(), doc)
+            .map_err(|e| e.with_table(part.layout.table.as_ref()).with_key(key))?;
+        let meta_value = if part.path.steps.is_empty() { meta.to_value(root_region) } else { shard_meta(&meta.write_id, key, &part.path) };
+        item.insert(META.to_owned(), to_attr(meta_value));
+        item.insert(part.layout.key.to_string(), AttributeValue::S(part.key.clone()));
+        check_size(part.layout, &part.path, key, &item)?;
+        puts.push((part.layout.table.to_string(), item));
+    }
+    Ok(puts)
+}
+
+/// Deletes of the shard items this save does not rewrite: absent optional
+/// shards, and elements that lists no longer have (`old_lists`, as stored).
+fn stale_deletes(layout: &Layout, key: &str, plan: &Plan<'_>, old_lists: Option<&BTreeMap<String, usize>>) -> Vec<Write> {
+    let written: HashSet<(&str, &str)> = plan.parts.iter().map(|p| (p.layout.table.as_ref(), p.key.as_str())).collect();
+    let mut stale = plan.absent.clone();
+    if let Some(lists) = old_lists {
+        all_shard_keys(layout, key, &PlainPath::root(), lists, &mut stale);
+    }
+    let mut seen = HashSet::new();
+    stale
+        .into_iter()
+        .filter(|(l, k)| !written.contains(&(l.table.as_ref(), k.as_str())) && seen.insert((l.table.clone(), k.clone())))
+        .map(|(l, k)| Write::Delete { table: l.table.to_string(), key: key_item(&l.key, &k), condition: None })
+        .collect()
 }
 
 fn conflict(layout: &Layout, key: &str) -> Error {
