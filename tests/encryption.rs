@@ -84,7 +84,7 @@ async fn key_ids_follow_the_loader_rules(target: Target) {
     let key = db.write(&store, doc()).await.unwrap();
     let root = raw(&db, &store.layout().table, "ID", &key).await;
     let key_id = |v: &AttributeValue| match v {
-        AttributeValue::B(b) => dystore::envelope_key_id(b).unwrap().to_owned(),
+        AttributeValue::B(b) => dystore::crypto::envelope_key_id(b).unwrap().to_owned(),
         other => panic!("not sealed: {other:?}"),
     };
     assert_eq!(key_id(&root["firstname"]), "k1");

@@ -178,7 +178,7 @@ async fn raw_item(db: &Client, layout: &dystore::Layout, key: &str) -> Option<It
 
 fn key_id(value: &AttributeValue) -> String {
     match value {
-        AttributeValue::B(bytes) => dystore::envelope_key_id(bytes).unwrap().to_owned(),
+        AttributeValue::B(bytes) => dystore::crypto::envelope_key_id(bytes).unwrap().to_owned(),
         other => panic!("not encrypted: {other:?}"),
     }
 }
@@ -371,9 +371,9 @@ async fn pk_field_binds_the_key(target: Target) {
     let k = from_loader.clone();
     let keys = keyring();
     let loader = FnLoader::new()
-        .generate_pk(move |doc| doc["lastname"].as_str().map(|last| format!("{k}-{last}")))
-        .default_key_id("k1")
-        .key(move |id| dystore::ConfigLoader::key(&keys, id));
+        .on_generate_pk(move |doc| doc["lastname"].as_str().map(|last| format!("{k}-{last}")))
+        .with_default_key_id("k1")
+        .on_key(move |id| dystore::ConfigLoader::key(&keys, id));
     let key = db.clone().with_loader(loader).save(&ada("")).await.unwrap();
     assert_eq!(key, format!("{from_loader}-Lovelace"));
     assert_eq!(db.load::<Root>(&key).await.unwrap().id, key);

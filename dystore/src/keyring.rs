@@ -130,7 +130,7 @@ impl Keyring {
     }
 
     /// Whether documents read back keep `__dystore_meta__` (default: no).
-    pub fn keep_metadata(mut self, keep: bool) -> Self {
+    pub fn with_metadata(mut self, keep: bool) -> Self {
         self.keep_metadata = keep;
         self
     }
@@ -182,19 +182,15 @@ type KeyFn = dyn Fn(&KeyId) -> Option<Key> + Send + Sync;
 /// A loader built from closures; what is not given keeps the trait's
 /// default (UUID keys, nothing encrypted, no keys, no metadata).
 ///
-/// The builder methods share the trait's names, so on an `FnLoader` value
-/// `loader.key(..)` is the builder; call the loader's answers through the
-/// trait (`ConfigLoader::key(&loader, &id)`), as dystore does.
-///
 /// ```
 /// use dystore::{ConfigLoader, FnLoader, Key};
 ///
 /// let key = Key::new([9u8; 32])?;
 /// let loader = FnLoader::new()
-///     .generate_pk(|doc| doc["email"].as_str().map(str::to_owned))
-///     .key_for(|path, _doc| path.starts_with("$.card").then(|| "cards".to_owned()))
-///     .key(move |id| (id == "cards").then(|| key.clone()))
-///     .keep_metadata(true);
+///     .on_generate_pk(|doc| doc["email"].as_str().map(str::to_owned))
+///     .on_key_for(|path, _doc| path.starts_with("$.card").then(|| "cards".to_owned()))
+///     .on_key(move |id| (id == "cards").then(|| key.clone()))
+///     .with_metadata(true);
 /// let doc = serde_json::json!({"email": "ada@example.com"});
 /// assert_eq!(ConfigLoader::generate_pk(&loader, &doc).as_deref(), Some("ada@example.com"));
 /// assert_eq!(ConfigLoader::key_for(&loader, "$.card.number", &doc).as_deref(), Some("cards"));
@@ -217,32 +213,32 @@ impl FnLoader {
     }
 
     /// The primary key of a new object from its document.
-    pub fn generate_pk(mut self, f: impl Fn(&Value) -> Option<String> + Send + Sync + 'static) -> Self {
+    pub fn on_generate_pk(mut self, f: impl Fn(&Value) -> Option<String> + Send + Sync + 'static) -> Self {
         self.generate_pk = Some(Box::new(f));
         self
     }
 
     /// The key id for the leaf at a path (`None`: in clear).
-    pub fn key_for(mut self, f: impl Fn(&str, &Value) -> Option<KeyId> + Send + Sync + 'static) -> Self {
+    pub fn on_key_for(mut self, f: impl Fn(&str, &Value) -> Option<KeyId> + Send + Sync + 'static) -> Self {
         self.key_for = Some(Box::new(f));
         self
     }
 
     /// The key id for paths the layout marks encrypted and `key_for` leaves
     /// to dystore.
-    pub fn default_key_id(mut self, key_id: impl Into<KeyId>) -> Self {
+    pub fn with_default_key_id(mut self, key_id: impl Into<KeyId>) -> Self {
         self.default_key_id = Some(key_id.into());
         self
     }
 
     /// Key material by id.
-    pub fn key(mut self, f: impl Fn(&KeyId) -> Option<Key> + Send + Sync + 'static) -> Self {
+    pub fn on_key(mut self, f: impl Fn(&KeyId) -> Option<Key> + Send + Sync + 'static) -> Self {
         self.key = Some(Box::new(f));
         self
     }
 
     /// Whether documents read back keep `__dystore_meta__`.
-    pub fn keep_metadata(mut self, keep: bool) -> Self {
+    pub fn with_metadata(mut self, keep: bool) -> Self {
         self.keep_metadata = keep;
         self
     }
@@ -363,7 +359,7 @@ mod tests {
         assert!(keyring.key(&"new".to_owned()).is_some());
         assert!(keyring.key(&"gone".to_owned()).is_none());
         assert!(!ConfigLoader::keep_metadata(&keyring));
-        assert!(ConfigLoader::keep_metadata(&keyring.keep_metadata(true)));
+        assert!(ConfigLoader::keep_metadata(&keyring.with_metadata(true)));
     }
 
     #[test]
@@ -397,11 +393,11 @@ mod tests {
 
         let k = key(7);
         let loader = FnLoader::new()
-            .generate_pk(|doc| doc["id"].as_str().map(str::to_owned))
-            .key_for(|path, doc| (path == "$.secret" && doc["id"] == "x-1").then(|| "k".to_owned()))
-            .default_key_id("k")
-            .key(move |id| (id == "k").then(|| k.clone()))
-            .keep_metadata(true);
+            .on_generate_pk(|doc| doc["id"].as_str().map(str::to_owned))
+            .on_key_for(|path, doc| (path == "$.secret" && doc["id"] == "x-1").then(|| "k".to_owned()))
+            .with_default_key_id("k")
+            .on_key(move |id| (id == "k").then(|| k.clone()))
+            .with_metadata(true);
         assert_eq!(ConfigLoader::generate_pk(&loader, &doc).as_deref(), Some("x-1"));
         assert_eq!(ConfigLoader::key_for(&loader, "$.secret", &doc).as_deref(), Some("k"));
         assert_eq!(ConfigLoader::key_for(&loader, "$.secret", &json!({})), None);

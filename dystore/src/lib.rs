@@ -49,12 +49,13 @@
 //! - `store`: [`Store`], the run-time builder of a layout for dynamic documents.
 //! - `object`: [`DyObject`], the trait `#[derive(DyObject)]` implements.
 //! - `loader`: [`ConfigLoader`], the application's say on keys and metadata.
-//! - `crypto`: per-leaf authenticated encryption and key material.
+//! - [`crypto`]: per-leaf authenticated encryption, key material, the dynamo-store 0.6 reader.
+//! - `keyring`: ready-made loaders, [`Keyring`] and [`FnLoader`].
 
 pub mod backend;
 mod client;
 mod codec;
-mod crypto;
+pub mod crypto;
 mod error;
 mod format;
 mod io;
@@ -71,7 +72,7 @@ mod tables;
 mod value;
 
 pub use client::{Client, Objects, Versioned};
-pub use crypto::{Context, Key, KeyId, envelope_key_id, is_legacy, open, open_legacy, seal};
+pub use crypto::{Context, Key, KeyId};
 pub use keyring::{FnLoader, Keyring, PathPattern};
 pub use error::{Error, ErrorKind, Result};
 pub use layout::{EncryptRule, Layout, Shard};

@@ -245,8 +245,8 @@ use std::borrow::Cow;
 /// let raw = db.objects(Person::layout()).read_raw(&key).await?;
 /// assert_eq!(raw["lastname"], "Lovelace");
 /// let sealed = |v: &serde_json::Value| base64::engine::general_purpose::STANDARD.decode(v.as_str().unwrap()).unwrap();
-/// assert_eq!(dystore::envelope_key_id(&sealed(&raw["firstname"]))?, "people-2024");
-/// assert_eq!(dystore::envelope_key_id(&sealed(&raw["allergies"][0]))?, "medical-2024");
+/// assert_eq!(dystore::crypto::envelope_key_id(&sealed(&raw["firstname"]))?, "people-2024");
+/// assert_eq!(dystore::crypto::envelope_key_id(&sealed(&raw["allergies"][0]))?, "medical-2024");
 ///
 /// // Without the keys, nothing is decrypted.
 /// let e = db.clone().with_loader(dystore::DefaultLoader).load::<Person>(&key).await.unwrap_err();

@@ -6,7 +6,8 @@
 
 use std::sync::LazyLock;
 
-use dystore::{Context, Key, envelope_key_id, is_legacy, open, open_legacy, seal};
+use dystore::crypto::{envelope_key_id, is_legacy, open, open_legacy, seal};
+use dystore::{Context, Key};
 use libfuzzer_sys::fuzz_target;
 use serde_dynamo::AttributeValue;
 

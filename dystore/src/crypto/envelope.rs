@@ -11,8 +11,6 @@
 
 use aes::cipher::block_padding::Pkcs7;
 use aes::cipher::generic_array::GenericArray;
-use aes::cipher::consts::U16;
-use aes::cipher::inout::InOutBuf;
 use aes::cipher::{BlockDecryptMut, BlockEncryptMut, InnerIvInit};
 use hmac::{Hmac, Mac};
 use serde_dynamo::AttributeValue;
@@ -53,13 +51,14 @@ struct Parsed<'a> {
 /// Errors name the context's table, key and path, and the key id.
 ///
 /// ```
-/// use dystore::{Context, Key, open, seal};
+/// use dystore::crypto::{open, seal};
+/// use dystore::{Context, Key};
 /// use serde_dynamo::AttributeValue;
 ///
 /// let key = Key::new([7u8; 32])?;
 /// let ctx = Context::new("People", "p-1", "$.age");
 /// let sealed = seal("k1", &key, &ctx, &AttributeValue::N("42".into()))?;
-/// assert_eq!(dystore::envelope_key_id(&sealed)?, "k1");
+/// assert_eq!(dystore::crypto::envelope_key_id(&sealed)?, "k1");
 /// assert_eq!(open(&key, &ctx, &sealed)?, AttributeValue::N("42".into()));
 /// // The same bytes at another path do not open.
 /// let elsewhere = Context::new("People", "p-1", "$.height");
@@ -75,8 +74,8 @@ pub fn seal(key_id: &str, key: &Key, ctx: &Context<'_>, leaf: &AttributeValue) -
     seal_with_iv(key_id, key, ctx, leaf, &iv)
 }
 
-/// [`seal`] with a chosen IV, for test vectors only: an IV must never repeat
-/// under one key.
+/// [`seal`] with a chosen IV. Only `seal` and the test vectors call it: an
+/// IV must never repeat under one key.
 pub(crate) fn seal_with_iv(
     key_id: &str,
     key: &Key,
@@ -106,9 +105,9 @@ pub(crate) fn seal_with_iv(
     let body = out.len();
     plaintext::encode(leaf, &mut out);
     out.resize(body + cipher_len, 0);
-    let (header, rest) = out.split_at_mut(header_len);
-    let mut mac = mac_prefix(key, ctx, header, iv);
-    key.cipher().encrypt_and_mac(iv, &mut rest[IV_LEN..], plain_len, &mut mac);
+    key.cipher().encrypt_padded(iv, &mut out[body..], plain_len);
+    let mut mac = mac_prefix(key, ctx, &out[..header_len], iv);
+    mac.update(&out[body..]);
     let tag = mac.finalize().into_bytes();
     out.extend_from_slice(&tag);
     Ok(out)
@@ -214,25 +213,17 @@ fn mac_prefix(key: &Key, ctx: &Context<'_>, header: &[u8], iv: &[u8]) -> Hmac<Sh
     mac
 }
 
-/// Bytes encrypted, then fed to the MAC, per step when sealing. CBC
-/// encryption is one serial chain of AES rounds that leaves most of the core
-/// idle; alternating it with SHA-256 in small steps lets the CPU run both at
-/// once (about +20% seal throughput, see docs/ENCRYPTION.md), while steps of
-/// a few KB run them one after the other.
-const STITCH: usize = 128;
-
 impl Cipher {
-    /// Pads `buf[..msg_len]` (PKCS#7), encrypts `buf` in place and feeds
-    /// the ciphertext to `mac`; `buf` is exactly the padded length.
-    fn encrypt_and_mac(&self, iv: &[u8; IV_LEN], buf: &mut [u8], msg_len: usize, mac: &mut Hmac<Sha256>) {
-        let pad = buf.len() - msg_len;
-        debug_assert!((1..=BLOCK).contains(&pad) && buf.len().is_multiple_of(BLOCK));
-        buf[msg_len..].fill(pad as u8);
+    /// Pads `buf[..msg_len]` (PKCS#7) and encrypts `buf` in place; `buf` is
+    /// exactly the padded length.
+    fn encrypt_padded(&self, iv: &[u8; IV_LEN], buf: &mut [u8], msg_len: usize) {
         let iv = GenericArray::from_slice(iv);
-        match self {
-            Cipher::Aes128(c) => stitch(cbc::Encryptor::inner_iv_init(c.clone(), iv), buf, mac),
-            Cipher::Aes256(c) => stitch(cbc::Encryptor::inner_iv_init(c.clone(), iv), buf, mac),
-        }
+        let sealed = match self {
+            Cipher::Aes128(c) => cbc::Encryptor::inner_iv_init(c.clone(), iv).encrypt_padded_mut::<Pkcs7>(buf, msg_len),
+            Cipher::Aes256(c) => cbc::Encryptor::inner_iv_init(c.clone(), iv).encrypt_padded_mut::<Pkcs7>(buf, msg_len),
+        };
+        // Cannot fail: the caller sized `buf` for the padding.
+        debug_assert!(sealed.is_ok());
     }
 
     /// Decrypts whole blocks and strips PKCS#7 padding; `None` if the
@@ -258,16 +249,6 @@ impl Cipher {
                 None
             }
         }
-    }
-}
-
-/// CBC-encrypts `buf` (whole blocks) in [`STITCH`]-byte steps, each fed to
-/// `mac` right after.
-fn stitch(mut encryptor: impl BlockEncryptMut<BlockSize = U16>, buf: &mut [u8], mac: &mut Hmac<Sha256>) {
-    for step in buf.chunks_mut(STITCH) {
-        let (blocks, _) = InOutBuf::from(&mut *step).into_chunks::<U16>();
-        encryptor.encrypt_blocks_inout_mut(blocks);
-        mac.update(step);
     }
 }
 

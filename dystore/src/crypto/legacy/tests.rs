@@ -89,7 +89,7 @@ fn fixture_values_refuse_the_other_key_string() {
 /// string and gives one of the strings of its expected documents.
 #[test]
 fn every_fixture_ciphertext_opens() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/dynamo-store-0.6");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/dynamo-store-0.6");
     let mut opened = 0;
     for file in ["documents.json", "objects.json"] {
         let path = format!("{dir}/{file}");
