@@ -145,7 +145,7 @@ pub(crate) fn is_string(ty: &Type) -> bool {
 /// names of `A-Z a-z 0-9 _ -`, else `$['odd name']`.
 pub(crate) fn member_path(name: &str) -> String {
     let simple = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if simple { format!("$.{name}") } else { format!("$['{}']", name.replace('\'', "\\'")) }
+    if simple { format!("$.{name}") } else { format!("$['{}']", name.replace('\\', "\\\\").replace('\'', "\\'")) }
 }
 
 #[cfg(test)]
@@ -160,6 +160,7 @@ mod tests {
         assert_eq!(member_path("2fa"), "$.2fa");
         assert_eq!(member_path("first name"), "$['first name']");
         assert_eq!(member_path("it's"), "$['it\\'s']");
+        assert_eq!(member_path("a\\b"), "$['a\\\\b']");
         assert_eq!(member_path("ville"), "$.ville");
     }
 

@@ -112,12 +112,11 @@ fn parse_bracket(rest: &str, open: usize) -> Result<(Step, usize), Unplain> {
     let inner_start = open + 1;
     let quote = rest[inner_start..].chars().next().ok_or(Unplain::Invalid("unclosed `[`"))?;
     if quote == '\'' || quote == '"' {
-        let body = inner_start + 1;
-        let close = rest[body..].find(quote).ok_or(Unplain::Invalid("unclosed quote"))? + body;
+        let (name, close) = quoted_name(rest, inner_start + 1, quote)?;
         if rest.as_bytes().get(close + 1) != Some(&b']') {
             return Err(Unplain::Complex);
         }
-        return Ok((Step::Field(rest[body..close].to_owned()), close + 2));
+        return Ok((Step::Field(name), close + 2));
     }
     let close = rest[inner_start..].find(']').ok_or(Unplain::Invalid("unclosed `[`"))? + inner_start;
     let inner = &rest[inner_start..close];
@@ -126,6 +125,21 @@ fn parse_bracket(rest: &str, open: usize) -> Result<(Step, usize), Unplain> {
         return Ok((Step::Index(index), close + 1));
     }
     Err(Unplain::Complex)
+}
+
+/// A quoted name starting at `body` (just after the opening `quote`), with
+/// `\\` escaping the next character; returns it and the closing quote's index.
+fn quoted_name(rest: &str, body: usize, quote: char) -> Result<(String, usize), Unplain> {
+    let mut name = String::new();
+    let mut chars = rest[body..].char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\\' => name.push(chars.next().ok_or(Unplain::Invalid("unclosed quote"))?.1),
+            c if c == quote => return Ok((name, body + i)),
+            c => name.push(c),
+        }
+    }
+    Err(Unplain::Invalid("unclosed quote"))
 }
 
 impl PlainPath {
@@ -197,7 +211,7 @@ impl fmt::Display for PlainPath {
         for step in &self.steps {
             match step {
                 Step::Field(n) if is_simple_name(n) => write!(f, ".{n}")?,
-                Step::Field(n) => write!(f, "['{}']", n.replace('\'', "\\'"))?,
+                Step::Field(n) => write!(f, "['{}']", n.replace('\\', "\\\\").replace('\'', "\\'"))?,
                 Step::Index(i) => write!(f, "[{i}]")?,
             }
         }
@@ -222,6 +236,10 @@ mod tests {
             assert_eq!(plain(p).to_string(), p);
         }
         assert_eq!(plain("$['a']['b']").to_string(), "$.a.b");
+        for odd in ["it's", "back\\slash", "both ' and \\"] {
+            let path = PlainPath::root().child(Step::Field(odd.to_owned()));
+            assert_eq!(plain(&path.to_string()), path, "{path}");
+        }
     }
 
     #[test]
