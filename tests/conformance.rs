@@ -335,6 +335,44 @@ async fn create_tables_checks_existing_schemas(target: Target) {
     db.store(&store).create_tables().await.unwrap();
 }
 
+async fn concurrent_saves_never_show_a_mix(target: Target) {
+    let db = client(target).await;
+    let store = Store::new(table("Mix"), "ID").shard(Store::new(table("MixElems"), "EID").at("$.items[*]"));
+    db.store(&store).create_tables().await.unwrap();
+    // 150 elements: each save takes two transactions, so a reader can land
+    // between them and must notice.
+    let version = |v: u64| json!({"v": v, "items": (0..150).map(|_| json!({"v": v})).collect::<Vec<_>>()});
+    let key = db.write(&store, version(0)).await.unwrap();
+    let writer = {
+        let (db, store, key) = (db.clone(), store.clone(), key.clone());
+        tokio::spawn(async move {
+            for v in 1..=12 {
+                db.store(&store).write_with_key(&key, version(v)).await.unwrap();
+            }
+        })
+    };
+    let mut whole_reads = 0;
+    // Bounded, and yielding: on the embedded engine requests never suspend,
+    // so the writer only runs when the reader yields.
+    for _ in 0..10_000 {
+        if writer.is_finished() {
+            break;
+        }
+        tokio::task::yield_now().await;
+        match db.read(&store, &key).await {
+            Ok(doc) => {
+                let v = doc["v"].clone();
+                assert!(doc["items"].as_array().unwrap().iter().all(|e| e["v"] == v), "a mix of saves was returned");
+                whole_reads += 1;
+            }
+            Err(e) => assert_eq!(e.kind(), ErrorKind::Inconsistent, "{e}"),
+        }
+    }
+    writer.await.unwrap();
+    assert_eq!(db.read(&store, &key).await.unwrap(), version(12));
+    assert!(whole_reads > 0, "no read completed while the writer ran");
+}
+
 conformance!(
     round_trip_across_tables,
     every_item_of_a_save_carries_its_write_id,
@@ -353,5 +391,6 @@ conformance!(
     the_loader_chooses_keys_and_metadata,
     saves_beyond_one_transaction,
     create_tables_checks_existing_schemas,
+    concurrent_saves_never_show_a_mix,
 );
 
