@@ -200,14 +200,8 @@ fn rule_covers(rule: &str, rel: &PlainPath) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::path::{parse, Path};
+    use crate::path::plain;
 
-    fn plain(p: &str) -> PlainPath {
-        match parse(p).unwrap() {
-            Path::Plain(p) => p,
-            Path::Query(_) => unreachable!(),
-        }
-    }
 
     #[test]
     fn rules_cover_their_path_and_everything_below() {

@@ -52,7 +52,7 @@ fn check_key(layout: &Layout, key: &str) -> Result<()> {
 pub(crate) async fn save(client: &Client, layout: &Layout, doc: Value, key: Option<String>, expect: Option<&str>) -> Result<Saved> {
     shard::validate(layout)?;
     let (doc, key) = prepare(client, layout, doc, key)?;
-    let Value::Object(body) = doc.clone() else { unreachable!("prepare returns an object") };
+    let body = doc.as_object().cloned().unwrap_or_default();
     let plan = split(layout, &key, client.region(), body).map_err(|e| e.with_key(key.clone()))?;
     let meta = RootMeta { write_id: token(), revision: token(), layout: layout.clone(), lists: plan.lists.clone() };
     // Everything is encoded and measured before the first request.

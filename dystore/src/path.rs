@@ -219,16 +219,18 @@ impl fmt::Display for PlainPath {
     }
 }
 
+/// A plain path for tests; panics on anything else.
+#[cfg(test)]
+pub(crate) fn plain(p: &str) -> PlainPath {
+    match parse(p).unwrap() {
+        Path::Plain(p) => p,
+        Path::Query(q) => panic!("{q} parsed as a query"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn plain(p: &str) -> PlainPath {
-        match parse(p).unwrap() {
-            Path::Plain(p) => p,
-            Path::Query(q) => panic!("{q} parsed as a query"),
-        }
-    }
 
     #[test]
     fn plain_paths_round_trip_to_normal_form() {

@@ -249,7 +249,7 @@ pub(crate) fn holder<'l>(layout: &'l Layout, root_key: &str, path: &PlainPath) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::path::{parse, Path};
+    use crate::path::plain;
     use crate::Store;
     use serde_json::json;
 
@@ -260,12 +260,6 @@ mod tests {
             .into_layout()
     }
 
-    fn plain(p: &str) -> PlainPath {
-        match parse(p).unwrap() {
-            Path::Plain(p) => p,
-            Path::Query(_) => unreachable!(),
-        }
-    }
 
     #[test]
     fn split_places_references_and_keys() {
