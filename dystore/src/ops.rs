@@ -217,11 +217,21 @@ async fn read_meta(client: &Client, layout: &Layout, key: &str) -> Result<Option
         .map_err(|e| backend_error(e, &layout.table).with_key(key))?;
     match item.and_then(|mut i| i.remove(META)) {
         None => Ok(None),
-        Some(meta) => {
-            let value = crate::value::to_json(meta)?;
-            RootMeta::from_value(&value).map(Some).map_err(|e| e.with_table(layout.table.as_ref()).with_key(key))
-        }
+        Some(meta) => decode_root_meta(layout, key, meta).map(|(_, meta)| Some(meta)),
     }
+}
+
+/// A root's stored metadata: as JSON (for loaders that keep it) and read.
+fn decode_root_meta(layout: &Layout, key: &str, meta: AttributeValue) -> Result<(Value, RootMeta)> {
+    let context = |e: Error| e.with_table(layout.table.as_ref()).with_key(key);
+    let value = crate::value::to_json(meta).map_err(context)?;
+    let meta = RootMeta::from_value(&value).map_err(context)?;
+    Ok((value, meta))
+}
+
+/// `NotFound` for the object keyed `key`.
+pub(crate) fn not_found(layout: &Layout, key: &str) -> Error {
+    Error::new(ErrorKind::NotFound, "no object has this key").with_table(layout.table.as_ref()).with_key(key)
 }
 
 /// A torn read: items of different saves, or a reference to an item not
@@ -263,12 +273,11 @@ async fn try_load(client: &Client, layout: &Layout, key: &str, resolve: bool, ra
     }
     let mut fetched = batch_get_all(client.backend(), client.policy(), &wanted).await.map_err(|e| e.with_key(key))?;
     let Some(mut root) = fetched.remove(&(layout.table.to_string(), key.to_owned())) else {
-        return Err(Error::new(ErrorKind::NotFound, "no object has this key").with_table(layout.table.as_ref()).with_key(key));
+        return Err(not_found(layout, key));
     };
     let site = Site { table: &layout.table, root_key: key };
     let meta_attr = root.remove(META).ok_or_else(|| Error::new(ErrorKind::Format, format!("the item has no `{META}`")).with_table(layout.table.as_ref()).with_key(key))?;
-    let meta_value = crate::value::to_json(meta_attr)?;
-    let meta = RootMeta::from_value(&meta_value).map_err(|e| e.with_table(layout.table.as_ref()).with_key(key))?;
+    let (meta_value, meta) = decode_root_meta(layout, key, meta_attr)?;
     root.remove(layout.key.as_ref());
     if resolve {
         // The root's metadata gives every list length, so every shard key
@@ -415,7 +424,7 @@ pub(crate) async fn delete(client: &Client, layout: &Layout, key: &str) -> Resul
     let lists: BTreeMap<String, usize> = if has_lists(layout) {
         match read_meta(client, layout, key).await? {
             Some(meta) => meta.lists,
-            None => return Err(Error::new(ErrorKind::NotFound, "no object has this key").with_table(layout.table.as_ref()).with_key(key)),
+            None => return Err(not_found(layout, key)),
         }
     } else {
         BTreeMap::new()
@@ -430,7 +439,7 @@ pub(crate) async fn delete(client: &Client, layout: &Layout, key: &str) -> Resul
     writes.push(Write::Delete { table: layout.table.to_string(), key: key_item(&layout.key, key), condition: Some(guard.clone()) });
     transact(client, layout, key, writes, Some(guard)).await.map_err(|e| {
         if e.is_conflict() {
-            Error::new(ErrorKind::NotFound, "no object has this key").with_table(layout.table.as_ref()).with_key(key)
+            not_found(layout, key)
         } else {
             e
         }

@@ -8,16 +8,13 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::format::{token, META};
 use crate::io::{backend_error, exists, key_item, retrying};
 use crate::layout::Layout;
-use crate::ops::load;
+use crate::ops::{load, not_found};
 use crate::path::{parse, parse_plain_only, placeholder_for, Path, PlainPath, Step};
 use crate::shard::{self, holder, Holder};
 use jsonpath_rust::JsonPath;
 use serde_dynamo::AttributeValue;
 use serde_json::Value;
 
-fn not_found(layout: &Layout, key: &str) -> Error {
-    Error::new(ErrorKind::NotFound, "no object has this key").with_table(layout.table.as_ref()).with_key(key)
-}
 
 /// The values at `path` in the object keyed `key`: one or none for a plain
 /// path, any number for a query.

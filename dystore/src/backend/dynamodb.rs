@@ -85,15 +85,6 @@ fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> BackendError {
     BackendError::Validation(e.to_string())
 }
 
-/// Placeholders of an update and its condition, merged as DynamoDB wants them.
-fn merged(update: &Expr, condition: &Option<Expr>) -> (HashMap<String, String>, Item) {
-    let (mut names, mut values) = (update.names.clone(), update.values.clone());
-    if let Some(c) = condition {
-        names.extend(c.names.clone());
-        values.extend(c.values.clone());
-    }
-    (names, values)
-}
 
 fn split(condition: Option<Expr>) -> (Option<String>, Option<HashMap<String, String>>, Option<AwsItem>) {
     match condition {
@@ -118,7 +109,7 @@ fn transact_item(write: Write) -> Result<aws::TransactWriteItem, BackendError> {
             item.put(put).build()
         }
         Write::Update { table, key, update, condition } => {
-            let (names, values) = merged(&update, &condition);
+            let (names, values) = Expr::merged_placeholders(&update, condition.as_ref());
             let update = aws::Update::builder()
                 .table_name(table)
                 .set_key(Some(to_aws(key)))
@@ -232,7 +223,7 @@ impl Backend for DynamoDb {
                     .map_err(map_err)
             }
             Write::Update { table, key, update, condition } => {
-                let (names, values) = merged(&update, &condition);
+                let (names, values) = Expr::merged_placeholders(&update, condition.as_ref());
                 self.client
                     .update_item()
                     .table_name(table)

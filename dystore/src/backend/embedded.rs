@@ -81,15 +81,6 @@ fn some_if<T>(map: HashMap<String, T>) -> Option<HashMap<String, T>> {
     (!map.is_empty()).then_some(map)
 }
 
-/// Placeholders of an update and its condition, merged as DynamoDB wants them.
-fn merged(update: Expr, condition: &Option<Expr>) -> (HashMap<String, String>, Item) {
-    let (mut names, mut values) = (update.names, update.values);
-    if let Some(c) = condition {
-        names.extend(c.names.clone());
-        values.extend(c.values.clone());
-    }
-    (names, values)
-}
 
 type Cond = (Option<String>, Option<HashMap<String, String>>, Option<HashMap<String, dx::AttributeValue>>);
 
@@ -116,7 +107,7 @@ fn transact_item(write: Write) -> twi::TransactWriteItem {
         }
         Write::Update { table, key, update, condition } => {
             let text = update.text.clone();
-            let (names, values) = merged(update, &condition);
+            let (names, values) = Expr::merged_placeholders(&update, condition.as_ref());
             out.update = Some(twi::TransactUpdate {
                 table_name: table,
                 key: to_dx_item(key),
@@ -242,7 +233,7 @@ impl Backend for Embedded {
             }
             Write::Update { table, key, update, condition } => {
                 let text = update.text.clone();
-                let (names, values) = merged(update, &condition);
+                let (names, values) = Expr::merged_placeholders(&update, condition.as_ref());
                 let request = update_item::UpdateItemRequest {
                     table_name: table,
                     key: to_dx_item(key),

@@ -34,6 +34,19 @@ pub struct Expr {
     pub values: Item,
 }
 
+impl Expr {
+    /// The `#name` and `:value` placeholders of an update and its condition,
+    /// merged, as DynamoDB takes them in one request.
+    pub fn merged_placeholders(update: &Expr, condition: Option<&Expr>) -> (HashMap<String, String>, Item) {
+        let (mut names, mut values) = (update.names.clone(), update.values.clone());
+        if let Some(c) = condition {
+            names.extend(c.names.clone());
+            values.extend(c.values.clone());
+        }
+        (names, values)
+    }
+}
+
 /// Reads one item.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Get {
