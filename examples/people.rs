@@ -60,7 +60,7 @@ fn keyring() -> dystore::Result<Keyring> {
         .with_key("people-2025", Key::new([7u8; 32])?)
         .with_key("medical", Key::new([9u8; 32])?)
         // The loader may encrypt paths the struct does not mark, too.
-        .rule(PathPattern::exact("$.location.geolocation.lattitude"), "people-2025")
+        .rule(PathPattern::exact("$.location.geolocation.lattitude")?, "people-2025")
         .default_key("people-2025");
     keyring.validate()?;
     Ok(keyring)

@@ -19,7 +19,7 @@ fn keyring() -> Keyring {
     Keyring::new()
         .with_key("k1", material(7, 32))
         .with_key("k2", material(9, 16))
-        .rule(PathPattern::prefix("$.contact"), "k2")
+        .rule(PathPattern::prefix("$.contact").unwrap(), "k2")
         .default_key("k1")
 }
 

@@ -5,10 +5,11 @@
 use crate::backend::Item;
 use crate::crypto::{self, Context, Key};
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::REF;
-use crate::layout::{EncryptRule, Layout};
+use crate::format::attr_ref;
 use crate::loader::ConfigLoader;
 use crate::path::{PlainPath, Step};
+use crate::rules::{Rule, Rules};
+use crate::shard::Branch;
 use crate::value::{to_attr, to_json};
 use serde_dynamo::AttributeValue;
 use serde_json::{Map, Value};
@@ -25,43 +26,54 @@ pub(crate) struct Site<'a> {
 /// Encodes and decodes item bodies for one operation.
 pub(crate) struct Codec<'a> {
     pub(crate) loader: &'a dyn ConfigLoader,
+    /// The layout's encryption rules, from the object root.
+    pub(crate) rules: &'a Rules,
     /// Return ciphertexts as stored instead of decrypting them.
     pub(crate) raw: bool,
 }
 
 impl Codec<'_> {
-    /// A JSON body (fields of the object at `base`, rules of `layout`) as an item body.
-    pub(crate) fn encode_body(&self, site: Site<'_>, layout: &Layout, base: &PlainPath, body: Map<String, Value>, doc: &Value) -> Result<Item> {
+    /// A JSON body (fields of the object at `base`, whose own shards are
+    /// `shards`) as an item body.
+    pub(crate) fn encode_body(&self, site: Site<'_>, shards: &[Branch<'_>], base: &PlainPath, body: Map<String, Value>, doc: &Value) -> Result<Item> {
         body.into_iter()
             .map(|(name, value)| {
                 let rel = PlainPath::root().child(Step::Field(name.clone()));
-                Ok((name, self.encode_value(site, layout, base, rel, value, doc)?))
+                Ok((name, self.encode_value(site, shards, base, rel, value, doc)?))
             })
             .collect()
     }
 
     /// One value at `base` + `rel`, with its leaves sealed where the rules
-    /// or the loader say so.
-    pub(crate) fn encode_value(&self, site: Site<'_>, layout: &Layout, base: &PlainPath, rel: PlainPath, value: Value, doc: &Value) -> Result<AttributeValue> {
+    /// or the loader say so. A shard's place (one of `shards`, holding the
+    /// reference the split put there) is stored as it is: whatever a user
+    /// value looks like, it is never taken for dystore's own structure.
+    pub(crate) fn encode_value(&self, site: Site<'_>, shards: &[Branch<'_>], base: &PlainPath, rel: PlainPath, value: Value, doc: &Value) -> Result<AttributeValue> {
+        if shards.iter().any(|b| b.at == rel) {
+            return Ok(to_attr(value));
+        }
         match value {
-            Value::Object(map) if map.len() == 1 && map.contains_key(REF) => Ok(to_attr(Value::Object(map))),
             Value::Object(map) => map
                 .into_iter()
                 .map(|(k, v)| {
                     let child = rel.child(Step::Field(k.clone()));
-                    Ok((k, self.encode_value(site, layout, base, child, v, doc)?))
+                    if k.is_empty() {
+                        return Err(Error::new(ErrorKind::InvalidDocument, "DynamoDB accepts no empty attribute name, at any depth")
+                            .with_path(base.join(&child).to_string()));
+                    }
+                    Ok((k, self.encode_value(site, shards, base, child, v, doc)?))
                 })
                 .collect::<Result<_>>()
                 .map(AttributeValue::M),
             Value::Array(items) => items
                 .into_iter()
                 .enumerate()
-                .map(|(i, v)| self.encode_value(site, layout, base, rel.child(Step::Index(i)), v, doc))
+                .map(|(i, v)| self.encode_value(site, shards, base, rel.child(Step::Index(i)), v, doc))
                 .collect::<Result<_>>()
                 .map(AttributeValue::L),
             leaf => {
                 let full = base.join(&rel);
-                match self.key_id_for(&layout.encrypt, &rel, &full, doc)? {
+                match self.key_id_for(&full, doc)? {
                     Some(key_id) => self.seal_leaf(site, &full, &key_id, to_attr(leaf)),
                     None => Ok(to_attr(leaf)),
                 }
@@ -69,28 +81,20 @@ impl Codec<'_> {
         }
     }
 
-    /// The key id that encrypts the leaf at `rel` (relative to the layout's
-    /// object; `full` from the root), or `None` to store it in clear.
-    fn key_id_for(&self, rules: &[EncryptRule], rel: &PlainPath, full: &PlainPath, doc: &Value) -> Result<Option<String>> {
-        let rule = rules
-            .iter()
-            .filter(|r| rule_covers(&r.path, rel))
-            .max_by_key(|r| r.path.len());
-        let full_text = full.to_string();
-        match rule {
+    /// The key id that encrypts the leaf at `full` (from the root), or
+    /// `None` to store it in clear. A leaf a rule marks encrypted gets a key
+    /// id or an error: never stored in clear.
+    fn key_id_for(&self, full: &PlainPath, doc: &Value) -> Result<Option<String>> {
+        match self.rules.decide(&full.steps) {
             Some(r) if r.exempt => Ok(None),
-            Some(r) => r
-                .key_id
-                .as_ref()
-                .map(|k| k.to_string())
-                .or_else(|| self.loader.key_for(&full_text, doc))
-                .or_else(|| self.loader.default_key_id())
-                .map(Some)
-                .ok_or_else(|| {
-                    Error::new(ErrorKind::MissingKey, "the path is marked encrypted but the loader names no key id for it")
-                        .with_path(full_text)
-                }),
-            None => Ok(self.loader.key_for(&full_text, doc)),
+            Some(Rule { key_id: Some(k), .. }) => Ok(Some(k.clone())),
+            Some(_) => {
+                let text = full.to_string();
+                self.loader.key_for(&text, doc).or_else(|| self.loader.default_key_id()).map(Some).ok_or_else(|| {
+                    Error::new(ErrorKind::MissingKey, "the path is marked encrypted but the loader names no key id for it").with_path(text)
+                })
+            }
+            None => Ok(self.loader.key_for(&full.to_string(), doc)),
         }
     }
 
@@ -130,15 +134,19 @@ impl Codec<'_> {
         to_json(leaf).map_err(|e| e.with_table(site.table).with_key(site.root_key).with_path(path))
     }
 
-    /// A stored value at `path` as JSON, ciphertexts opened.
-    pub(crate) fn decode_value(&self, site: Site<'_>, path: &PlainPath, value: AttributeValue) -> Result<Value> {
+    /// A stored value at `base` + `rel` as JSON, ciphertexts opened. A
+    /// value in clear where the rules say the path is encrypted is refused:
+    /// someone without the keys wrote it.
+    pub(crate) fn decode_value(&self, site: Site<'_>, shards: &[Branch<'_>], base: &PlainPath, rel: PlainPath, value: AttributeValue) -> Result<Value> {
+        if let Some(branch) = shards.iter().find(|b| b.at == rel) {
+            return decode_reference(site, branch, &base.join(&rel), value);
+        }
         match value {
-            AttributeValue::B(bytes) => self.open_leaf(site, path, bytes),
             AttributeValue::M(map) => Ok(Value::Object(
                 map.into_iter()
                     .map(|(k, v)| {
-                        let child = path.child(Step::Field(k.clone()));
-                        Ok((k, self.decode_value(site, &child, v)?))
+                        let child = rel.child(Step::Field(k.clone()));
+                        Ok((k, self.decode_value(site, shards, base, child, v)?))
                     })
                     .collect::<Result<_>>()?,
             )),
@@ -146,72 +154,53 @@ impl Codec<'_> {
                 items
                     .into_iter()
                     .enumerate()
-                    .map(|(i, v)| self.decode_value(site, &path.child(Step::Index(i)), v))
+                    .map(|(i, v)| self.decode_value(site, shards, base, rel.child(Step::Index(i)), v))
                     .collect::<Result<_>>()?,
             )),
-            other => to_json(other).map_err(|e| e.with_table(site.table).with_key(site.root_key).with_path(path.to_string())),
+            AttributeValue::B(bytes) => self.open_leaf(site, &base.join(&rel), bytes),
+            other => {
+                let full = base.join(&rel);
+                if !self.raw && self.rules.encrypts(&full.steps) {
+                    return Err(Error::new(
+                        ErrorKind::Authentication,
+                        "a value in clear where the layout says the path is encrypted: it was not written through dystore's keys",
+                    )
+                    .with_table(site.table)
+                    .with_key(site.root_key)
+                    .with_path(full.to_string()));
+                }
+                to_json(other).map_err(|e| e.with_table(site.table).with_key(site.root_key).with_path(full.to_string()))
+            }
         }
     }
 
-    /// An item body (key and metadata already removed) of the object at `base`.
-    pub(crate) fn decode_body(&self, site: Site<'_>, base: &PlainPath, item: Item) -> Result<Map<String, Value>> {
+    /// An item body (key and metadata already removed) of the object at
+    /// `base`, whose own shards are `shards`.
+    pub(crate) fn decode_body(&self, site: Site<'_>, shards: &[Branch<'_>], base: &PlainPath, item: Item) -> Result<Map<String, Value>> {
         item.into_iter()
             .map(|(k, v)| {
-                let path = base.child(Step::Field(k.clone()));
-                Ok((k, self.decode_value(site, &path, v)?))
+                let rel = PlainPath::root().child(Step::Field(k.clone()));
+                Ok((k, self.decode_value(site, shards, base, rel, v)?))
             })
             .collect()
     }
 }
 
-/// Whether a rule path (`$.a`, `$.list[*].b`) covers `rel`: equal to it, or
-/// above it.
-fn rule_covers(rule: &str, rel: &PlainPath) -> bool {
-    let mut steps = rel.steps.iter();
-    let mut rest = match rule.strip_prefix('$') {
-        Some(r) => r,
-        None => return false,
+/// The stored value at a shard's place: a reference, a list of references
+/// for a list shard, or `null` for an absent shard; anything else is refused
+/// rather than handed back unchecked.
+fn decode_reference(site: Site<'_>, branch: &Branch<'_>, path: &PlainPath, value: AttributeValue) -> Result<Value> {
+    let well_formed = match (&value, branch.list) {
+        (AttributeValue::Null(_), _) => true,
+        (AttributeValue::L(items), true) => items.iter().all(|r| attr_ref(r).is_some()),
+        (single, false) => attr_ref(single).is_some(),
+        (_, true) => false,
     };
-    while !rest.is_empty() {
-        let (segment, next) = if let Some(r) = rest.strip_prefix("[*]") {
-            (None, r)
-        } else if let Some(r) = rest.strip_prefix('[') {
-            let close = match r.find(']') {
-                Some(c) => c,
-                None => return false,
-            };
-            (Some(Step::Index(r[..close].parse().unwrap_or(usize::MAX))), &r[close + 1..])
-        } else if let Some(r) = rest.strip_prefix('.') {
-            let end = r.find(['.', '[']).unwrap_or(r.len());
-            (Some(Step::Field(r[..end].to_owned())), &r[end..])
-        } else {
-            return false;
-        };
-        match (segment, steps.next()) {
-            (None, Some(Step::Index(_))) => {}
-            (Some(want), Some(got)) if &want == got => {}
-            _ => return false,
-        }
-        rest = next;
+    if !well_formed {
+        return Err(Error::new(ErrorKind::Format, "a shard's place in its parent holds something other than a reference")
+            .with_table(site.table)
+            .with_key(site.root_key)
+            .with_path(path.to_string()));
     }
-    true
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::path::plain;
-
-
-    #[test]
-    fn rules_cover_their_path_and_everything_below() {
-        assert!(rule_covers("$.a", &plain("$.a")));
-        assert!(rule_covers("$.a", &plain("$.a.b[2]")));
-        assert!(!rule_covers("$.a", &plain("$.ab")));
-        assert!(!rule_covers("$.a.b", &plain("$.a")));
-        assert!(rule_covers("$.l[*].x", &plain("$.l[4].x")));
-        assert!(!rule_covers("$.l[*].x", &plain("$.l.x")));
-        assert!(rule_covers("$.l[1]", &plain("$.l[1].y")));
-        assert!(!rule_covers("$.l[1]", &plain("$.l[2]")));
-    }
+    to_json(value)
 }

@@ -14,6 +14,7 @@
 use crate::error::{Error, ErrorKind, Result};
 use crate::layout::{Layout, Shard};
 use crate::path::PlainPath;
+use serde_dynamo::AttributeValue;
 use serde_json::{json, Map, Value};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -59,6 +60,16 @@ pub(crate) fn ref_value(table: &str, key: &str, region: Option<&str>) -> Value {
 pub(crate) fn as_ref(value: &Value) -> Option<Ref> {
     let r = value.as_object().filter(|m| m.len() == 1)?.get(REF)?.as_object()?;
     Some(Ref { table: r.get("table")?.as_str()?.to_owned(), key: r.get("key")?.as_str()?.to_owned() })
+}
+
+/// The reference held by a stored attribute value, if it is a reference map.
+pub(crate) fn attr_ref(value: &AttributeValue) -> Option<Ref> {
+    let AttributeValue::M(map) = value else { return None };
+    let AttributeValue::M(r) = map.get(REF).filter(|_| map.len() == 1)? else { return None };
+    let (Some(AttributeValue::S(table)), Some(AttributeValue::S(key))) = (r.get("table"), r.get("key")) else { return None };
+    let region_ok = matches!(r.get("region"), None | Some(AttributeValue::S(_)));
+    let known = r.keys().all(|k| matches!(k.as_str(), "table" | "key" | "region"));
+    (region_ok && known).then(|| Ref { table: table.clone(), key: key.clone() })
 }
 
 /// The layout as stored in the root's metadata (encryption rules excluded:

@@ -8,64 +8,84 @@ use regex::Regex;
 use serde_json::Value;
 
 use crate::crypto::{Key, KeyId};
+use crate::error::{Error, ErrorKind, Result};
 use crate::loader::ConfigLoader;
-use crate::{Error, ErrorKind, Result};
+use crate::path::{Pattern, parse_pattern, parse_plain_only};
 
-/// Which paths a [`Keyring`] rule applies to. Paths are normalised JSONPath
-/// from the object root: `$.contact.phone`, `$.locales[2].type`.
+/// Which paths a [`Keyring`] rule applies to.
+///
+/// Patterns are written in the same path language as the layout's rules and
+/// are matched against the paths the loader is given, which run from the
+/// object's root (`$.contact.phone`, `$.locales[2].type`, `$['first name']`):
+/// names, indexes, and `[*]` for any index (`$.orders[*].card_last4`).
+/// Names are compared exactly, so `$['e.mail']` is one name and `$.e.mail`
+/// two. A pattern that does not parse is refused when it is built, never
+/// left to match nothing.
 #[derive(Clone)]
-pub enum PathPattern {
-    /// This path only.
-    Exact(String),
-    /// This path and everything beneath it: `$.contact` matches
-    /// `$.contact`, `$.contact.phone` and `$.contact[0]`, not `$.contacts`.
-    Prefix(String),
-    /// Paths in which the regular expression finds a match (unanchored, as
-    /// `Regex::is_match`; anchor it with `^` and `$` to match whole paths).
+pub struct PathPattern(Matcher);
+
+#[derive(Clone)]
+enum Matcher {
+    Exact(Pattern),
+    Prefix(Pattern),
     Regex(Regex),
 }
 
 impl PathPattern {
-    /// Matches `path` only.
-    pub fn exact(path: impl Into<String>) -> Self {
-        PathPattern::Exact(path.into())
+    /// Matches `path` only (`[*]` matching any index).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidPath`], naming the pattern, if it is not a path
+    /// of names, indexes and `[*]` starting at `$`.
+    pub fn exact(path: &str) -> Result<Self> {
+        parse_pattern(path).map(|p| PathPattern(Matcher::Exact(p)))
     }
 
-    /// Matches `path` and every path beneath it (after a `.` or a `[`).
-    pub fn prefix(path: impl Into<String>) -> Self {
-        PathPattern::Prefix(path.into())
+    /// Matches `path` and every path beneath it: `$.contact` matches
+    /// `$.contact`, `$.contact.phone` and `$.contact[0]`, not `$.contacts`.
+    ///
+    /// # Errors
+    ///
+    /// As [`exact`](Self::exact).
+    pub fn prefix(path: &str) -> Result<Self> {
+        parse_pattern(path).map(|p| PathPattern(Matcher::Prefix(p)))
     }
 
-    /// Matches paths in which `pattern` finds a match.
+    /// Matches paths in which the regular expression finds a match
+    /// (unanchored, as `Regex::is_match`; anchor it with `^` and `$` to
+    /// match whole paths). Prefer [`exact`](Self::exact) and
+    /// [`prefix`](Self::prefix) with `[*]`: a regex over path text must
+    /// know how names are quoted.
     ///
     /// # Errors
     ///
     /// [`ErrorKind::Config`] if `pattern` is not a valid regular expression.
     pub fn regex(pattern: &str) -> Result<Self> {
         Regex::new(pattern)
-            .map(PathPattern::Regex)
+            .map(|re| PathPattern(Matcher::Regex(re)))
             .map_err(|e| Error::new(ErrorKind::Config, format!("invalid path regex `{pattern}`")).with_source(e))
     }
 
-    /// Whether `path` is one this pattern covers.
+    /// Whether `path` (a plain path from the root, as the loader is given)
+    /// is one this pattern covers. A path that does not parse matches no
+    /// pattern but a regex.
     pub fn matches(&self, path: &str) -> bool {
-        match self {
-            PathPattern::Exact(p) => path == p,
-            PathPattern::Prefix(p) => match path.strip_prefix(p.as_str()) {
-                Some(rest) => rest.is_empty() || rest.starts_with(['.', '[']),
-                None => false,
-            },
-            PathPattern::Regex(re) => re.is_match(path),
+        let plain = || parse_plain_only(path, "a keyring match").ok();
+        match &self.0 {
+            Matcher::Exact(p) => plain().is_some_and(|path| p.matches(&path.steps)),
+            Matcher::Prefix(p) => plain().is_some_and(|path| p.covers(&path.steps)),
+            Matcher::Regex(re) => re.is_match(path),
         }
     }
 }
 
 impl fmt::Debug for PathPattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PathPattern::Exact(p) => write!(f, "Exact({p:?})"),
-            PathPattern::Prefix(p) => write!(f, "Prefix({p:?})"),
-            PathPattern::Regex(re) => write!(f, "Regex({:?})", re.as_str()),
+        match &self.0 {
+            Matcher::Exact(p) => write!(f, "Exact({:?})", p.to_string()),
+            Matcher::Prefix(p) => write!(f, "Prefix({:?})", p.to_string()),
+            Matcher::Regex(re) => write!(f, "Regex({:?})", re.as_str()),
         }
     }
 }
@@ -85,8 +105,8 @@ impl fmt::Debug for PathPattern {
 /// let keyring = Keyring::new()
 ///     .with_key("2024", Key::new([1u8; 32])?)
 ///     .with_key("2025", Key::new([2u8; 32])?)
-///     .rule(PathPattern::exact("$.contact.public"), "2024")
-///     .rule(PathPattern::prefix("$.contact"), "2025")
+///     .rule(PathPattern::exact("$.contact.public")?, "2024")
+///     .rule(PathPattern::prefix("$.contact")?, "2025")
 ///     .default_key("2025");
 /// keyring.validate()?;
 /// let doc = serde_json::json!({});
@@ -290,7 +310,7 @@ mod tests {
 
     #[test]
     fn exact_matches_only_itself() {
-        let p = PathPattern::exact("$.contact.phone");
+        let p = PathPattern::exact("$.contact.phone").unwrap();
         assert!(p.matches("$.contact.phone"));
         assert!(!p.matches("$.contact.phone2"));
         assert!(!p.matches("$.contact"));
@@ -299,16 +319,16 @@ mod tests {
 
     #[test]
     fn prefix_matches_itself_and_beneath_only() {
-        let p = PathPattern::prefix("$.contact");
+        let p = PathPattern::prefix("$.contact").unwrap();
         for path in ["$.contact", "$.contact.phone", "$.contact[0]", "$.contact[0].type", "$.contact['a b']"] {
             assert!(p.matches(path), "{path}");
         }
         for path in ["$.contacts", "$.contac", "$.contact_phone", "$.other.contact", "$"] {
             assert!(!p.matches(path), "{path}");
         }
-        assert!(PathPattern::prefix("$").matches("$.anything[3]"));
-        assert!(PathPattern::prefix("$.locales[2]").matches("$.locales[2].type"));
-        assert!(!PathPattern::prefix("$.locales[2]").matches("$.locales[23]"));
+        assert!(PathPattern::prefix("$").unwrap().matches("$.anything[3]"));
+        assert!(PathPattern::prefix("$.locales[2]").unwrap().matches("$.locales[2].type"));
+        assert!(!PathPattern::prefix("$.locales[2]").unwrap().matches("$.locales[23]"));
     }
 
     #[test]
@@ -330,10 +350,10 @@ mod tests {
             .with_key("a", key(1))
             .with_key("b", key(2))
             .with_key("c", key(3))
-            .rule(PathPattern::exact("$.contact.public"), "a")
-            .rule(PathPattern::prefix("$.contact"), "b")
+            .rule(PathPattern::exact("$.contact.public").unwrap(), "a")
+            .rule(PathPattern::prefix("$.contact").unwrap(), "b")
             .rule(PathPattern::regex(r"phone").unwrap(), "c")
-            .rule(PathPattern::prefix("$.contact.phone"), "a");
+            .rule(PathPattern::prefix("$.contact.phone").unwrap(), "a");
         let doc = json!({});
         let id = |path| keyring.key_for(path, &doc);
         assert_eq!(id("$.contact.public").as_deref(), Some("a"));
@@ -354,7 +374,7 @@ mod tests {
         let keyring = Keyring::new()
             .with_key("old", key(1))
             .with_key("new", key(2))
-            .rule(PathPattern::prefix("$"), "new");
+            .rule(PathPattern::prefix("$").unwrap(), "new");
         assert!(keyring.key(&"old".to_owned()).is_some());
         assert!(keyring.key(&"new".to_owned()).is_some());
         assert!(keyring.key(&"gone".to_owned()).is_none());
@@ -364,20 +384,20 @@ mod tests {
 
     #[test]
     fn validate_names_the_missing_or_bad_id() {
-        let missing = Keyring::new().with_key("a", key(1)).rule(PathPattern::prefix("$"), "b");
+        let missing = Keyring::new().with_key("a", key(1)).rule(PathPattern::prefix("$").unwrap(), "b");
         let err = missing.validate().unwrap_err();
         assert_eq!((err.kind(), err.key_id()), (ErrorKind::MissingKey, Some("b")));
         let default_missing = Keyring::new().default_key("d");
         assert_eq!(default_missing.validate().unwrap_err().key_id(), Some("d"));
         let too_long = Keyring::new().with_key("x".repeat(256), key(1));
         assert_eq!(too_long.validate().unwrap_err().kind(), ErrorKind::Config);
-        let good = Keyring::new().with_key("a", key(1)).rule(PathPattern::prefix("$"), "a").default_key("a");
+        let good = Keyring::new().with_key("a", key(1)).rule(PathPattern::prefix("$").unwrap(), "a").default_key("a");
         assert!(good.validate().is_ok());
     }
 
     #[test]
     fn debug_shows_ids_and_rules_never_keys() {
-        let keyring = Keyring::new().with_key("a", Key::new([0x41; 32]).unwrap()).rule(PathPattern::prefix("$.c"), "a");
+        let keyring = Keyring::new().with_key("a", Key::new([0x41; 32]).unwrap()).rule(PathPattern::prefix("$.c").unwrap(), "a");
         let shown = format!("{keyring:?}");
         assert!(shown.contains("Prefix(\"$.c\")") && shown.contains("Key(<redacted>)"), "{shown}");
     }

@@ -66,6 +66,7 @@ mod object;
 mod ops;
 mod path;
 mod paths;
+mod rules;
 mod shard;
 mod store;
 mod tables;

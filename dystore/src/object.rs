@@ -275,7 +275,7 @@ use std::borrow::Cow;
 /// assert!(Person::layout().encrypt[0].exempt);
 ///
 /// // A loader that encrypts every path...
-/// let keys = Keyring::new().with_key("k", Key::new([1u8; 32])?).rule(PathPattern::prefix("$"), "k");
+/// let keys = Keyring::new().with_key("k", Key::new([1u8; 32])?).rule(PathPattern::prefix("$")?, "k");
 /// let db = Client::memory()?.with_loader(keys);
 /// db.create_tables::<Person>().await?;
 /// let ada = Person { name: "Ada".into(), country: "UK".into() };

@@ -4,11 +4,12 @@ use crate::backend::{Expr, Item, Write};
 use crate::client::Client;
 use crate::codec::{Codec, Site};
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::{self, shard_meta, token, RootMeta, META, REF};
+use crate::format::{self, attr_ref, shard_meta, token, RootMeta, META};
 use crate::io::{backend_error, batch_get_all, exists, key_item, retrying, Backoff};
 use crate::layout::Layout;
 use crate::path::{PlainPath, Step};
-use crate::shard::{self, all_shard_keys, deterministic_keys, has_lists, position, split, Plan};
+use crate::rules::Rules;
+use crate::shard::{all_shard_keys, deterministic_keys, slot_mut, split, Node, Plan, Resolved};
 use crate::value::{item_size, size, to_attr, MAX_ITEM_BYTES};
 use serde_dynamo::AttributeValue;
 use serde_json::{Map, Value};
@@ -50,24 +51,24 @@ fn check_key(layout: &Layout, key: &str) -> Result<()> {
 /// Saves `doc` under `key` (or a key from the loader, else a UUID v4); with
 /// `expect`, only if the stored revision is still `expect`.
 pub(crate) async fn save(client: &Client, layout: &Layout, doc: Value, key: Option<String>, expect: Option<&str>) -> Result<Saved> {
-    shard::validate(layout)?;
+    let resolved = Resolved::new(layout)?;
     let (doc, key) = prepare(client, layout, doc, key)?;
     let body = doc.as_object().cloned().unwrap_or_default();
-    let plan = split(layout, &key, client.region(), body).map_err(|e| e.with_key(key.clone()))?;
+    let plan = split(&resolved.root, &key, client.region(), body).map_err(|e| e.with_key(key.clone()))?;
     let meta = RootMeta { write_id: token(), revision: token(), layout: layout.clone(), lists: plan.lists.clone() };
     // Everything is encoded and measured before the first request.
-    let mut puts = encode_items(client, layout, &key, &plan, &meta, &doc)?;
+    let mut puts = encode_items(client, &resolved.rules, layout, &key, &plan, &meta, &doc)?;
 
     // Only list shards need the stored state (to delete elements a shorter
     // list no longer has); everything else is known from the layout.
-    let old = if has_lists(layout) { read_meta(client, layout, &key).await? } else { None };
+    let old = if resolved.root.has_lists() { read_meta(client, layout, &key).await? } else { None };
     if let (Some(expect), Some(old)) = (expect, &old)
         && old.revision != expect
     {
         return Err(conflict(layout, &key));
     }
     let old_lists = old.map(|m| m.lists);
-    let mut writes = stale_deletes(layout, &key, &plan, old_lists.as_ref());
+    let mut writes = stale_deletes(&resolved.root, &key, &plan, old_lists.as_ref());
     // `puts` is deepest first and ends with the root, the order a
     // multi-request save must keep.
     let root = puts.pop().expect("a plan always has its root part");
@@ -98,31 +99,49 @@ fn prepare(client: &Client, layout: &Layout, doc: Value, key: Option<String>) ->
 
 /// The items of a plan, deepest first and the root last, with keys and
 /// metadata, each checked against the item size limit.
-fn encode_items(client: &Client, layout: &Layout, key: &str, plan: &Plan<'_>, meta: &RootMeta, doc: &Value) -> Result<Vec<(String, Item)>> {
-    let codec = Codec { loader: client.loader(), raw: false };
+fn encode_items(client: &Client, rules: &Rules, layout: &Layout, key: &str, plan: &Plan<'_>, meta: &RootMeta, doc: &Value) -> Result<Vec<(String, Item)>> {
+    let codec = Codec { loader: client.loader(), rules, raw: false };
     let root_region = layout.region.as_deref().or(client.region());
     let mut puts = Vec::with_capacity(plan.parts.len());
     for part in plan.parts.iter().rev() {
-        let site = Site { table: &part.layout.table, root_key: key };
+        let part_layout = part.node.layout;
+        check_reserved(part_layout, &part.path, &part.body).map_err(|e| e.with_key(key))?;
+        let site = Site { table: &part_layout.table, root_key: key };
         let mut item = codec
-            .encode_body(site, part.layout, &part.path, part.body.clone(), doc)
-            .map_err(|e| e.with_table(part.layout.table.as_ref()).with_key(key))?;
+            .encode_body(site, &part.node.shards, &part.path, part.body.clone(), doc)
+            .map_err(|e| e.with_table(part_layout.table.as_ref()).with_key(key))?;
         let meta_value = if part.path.steps.is_empty() { meta.to_value(root_region) } else { shard_meta(&meta.write_id, key, &part.path) };
         item.insert(META.to_owned(), to_attr(meta_value));
-        item.insert(part.layout.key.to_string(), AttributeValue::S(part.key.clone()));
-        check_size(part.layout, &part.path, key, &item)?;
-        puts.push((part.layout.table.to_string(), item));
+        item.insert(part_layout.key.to_string(), AttributeValue::S(part.key.clone()));
+        check_size(part_layout, &part.path, key, &item)?;
+        puts.push((part_layout.table.to_string(), item));
     }
     Ok(puts)
 }
 
+/// Refuses a shard object holding a field named like its table's key
+/// attribute or like dystore's metadata: either would be overwritten.
+fn check_reserved(layout: &Layout, path: &PlainPath, body: &Map<String, Value>) -> Result<()> {
+    if path.steps.is_empty() {
+        // The root's were checked (key) and dropped (metadata) by `prepare`.
+        return Ok(());
+    }
+    for name in [layout.key.as_ref(), META] {
+        if body.contains_key(name) {
+            let what = if name == META { "dystore's metadata" } else { "the shard table's key attribute" };
+            return Err(invalid_document(layout, &format!("the shard has a field named like {what}")).with_path(path.child(Step::Field(name.to_owned())).to_string()));
+        }
+    }
+    Ok(())
+}
+
 /// Deletes of the shard items this save does not rewrite: absent optional
 /// shards, and elements that lists no longer have (`old_lists`, as stored).
-fn stale_deletes(layout: &Layout, key: &str, plan: &Plan<'_>, old_lists: Option<&BTreeMap<String, usize>>) -> Vec<Write> {
-    let written: HashSet<(&str, &str)> = plan.parts.iter().map(|p| (p.layout.table.as_ref(), p.key.as_str())).collect();
+fn stale_deletes(root: &Node<'_>, key: &str, plan: &Plan<'_>, old_lists: Option<&BTreeMap<String, usize>>) -> Vec<Write> {
+    let written: HashSet<(&str, &str)> = plan.parts.iter().map(|p| (p.node.layout.table.as_ref(), p.key.as_str())).collect();
     let mut stale = plan.absent.clone();
     if let Some(lists) = old_lists {
-        all_shard_keys(layout, key, &PlainPath::root(), lists, &mut stale);
+        all_shard_keys(root, key, &PlainPath::root(), lists, &mut stale);
     }
     let mut seen = HashSet::new();
     stale
@@ -240,13 +259,14 @@ struct Torn;
 
 /// Loads the object keyed `key`: the root, and with `resolve` every shard.
 /// `layout` predicts shard keys so that one request usually suffices; the
-/// shape actually followed is the one recorded in the root.
+/// shape actually followed is the one recorded in the root, and the rules
+/// that say which leaves must be ciphertexts are `layout`'s.
 pub(crate) async fn load(client: &Client, layout: &Layout, key: &str, resolve: bool, raw: bool) -> Result<Loaded> {
-    shard::validate(layout)?;
+    let resolved = Resolved::new(layout)?;
     check_key(layout, key)?;
     let mut backoff = Backoff::new(client.policy());
     for _ in 0..LOAD_ATTEMPTS {
-        match try_load(client, layout, key, resolve, raw).await? {
+        match try_load(client, &resolved, key, resolve, raw).await? {
             Ok(loaded) => return Ok(loaded),
             Err(Torn) => {
                 if !backoff.wait().await {
@@ -260,15 +280,13 @@ pub(crate) async fn load(client: &Client, layout: &Layout, key: &str, resolve: b
 
 type Fetched = HashMap<(String, String), Item>;
 
-async fn try_load(client: &Client, layout: &Layout, key: &str, resolve: bool, raw: bool) -> Result<Result<Loaded, Torn>> {
+async fn try_load(client: &Client, resolved: &Resolved<'_>, key: &str, resolve: bool, raw: bool) -> Result<Result<Loaded, Torn>> {
+    let layout = resolved.root.layout;
     let mut wanted = vec![(layout.table.to_string(), layout.key.to_string(), key.to_owned())];
     if resolve {
-        for shard in layout.shards.iter() {
-            let pos = position(shard)?;
-            if !pos.list {
-                let keys = deterministic_keys(&shard.layout, key, &pos.steps);
-                wanted.extend(keys.into_iter().map(|(l, k)| (l.table.to_string(), l.key.to_string(), k)));
-            }
+        for branch in resolved.root.shards.iter().filter(|b| !b.list) {
+            let keys = deterministic_keys(&branch.node, key, &branch.at);
+            wanted.extend(keys.into_iter().map(|(l, k)| (l.table.to_string(), l.key.to_string(), k)));
         }
     }
     let mut fetched = batch_get_all(client.backend(), client.policy(), &wanted).await.map_err(|e| e.with_key(key))?;
@@ -278,12 +296,16 @@ async fn try_load(client: &Client, layout: &Layout, key: &str, resolve: bool, ra
     let site = Site { table: &layout.table, root_key: key };
     let meta_attr = root.remove(META).ok_or_else(|| Error::new(ErrorKind::Format, format!("the item has no `{META}`")).with_table(layout.table.as_ref()).with_key(key))?;
     let (meta_value, meta) = decode_root_meta(layout, key, meta_attr)?;
+    // The shape recorded in the root: which places hold references.
+    let stored = Node::new(&meta.layout).map_err(|e| {
+        Error::new(ErrorKind::Format, "the layout recorded in the root does not resolve").with_table(layout.table.as_ref()).with_key(key).with_source(e)
+    })?;
     root.remove(layout.key.as_ref());
     if resolve {
         // The root's metadata gives every list length, so every shard key
         // is known now: one more request fetches all that the first missed.
         let mut known = Vec::new();
-        all_shard_keys(&meta.layout, key, &PlainPath::root(), &meta.lists, &mut known);
+        all_shard_keys(&stored, key, &PlainPath::root(), &meta.lists, &mut known);
         let unfetched: Vec<_> = known
             .into_iter()
             .filter(|(l, k)| !fetched.contains_key(&(l.table.to_string(), k.clone())))
@@ -296,7 +318,7 @@ async fn try_load(client: &Client, layout: &Layout, key: &str, resolve: bool, ra
         // and references disagree (a save in progress): then it is torn.
         let mut rounds = 0;
         loop {
-            let missing = missing_refs(&meta.layout, &root, &fetched)?;
+            let missing = missing_refs(&stored, &root, &fetched);
             if missing.is_empty() {
                 break;
             }
@@ -308,11 +330,11 @@ async fn try_load(client: &Client, layout: &Layout, key: &str, resolve: bool, ra
             fetched.extend(more);
         }
     }
-    let codec = Codec { loader: client.loader(), raw };
-    let mut body = codec.decode_body(site, &PlainPath::root(), root)?;
+    let codec = Codec { loader: client.loader(), rules: &resolved.rules, raw };
+    let mut body = codec.decode_body(site, &stored.shards, &PlainPath::root(), root)?;
     if resolve {
         let mut ctx = Assembly { codec: &codec, fetched: &mut fetched, root_key: key, write_id: &meta.write_id };
-        if ctx.attach(&meta.layout, &PlainPath::root(), &mut body)?.is_err() {
+        if ctx.attach(&stored, &PlainPath::root(), &mut body)?.is_err() {
             return Ok(Err(Torn));
         }
     }
@@ -320,26 +342,26 @@ async fn try_load(client: &Client, layout: &Layout, key: &str, resolve: bool, ra
 }
 
 /// The (table, key attribute, key) of every referenced item not yet fetched,
-/// found by following references from `item` through `layout`.
-fn missing_refs(layout: &Layout, item: &Item, fetched: &Fetched) -> Result<Vec<(String, String, String)>> {
+/// found by following references from `item` through `node`.
+fn missing_refs(node: &Node<'_>, item: &Item, fetched: &Fetched) -> Vec<(String, String, String)> {
     let mut out = Vec::new();
-    for shard in layout.shards.iter() {
-        let pos = position(shard)?;
-        let Some(slot) = attr_at(item, &pos.steps) else { continue };
+    for branch in &node.shards {
+        let Some(slot) = attr_at(item, &branch.at) else { continue };
         let refs: Vec<&AttributeValue> = match slot {
-            AttributeValue::L(items) if pos.list => items.iter().collect(),
+            AttributeValue::L(items) if branch.list => items.iter().collect(),
             other => vec![other],
         };
         for r in refs.into_iter().filter_map(attr_ref) {
             match fetched.get(&(r.table.clone(), r.key.clone())) {
-                Some(child) => out.extend(missing_refs(&shard.layout, child, fetched)?),
-                None => out.push((r.table, shard.layout.key.to_string(), r.key)),
+                Some(child) => out.extend(missing_refs(&branch.node, child, fetched)),
+                None => out.push((r.table, branch.node.layout.key.to_string(), r.key)),
             }
         }
     }
-    Ok(out)
+    out
 }
 
+/// The attribute at `steps` (fields only) of an item.
 fn attr_at<'a>(item: &'a Item, steps: &PlainPath) -> Option<&'a AttributeValue> {
     let (first, rest) = steps.steps.split_first()?;
     let Step::Field(name) = first else { return None };
@@ -351,13 +373,6 @@ fn attr_at<'a>(item: &'a Item, steps: &PlainPath) -> Option<&'a AttributeValue> 
     Some(value)
 }
 
-fn attr_ref(value: &AttributeValue) -> Option<format::Ref> {
-    let AttributeValue::M(map) = value else { return None };
-    let AttributeValue::M(r) = map.get(REF).filter(|_| map.len() == 1)? else { return None };
-    let (Some(AttributeValue::S(table)), Some(AttributeValue::S(key))) = (r.get("table"), r.get("key")) else { return None };
-    Some(format::Ref { table: table.clone(), key: key.clone() })
-}
-
 /// Replaces references in decoded bodies with the shard objects they name.
 struct Assembly<'a, 'c> {
     codec: &'a Codec<'c>,
@@ -367,26 +382,25 @@ struct Assembly<'a, 'c> {
 }
 
 impl Assembly<'_, '_> {
-    fn attach(&mut self, layout: &Layout, base: &PlainPath, body: &mut Map<String, Value>) -> Result<Result<(), Torn>> {
-        for shard in layout.shards.iter() {
-            let pos = position(shard)?;
-            let Some(slot) = value_at_mut(body, &pos.steps) else { continue };
-            let full = base.join(&pos.steps);
-            if pos.list {
+    fn attach(&mut self, node: &Node<'_>, base: &PlainPath, body: &mut Map<String, Value>) -> Result<Result<(), Torn>> {
+        for branch in &node.shards {
+            let Some(slot) = slot_mut(body, &branch.at) else { continue };
+            let full = base.join(&branch.at);
+            if branch.list {
                 let Value::Array(items) = slot else { continue };
                 for (i, element) in items.iter_mut().enumerate() {
-                    if let Err(torn) = self.resolve(&shard.layout, &full.child(Step::Index(i)), element)? {
+                    if let Err(torn) = self.resolve(&branch.node, &full.child(Step::Index(i)), element)? {
                         return Ok(Err(torn));
                     }
                 }
-            } else if let Err(torn) = self.resolve(&shard.layout, &full, slot)? {
+            } else if let Err(torn) = self.resolve(&branch.node, &full, slot)? {
                 return Ok(Err(torn));
             }
         }
         Ok(Ok(()))
     }
 
-    fn resolve(&mut self, layout: &Layout, path: &PlainPath, slot: &mut Value) -> Result<Result<(), Torn>> {
+    fn resolve(&mut self, node: &Node<'_>, path: &PlainPath, slot: &mut Value) -> Result<Result<(), Torn>> {
         let Some(r) = format::as_ref(slot) else { return Ok(Ok(())) };
         let Some(mut item) = self.fetched.remove(&(r.table.clone(), r.key.clone())) else { return Ok(Err(Torn)) };
         let meta = item.remove(META).map(crate::value::to_json).transpose()?;
@@ -394,10 +408,10 @@ impl Assembly<'_, '_> {
         if write_id != Some(self.write_id) {
             return Ok(Err(Torn));
         }
-        item.remove(layout.key.as_ref());
+        item.remove(node.layout.key.as_ref());
         let site = Site { table: &r.table, root_key: self.root_key };
-        let mut body = self.codec.decode_body(site, path, item)?;
-        if let Err(torn) = self.attach(layout, path, &mut body)? {
+        let mut body = self.codec.decode_body(site, &node.shards, path, item)?;
+        if let Err(torn) = self.attach(node, path, &mut body)? {
             return Ok(Err(torn));
         }
         *slot = Value::Object(body);
@@ -405,23 +419,12 @@ impl Assembly<'_, '_> {
     }
 }
 
-fn value_at_mut<'a>(body: &'a mut Map<String, Value>, steps: &PlainPath) -> Option<&'a mut Value> {
-    let (first, rest) = steps.steps.split_first()?;
-    let Step::Field(name) = first else { return None };
-    let mut value = body.get_mut(name)?;
-    for step in rest {
-        let Step::Field(name) = step else { return None };
-        value = value.as_object_mut()?.get_mut(name)?;
-    }
-    Some(value)
-}
-
 /// Deletes the object keyed `key` and all its shards; `NotFound` if it does
 /// not exist.
 pub(crate) async fn delete(client: &Client, layout: &Layout, key: &str) -> Result<()> {
-    shard::validate(layout)?;
+    let resolved = Resolved::new(layout)?;
     check_key(layout, key)?;
-    let lists: BTreeMap<String, usize> = if has_lists(layout) {
+    let lists: BTreeMap<String, usize> = if resolved.root.has_lists() {
         match read_meta(client, layout, key).await? {
             Some(meta) => meta.lists,
             None => return Err(not_found(layout, key)),
@@ -430,7 +433,7 @@ pub(crate) async fn delete(client: &Client, layout: &Layout, key: &str) -> Resul
         BTreeMap::new()
     };
     let mut keys = Vec::new();
-    all_shard_keys(layout, key, &PlainPath::root(), &lists, &mut keys);
+    all_shard_keys(&resolved.root, key, &PlainPath::root(), &lists, &mut keys);
     let mut writes: Vec<Write> = keys
         .into_iter()
         .map(|(l, k)| Write::Delete { table: l.table.to_string(), key: key_item(&l.key, &k), condition: None })

@@ -10,27 +10,33 @@ use crate::io::{backend_error, exists, key_item, retrying};
 use crate::layout::Layout;
 use crate::ops::{load, not_found};
 use crate::path::{parse, parse_plain_only, placeholder_for, Path, PlainPath, Step};
-use crate::shard::{self, holder, Holder};
+use crate::rules::Rules;
+use crate::shard::{holder, Holder, Node, Resolved};
 use jsonpath_rust::JsonPath;
 use serde_dynamo::AttributeValue;
 use serde_json::Value;
 
 
 /// The values at `path` in the object keyed `key`: one or none for a plain
-/// path, any number for a query.
+/// path, any number for a pattern or a query.
 pub(crate) async fn read_path(client: &Client, layout: &Layout, key: &str, path: &str) -> Result<Vec<Value>> {
-    shard::validate(layout)?;
-    let plain = match parse(path)? {
+    let resolved = Resolved::new(layout)?;
+    let plain = match parse(path).map_err(|e| e.with_table(layout.table.as_ref()))? {
         Path::Plain(p) => p,
+        Path::Pattern(p) => {
+            let doc = Value::Object(load(client, layout, key, true, false).await?.body);
+            return Ok(p.find_all(&doc).into_iter().cloned().collect());
+        }
         Path::Query(q) => return query_loaded(client, layout, key, &q).await,
     };
-    match holder(layout, key, &plain)? {
-        Holder::Item { layout: item_layout, base, key: item_key, rest } if !rest.steps.is_empty() => {
-            read_in_item(client, layout, key, item_layout, &base, &item_key, &rest).await
+    match holder(&resolved.root, key, &plain)? {
+        Holder::Item { node, base, key: item_key, rest } if !rest.steps.is_empty() => {
+            let item = ItemAt { node, base: &base, key: &item_key, rest: &rest };
+            read_in_item(client, &resolved.rules, layout, key, item).await
         }
         _ => {
             let loaded = load(client, layout, key, true, false).await?;
-            Ok(walk(&Value::Object(loaded.body), &plain).into_iter().cloned().collect())
+            Ok(plain.find(&Value::Object(loaded.body)).into_iter().cloned().collect())
         }
     }
 }
@@ -44,56 +50,51 @@ async fn query_loaded(client: &Client, layout: &Layout, key: &str, query: &str) 
     Ok(found.into_iter().cloned().collect())
 }
 
-/// The value at a plain path of a JSON value.
-fn walk<'a>(mut value: &'a Value, path: &PlainPath) -> Option<&'a Value> {
-    for step in &path.steps {
-        value = match step {
-            Step::Field(name) => value.as_object()?.get(name)?,
-            Step::Index(i) => value.as_array()?.get(*i)?,
-        };
-    }
-    Some(value)
-}
-
-fn walk_attr(mut value: AttributeValue, path: &PlainPath) -> Option<AttributeValue> {
+/// The value a projection of `path` brought back, out of what came back:
+/// DynamoDB returns the maps on the way with that one entry each, and each
+/// list on the way with only the projected element, so an index step takes
+/// the single element there, whatever its index was.
+fn projected(mut value: AttributeValue, path: &PlainPath) -> Option<AttributeValue> {
     for step in &path.steps {
         value = match (value, step) {
             (AttributeValue::M(mut map), Step::Field(name)) => map.remove(name)?,
-            (AttributeValue::L(mut items), Step::Index(i)) if *i < items.len() => items.swap_remove(*i),
+            (AttributeValue::L(mut items), Step::Index(_)) if items.len() == 1 => items.pop()?,
             _ => return None,
         };
     }
     Some(value)
 }
 
+/// The item holding a path: its node, the full path of its object, its
+/// key, and the path's remainder inside it.
+struct ItemAt<'a> {
+    node: &'a Node<'a>,
+    base: &'a PlainPath,
+    key: &'a str,
+    rest: &'a PlainPath,
+}
+
 /// One GetItem with a projection on the item holding the path.
-async fn read_in_item(
-    client: &Client,
-    root_layout: &Layout,
-    root_key: &str,
-    layout: &Layout,
-    base: &PlainPath,
-    item_key: &str,
-    rest: &PlainPath,
-) -> Result<Vec<Value>> {
+async fn read_in_item(client: &Client, rules: &Rules, root_layout: &Layout, root_key: &str, at: ItemAt<'_>) -> Result<Vec<Value>> {
+    let layout = at.node.layout;
     // The key attribute is projected too, so an existing item without the
     // path still comes back and "absent path" differs from "absent item".
     let mut projection = Expr::default();
     let key_operand = placeholder_for(&mut projection, &layout.key);
-    let operand = rest.operand(&mut projection);
+    let operand = at.rest.operand(&mut projection);
     projection.text = format!("{key_operand}, {operand}");
-    let get = Get { table: layout.table.to_string(), key: key_item(&layout.key, item_key), projection: Some(projection), consistent: true };
+    let get = Get { table: layout.table.to_string(), key: key_item(&layout.key, at.key), projection: Some(projection), consistent: true };
     let item = retrying(client.policy(), || client.backend().get(get.clone()))
         .await
         .map_err(|e| backend_error(e, &layout.table).with_key(root_key))?;
     let Some(mut item) = item else {
-        return Err(missing_item(client, root_layout, root_key, layout, base).await);
+        return Err(missing_item(client, root_layout, root_key, layout, at.base).await);
     };
     item.remove(layout.key.as_ref());
-    let Some(value) = walk_attr(AttributeValue::M(item), rest) else { return Ok(Vec::new()) };
-    let codec = Codec { loader: client.loader(), raw: false };
+    let Some(value) = projected(AttributeValue::M(item), at.rest) else { return Ok(Vec::new()) };
+    let codec = Codec { loader: client.loader(), rules, raw: false };
     let site = Site { table: &layout.table, root_key };
-    Ok(vec![codec.decode_value(site, &base.join(rest), value)?])
+    Ok(vec![codec.decode_value(site, &at.node.shards, at.base, at.rest.clone(), value)?])
 }
 
 /// The error for an item that is not there: the object is missing, or only
@@ -118,9 +119,9 @@ async fn missing_item(client: &Client, root_layout: &Layout, root_key: &str, lay
 /// Sets the value at a plain `path`: one update of the item that holds it,
 /// with the root's revision advanced in the same request.
 pub(crate) async fn write_path(client: &Client, layout: &Layout, key: &str, path: &str, value: Value) -> Result<()> {
-    shard::validate(layout)?;
+    let resolved = Resolved::new(layout)?;
     let plain = parse_plain_only(path, "write_path").map_err(|e| e.with_table(layout.table.as_ref()))?;
-    let Holder::Item { layout: item_layout, base, key: item_key, rest } = holder(layout, key, &plain)? else {
+    let Holder::Item { node, base, key: item_key, rest } = holder(&resolved.root, key, &plain)? else {
         return Err(Error::new(ErrorKind::InvalidPath, "the path is a shard or holds shards; save the object instead")
             .with_table(layout.table.as_ref())
             .with_key(key)
@@ -128,16 +129,16 @@ pub(crate) async fn write_path(client: &Client, layout: &Layout, key: &str, path
     };
     match rest.steps.first() {
         None => return Err(Error::new(ErrorKind::InvalidPath, "write_path cannot replace the whole object").with_path(path)),
-        Some(Step::Field(name)) if name == META || name == item_layout.key.as_ref() => {
-            return Err(Error::new(ErrorKind::InvalidPath, "the key and the metadata are not writable").with_table(item_layout.table.as_ref()).with_path(path));
+        Some(Step::Field(name)) if name == META || name == node.layout.key.as_ref() => {
+            return Err(Error::new(ErrorKind::InvalidPath, "the key and the metadata are not writable").with_table(node.layout.table.as_ref()).with_path(path));
         }
         _ => {}
     }
-    let codec = Codec { loader: client.loader(), raw: false };
+    let item_layout = node.layout;
+    let codec = Codec { loader: client.loader(), rules: &resolved.rules, raw: false };
     let site = Site { table: &item_layout.table, root_key: key };
-    let rel = PlainPath { steps: rest.steps.clone() };
     let encoded = codec
-        .encode_value(site, item_layout, &base, rel, value, &Value::Null)
+        .encode_value(site, &node.shards, &base, rest.clone(), value, &Value::Null)
         .map_err(|e| e.with_table(item_layout.table.as_ref()).with_key(key))?;
 
     let mut update = Expr::default();

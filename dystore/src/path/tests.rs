@@ -1,0 +1,137 @@
+use super::*;
+use proptest::prelude::*;
+
+#[test]
+fn plain_paths_round_trip_to_normal_form() {
+    for p in ["$", "$.a", "$.location.city", "$.friends[0]", "$.locales[2].type", "$['odd name'].x", "$.first-name", "$.2fa"] {
+        assert_eq!(plain(p).to_string(), p);
+    }
+    assert_eq!(plain("$['a']['b']").to_string(), "$.a.b");
+    assert_eq!(plain("$[\"a\"]").to_string(), "$.a");
+    for odd in ["it's", "back\\slash", "both ' and \\", "e.mail", "städte", "a b", "$", "*", "@", "[0]", "0", "😀", "tab\there", "nl\n", "\u{1}"] {
+        let path = PlainPath::root().child(Step::Field(odd.to_owned()));
+        assert_eq!(plain(&path.to_string()), path, "{path}");
+    }
+}
+
+#[test]
+fn quoted_names_read_rfc_9535_escapes() {
+    let field = |p: &str| match plain(p).steps.as_slice() {
+        [Step::Field(name)] => name.clone(),
+        other => panic!("{p}: {other:?}"),
+    };
+    assert_eq!(field(r"$['first name']"), "first name");
+    assert_eq!(field(r"$['e.mail']"), "e.mail");
+    assert_eq!(field(r#"$["it's"]"#), "it's");
+    assert_eq!(field(r"$['it\'s']"), "it's");
+    assert_eq!(field(r"$['a\\b']"), "a\\b");
+    assert_eq!(field(r"$['a\nb\tc\/']"), "a\nb\tc/");
+    assert_eq!(field(r"$['\u00e9']"), "é");
+    assert_eq!(field(r"$['\ud83d\ude00']"), "😀");
+    assert_eq!(field("$.städte"), "städte", "non-ASCII letters are allowed after `.`");
+    assert_eq!(field("$['[0]']"), "[0]", "brackets inside quotes are a name");
+    for bad in [r"$['\x']", r"$['\u12']", r"$['\ud83d']", "$['a\nb']", "$['']", "$.a[\"\"]"] {
+        assert_eq!(parse(bad).unwrap_err().kind(), ErrorKind::InvalidPath, "{bad:?}");
+    }
+}
+
+#[test]
+fn patterns_take_any_index() {
+    let p = parse_pattern("$.orders[*].card_last4").unwrap();
+    assert_eq!(p.to_string(), "$.orders[*].card_last4");
+    assert!(p.matches(&plain("$.orders[3].card_last4").steps));
+    assert!(!p.matches(&plain("$.orders.card_last4").steps));
+    assert!(p.covers(&plain("$.orders[0].card_last4.x").steps));
+    assert!(!p.covers(&plain("$.orders[0]").steps));
+    assert!(parse_pattern("$['a b'][*]").unwrap().covers(&plain("$['a b'][7]").steps));
+    for bad in ["contact", "$..a", "$.a.*", "$.a[?(@.x)]", "$.a[0:2]", "$['a','b']", "$.", ""] {
+        assert_eq!(parse_pattern(bad).unwrap_err().kind(), ErrorKind::InvalidPath, "{bad}");
+    }
+}
+
+#[test]
+fn rich_paths_are_queries_and_any_index_a_pattern() {
+    for p in ["$..city", "$.a.*", "$.a[?(@.x > 1)]", "$.a[0:2]"] {
+        assert!(matches!(parse(p).unwrap(), Path::Query(_)), "{p}");
+    }
+    assert!(matches!(parse("$.a[*].b").unwrap(), Path::Pattern(_)));
+}
+
+#[test]
+fn malformed_paths_are_invalid_path_errors() {
+    for p in ["", "a.b", "contact", "$.", "$.a[", "$.a['b'", "$ .a", "$.a[?(@.x >", "$.a b", "$.e.mail'", "$.a$b", "$[]", "$[ 1]"] {
+        let e = parse(p).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidPath, "{p}");
+        assert_eq!(e.path(), Some(p));
+    }
+}
+
+#[test]
+fn write_paths_must_be_plain() {
+    let e = parse_plain_only("$.a[*].b", "write_path").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidPath);
+    assert!(e.to_string().contains("wildcards"), "{e}");
+}
+
+#[test]
+fn operand_uses_placeholders_for_every_name() {
+    let mut expr = Expr::default();
+    let op = plain("$.location.city").operand(&mut expr);
+    assert_eq!(op, "#n0.#n1");
+    assert_eq!(expr.names["#n1"], "city");
+    let op = plain("$.tags[3]").operand(&mut expr);
+    assert_eq!(op, "#n2[3]");
+}
+
+#[test]
+fn patterns_find_every_match_in_order() {
+    let doc = serde_json::json!({"o": [{"c": 1}, {"d": 2}, {"c": 3}]});
+    let found = parse_pattern("$.o[*].c").unwrap().find_all(&doc);
+    assert_eq!(found, [&serde_json::json!(1), &serde_json::json!(3)]);
+}
+
+/// Names from every class users really write: simple, spaced, dotted,
+/// quoted, bracketed, escaped, JSONPath's own signs, non-ASCII, emoji,
+/// digits only, control characters, and the empty name.
+pub(crate) fn any_name() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-z][a-z0-9_]{0,6}",
+        "[0-9]{1,3}",
+        proptest::collection::vec(
+            prop_oneof![
+                Just(' '), Just('.'), Just('\''), Just('"'), Just('['), Just(']'), Just('\\'), Just('$'), Just('*'),
+                Just('@'), Just('ä'), Just('é'), Just('城'), Just('😀'), Just('\n'), Just('\u{1}'), Just('-'), Just('_'),
+                Just('a'), Just('Z'), Just('0'),
+            ],
+            1..8,
+        )
+        .prop_map(|chars| chars.into_iter().collect()),
+    ]
+}
+
+fn any_step() -> impl Strategy<Value = Step> {
+    prop_oneof![3 => any_name().prop_map(Step::Field), 1 => (0usize..50).prop_map(Step::Index)]
+}
+
+proptest! {
+    #[test]
+    fn printing_then_parsing_gives_the_same_path(steps in proptest::collection::vec(any_step(), 0..5)) {
+        let path = PlainPath { steps };
+        let text = path.to_string();
+        prop_assert_eq!(parse_plain_only(&text, "test").unwrap(), path.clone());
+        prop_assert_eq!(parse_pattern(&text).unwrap().to_plain(), Some(path));
+    }
+
+    #[test]
+    fn patterns_print_and_parse_back(steps in proptest::collection::vec(prop_oneof![any_step().prop_map(PatternStep::Step), Just(PatternStep::AnyIndex)], 0..5)) {
+        let pattern = Pattern { steps };
+        prop_assert_eq!(parse_pattern(&pattern.to_string()).unwrap(), pattern);
+    }
+
+    #[test]
+    fn the_parser_is_total(text in "\\PC{0,24}", tail in "[\\[\\]'\"\\\\.*$@?() 0-9a-z]{0,12}") {
+        let text = format!("${text}{tail}");
+        let _ = parse(&text);
+        let _ = parse_pattern(&text);
+    }
+}
