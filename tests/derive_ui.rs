@@ -5,7 +5,7 @@
 fn derive_ui() {
     let t = trybuild::TestCases::new();
     t.pass("tests/ui/pass/*.rs");
-    for topic in ["attr", "container", "field", "multiple", "pk", "serde", "shape", "shard"] {
+    for topic in ["attr", "container", "field", "multiple", "name", "pk", "serde", "shape", "shard"] {
         t.compile_fail(format!("tests/ui/{topic}/*.rs"));
     }
 }

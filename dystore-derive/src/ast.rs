@@ -81,7 +81,7 @@ impl<'a> Field<'a> {
         let ident = field.ident.as_ref().expect("named fields have idents");
         let attrs = attr::Field::from_attrs(cx, &field.attrs);
         let name = match &attrs.rename {
-            Some(name) => name.clone(),
+            Some(name) => name.value(),
             None => rename_all.apply_to_field(&ident.unraw().to_string()),
         };
         Field { ident, ty: &field.ty, attrs, name, shape: Shape::of(&field.ty) }

@@ -82,8 +82,8 @@ pub(crate) struct Field {
     pub(crate) no_encrypt: Option<Ident>,
     pub(crate) pk: Option<Ident>,
     /// Serialized name from `#[serde(rename = "...")]` or
-    /// `#[serde(rename(serialize = "..."))]`.
-    pub(crate) rename: Option<String>,
+    /// `#[serde(rename(serialize = "..."))]`, kept as written for spans.
+    pub(crate) rename: Option<LitStr>,
     /// `skip` or `skip_serializing`: the field is never stored.
     pub(crate) skip: Option<syn::Path>,
     /// `skip_deserializing`: the field is stored but never read back.
@@ -225,7 +225,7 @@ impl Field {
     fn serde_meta(&mut self, meta: ParseNestedMeta<'_>) -> syn::Result<()> {
         if meta.path == RENAME {
             if let Some(name) = serialize_name(&meta)? {
-                self.rename = Some(name.value());
+                self.rename = Some(name);
             }
         } else if meta.path == SKIP || meta.path == SKIP_SERIALIZING {
             self.skip = Some(meta.path.clone());

@@ -26,6 +26,7 @@ pub(crate) fn check(cx: &Ctxt, input: &Input<'_>) {
         check_pk_attrs(cx, field);
         check_skipped(cx, field);
         check_flattened(cx, field);
+        check_stored_name(cx, input, field);
     }
 }
 
@@ -219,6 +220,32 @@ fn check_flattened(cx: &Ctxt, field: &Field<'_>) {
                 "`{name}` cannot be used on a field with `#[serde(flatten)]`: a flattened field has no path of its own"
             ),
         );
+    }
+}
+
+// A stored field's name must be one DynamoDB accepts and must not collide
+// with what dystore stores beside it (the key attribute, the metadata): the
+// save would fail, or the value be overwritten.
+fn check_stored_name(cx: &Ctxt, input: &Input<'_>, field: &Field<'_>) {
+    if field.attrs.skip.is_some() || field.attrs.pk.is_some() || field.attrs.flatten.is_some() {
+        return;
+    }
+    let key = input.attrs.key.get().map(LitStr::value);
+    let message = if field.name.is_empty() {
+        "a field cannot be stored under the empty name: DynamoDB accepts no empty attribute name".to_owned()
+    } else if key.as_deref() == Some(field.name.as_str()) {
+        format!(
+            "the field is stored as `{}`, the name of the key attribute: rename it, or mark it `#[dystore(pk)]` if it holds the key",
+            field.name
+        )
+    } else if field.name == "__dystore_meta__" {
+        "`__dystore_meta__` is the name of dystore's metadata: rename the field".to_owned()
+    } else {
+        return;
+    };
+    match &field.attrs.rename {
+        Some(rename) => cx.error_spanned_by(rename, message),
+        None => cx.error_spanned_by(field.ident, message),
     }
 }
 

@@ -9,8 +9,21 @@ use std::borrow::Cow;
 
 /// Where an object is stored and how it is split across tables.
 ///
-/// Paths inside a layout are relative to the object the layout describes:
-/// the root of a shard's layout is the shard itself.
+/// Paths inside a layout (shard paths and encryption rules) are relative to
+/// the object the layout describes: the root `$` of a shard's layout is the
+/// shard itself. They are JSONPath of names, indexes and `[*]`: `.name` for
+/// names of letters, digits, `_` and `-`, the quoted form for any other
+/// (`$['first name']`, `$['e.mail']`, with JSONPath's escapes `\'` and
+/// `\\`). The paths the [`ConfigLoader`](crate::ConfigLoader) and
+/// [`PathPattern`](crate::PathPattern) see run from the root of the whole
+/// object (`$.location.city` for the leaf `$.city` of the shard at
+/// `$.location`).
+///
+/// A layout is checked ([`Layout::validate`]) at the start of every
+/// operation, before any request: a malformed shard path or rule, or a rule
+/// that can never match, is an [`ErrorKind::InvalidPath`](crate::ErrorKind)
+/// error naming the rule as written and the table of the layout that
+/// declares it; nothing is sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
     /// Table that holds this object's item(s).
@@ -21,8 +34,9 @@ pub struct Layout {
     pub region: Option<Cow<'static, str>>,
     /// Shards directly below this object, each stored in its own table.
     pub shards: Cow<'static, [Shard]>,
-    /// Encryption rules for this object's own leaves (not those of its shards,
-    /// which carry their own rules).
+    /// Encryption rules: each covers the leaves at or below its path, those
+    /// stored in shards included (a rule at `$.location.city` covers the
+    /// city even when `$.location` is a shard). Shards add rules of their own.
     pub encrypt: Cow<'static, [EncryptRule]>,
 }
 
@@ -37,10 +51,16 @@ pub struct Shard {
 }
 
 /// A rule saying whether the leaves at or below a path are encrypted.
+///
+/// Among the rules covering a leaf (the layout's own and its ancestors'),
+/// the most specific decides: the one with more steps, then the one with
+/// more concrete indexes than `[*]`; on a tie, an encrypting rule beats an
+/// exempting one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EncryptRule {
     /// Path relative to the object: a leaf (`$.firstname`), or a map or list
-    /// (`$.contact`, meaning every leaf below it); `[*]` matches any index.
+    /// (`$.contact`, meaning every leaf below it); `[*]` matches any index
+    /// (`$.orders[*].card_last4`).
     pub path: Cow<'static, str>,
     /// Key id to use; `None` asks the config loader, then falls back to its
     /// default key.
@@ -51,6 +71,29 @@ pub struct EncryptRule {
 }
 
 impl Layout {
+    /// Checks the layout as every operation does before its first request:
+    /// table names and key attribute names DynamoDB accepts, shard paths of
+    /// names ending in an optional `[*]`, and encryption rules that parse and
+    /// can match something (not into a list shard without an index, not
+    /// into an object shard with one, not at a key attribute or at
+    /// `__dystore_meta__`).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidPath`](crate::ErrorKind) naming the path as
+    /// written and the table of the layout that declares it;
+    /// `InvalidTableName`, `InvalidKey` or `Config` for the names.
+    ///
+    /// ```
+    /// use dystore::{ErrorKind, Store};
+    /// assert!(Store::new("People", "ID").encrypt("$['first name']").layout().validate().is_ok());
+    /// let typo = Store::new("People", "ID").encrypt("contact");
+    /// assert_eq!(typo.layout().validate().unwrap_err().kind(), ErrorKind::InvalidPath);
+    /// ```
+    pub fn validate(&self) -> crate::Result<()> {
+        crate::shard::validate(self)
+    }
+
     /// A layout usable in `const` context; this is what the derive emits.
     pub const fn fixed(
         table: &'static str,
@@ -79,9 +122,10 @@ impl Shard {
         Shard { path: Cow::Borrowed(path), layout }
     }
 
-    /// Whether the shard stores one item per element of a list (`[*]`).
+    /// Whether the shard stores one item per element of a list (its path
+    /// ends in `[*]`); `false` for a path that does not parse.
     pub fn is_list(&self) -> bool {
-        self.path.ends_with("[*]")
+        crate::path::parse_pattern(&self.path).is_ok_and(|p| p.steps.last() == Some(&crate::path::PatternStep::AnyIndex))
     }
 }
 

@@ -41,9 +41,10 @@
 //! - `client`: [`Client`] and [`Objects`], every operation.
 //! - `backend`: the [`Backend`](backend::Backend) trait, its `dynamodb` and `embedded` implementations, request counting.
 //! - `ops`: save, load and delete of whole objects; `paths`: `read_path` and `write_path`.
-//! - `shard`: splitting a document into items by its layout; `format`: the stored metadata and references.
+//! - `shard`: a layout resolved once per operation, splitting a document into items; `format`: the stored metadata and references.
 //! - `codec`: items to and from JSON, leaf by leaf (where encryption happens); `value`: JSON and attribute values, item sizes.
-//! - `path`: plain JSONPath parsing; `tables`: `create_tables`; `io`: retries and batching.
+//! - `path`: the one path model (plain paths, `[*]` patterns, their printer); `rules`: which leaves a layout marks encrypted.
+//! - `tables`: `create_tables`; `io`: retries and batching.
 //! - `error`: the [`Error`] type and its [`ErrorKind`].
 //! - `layout`: [`Layout`], the shape of a stored object (tables, keys, shards, encrypted paths).
 //! - `store`: [`Store`], the run-time builder of a layout for dynamic documents.

@@ -2,9 +2,17 @@
 //! `serde_json::Value` documents.
 
 use crate::layout::{EncryptRule, Layout, Shard};
+use crate::path::{PlainPath, Step};
 use std::borrow::Cow;
 
 /// A layout built at run time, for documents without a Rust type.
+///
+/// Paths are JSONPath of names, indexes and `[*]` (see [`Layout`] for
+/// their meaning and how odd names are quoted). Building never fails: the
+/// layout is checked by [`Layout::validate`] at the start of every
+/// operation, before any request, and a malformed path or a rule that can
+/// never match is an `InvalidPath` error then; call
+/// `store.layout().validate()` to check it at start-up.
 ///
 /// ```
 /// use dystore::Store;
@@ -50,9 +58,11 @@ impl Store {
     }
 
     /// Adds a shard; `child` must have been placed with [`Store::at`] (a
-    /// shard without a path is placed at `$.<its table name>`).
+    /// shard without a path is placed at the field named like its table).
     pub fn shard(mut self, child: Store) -> Self {
-        let path = child.path.unwrap_or_else(|| format!("$.{}", child.layout.table));
+        let path = child.path.unwrap_or_else(|| {
+            PlainPath::root().child(Step::Field(child.layout.table.to_string())).to_string()
+        });
         self.layout.shards.to_mut().push(Shard { path: Cow::Owned(path), layout: child.layout });
         self
     }

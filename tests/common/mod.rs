@@ -53,6 +53,45 @@ async fn network_client(endpoint: &str, static_credentials: bool) -> Client {
     Client::from_conf(&loader.load().await)
 }
 
+/// A plain aws-sdk-dynamodb client on `target`'s server, for reading what
+/// was stored without going through dystore (not for the embedded engine).
+pub async fn sdk(target: Target) -> aws_sdk_dynamodb::Client {
+    let endpoint = match target {
+        Target::Embedded => panic!("the embedded engine has no endpoint: read it through Client::backend()"),
+        Target::Http => format!("http://{}", server()),
+        Target::Endpoint => std::env::var("DYSTORE_TEST_ENDPOINT").expect("endpoint tests need DYSTORE_TEST_ENDPOINT"),
+    };
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).endpoint_url(endpoint);
+    if target == Target::Http {
+        loader = loader
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "dystore-tests"));
+    }
+    aws_sdk_dynamodb::Client::new(&loader.load().await)
+}
+
+/// The item stored under `key` in `table`, exactly as stored: through a
+/// plain aws-sdk-dynamodb client over the network, or the embedded engine
+/// directly.
+pub async fn stored_item(target: Target, db: &Client, table: &str, key_name: &str, key: &str) -> Option<dystore::backend::Item> {
+    use aws_sdk_dynamodb::types::AttributeValue as Sdk;
+    if target == Target::Embedded {
+        let key = [(key_name.to_owned(), serde_dynamo::AttributeValue::S(key.to_owned()))].into();
+        let get = dystore::backend::Get { table: table.to_owned(), key, projection: None, consistent: true };
+        return db.backend().get(get).await.expect("get through the backend");
+    }
+    let out = sdk(target)
+        .await
+        .get_item()
+        .table_name(table)
+        .key(key_name, Sdk::S(key.to_owned()))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("GetItem through aws-sdk-dynamodb");
+    out.item.map(|item| item.into_iter().map(|(k, v)| (k, v.into())).collect())
+}
+
 /// A client on `target`.
 pub async fn client(target: Target) -> Client {
     match target {
