@@ -157,7 +157,16 @@ impl Codec<'_> {
                     .map(|(i, v)| self.decode_value(site, shards, base, rel.child(Step::Index(i)), v))
                     .collect::<Result<_>>()?,
             )),
-            AttributeValue::B(bytes) => self.open_leaf(site, &base.join(&rel), bytes),
+            AttributeValue::B(bytes) => {
+                let full = base.join(&rel);
+                // Outside the marks, only a well-formed envelope is a
+                // ciphertext (the loader may have sealed it); any other
+                // binary is data, read as base64 (docs/FORMAT.md).
+                if !self.rules.encrypts(&full.steps) && crypto::envelope_key_id(&bytes).is_err() {
+                    return to_json(AttributeValue::B(bytes));
+                }
+                self.open_leaf(site, &full, bytes)
+            }
             other => {
                 let full = base.join(&rel);
                 if !self.raw && self.rules.encrypts(&full.steps) {

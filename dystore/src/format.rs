@@ -5,12 +5,13 @@
 //! root item   { <key>: "K", ...fields, <shard>: {"__dystore_ref__": {table, key, region?}},
 //!               "__dystore_meta__": {version: 1, table, key, region?, write_id, revision,
 //!                                    layout: {table, key, region?, shards: [{path, layout}]},
-//!                                    lists: {"$.locales": 3}} }
+//!                                    shape: <fingerprint of layout>, lists: {"$.locales": 3}} }
 //! shard item  { <key>: "K#$.location", ...fields,
 //!               "__dystore_meta__": {version: 1, write_id, root: "K", path: "$.location"} }
 //! ```
 //! See `docs/FORMAT.md` for the full description.
 
+use crate::backend::Expr;
 use crate::error::{Error, ErrorKind, Result};
 use crate::layout::{Layout, Shard};
 use crate::path::PlainPath;
@@ -120,6 +121,55 @@ pub(crate) fn layout_from_meta(value: &Value) -> Result<Layout> {
     })
 }
 
+/// A short fingerprint of a layout's shape (tables, keys, regions, shard
+/// paths): equal shapes store an object under the same item keys.
+pub(crate) fn shape_of(layout: &Layout) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(layout_to_meta(layout).to_string().as_bytes());
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A condition on a root item, guarding the requests that change an object.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Guard<'a> {
+    /// The object exists.
+    Exists,
+    /// The object does not exist.
+    Absent,
+    /// The object's stored revision is this one.
+    Revision(&'a str),
+    /// The object exists and was stored in this shape.
+    Shape(&'a str),
+    /// The object does not exist, or was stored in this shape.
+    AbsentOrShape(&'a str),
+}
+
+impl Guard<'_> {
+    /// The condition expression on a root keyed by `key_name`. Its
+    /// placeholders (`#pk`, `#dm`, `#grev`, `#gshape`, `:grev`, `:gshape`)
+    /// never collide with an update's (`#n0`, `:v`, `#rev`, `:rev`).
+    pub(crate) fn condition(self, key_name: &str) -> Expr {
+        let mut expr = Expr::default();
+        if !matches!(self, Guard::Revision(_)) {
+            expr.names.insert("#pk".into(), key_name.to_owned());
+        }
+        let mut compare = |name: &str, value: &str| {
+            expr.names.insert("#dm".into(), META.into());
+            expr.names.insert(format!("#g{name}"), name.to_owned());
+            expr.values.insert(format!(":g{name}"), AttributeValue::S(value.to_owned()));
+            format!("#dm.#g{name} = :g{name}")
+        };
+        expr.text = match self {
+            Guard::Exists => "attribute_exists(#pk)".into(),
+            Guard::Absent => "attribute_not_exists(#pk)".into(),
+            Guard::Revision(rev) => compare("revision", rev),
+            Guard::Shape(shape) => format!("attribute_exists(#pk) AND {}", compare("shape", shape)),
+            Guard::AbsentOrShape(shape) => format!("attribute_not_exists(#pk) OR {}", compare("shape", shape)),
+        };
+        expr
+    }
+}
+
 /// The metadata of a root item.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct RootMeta {
@@ -143,6 +193,7 @@ impl RootMeta {
         m.insert("write_id".into(), self.write_id.clone().into());
         m.insert("revision".into(), self.revision.clone().into());
         m.insert("layout".into(), layout_to_meta(&self.layout));
+        m.insert("shape".into(), shape_of(&self.layout).into());
         if !self.lists.is_empty() {
             m.insert("lists".into(), json!(self.lists));
         }

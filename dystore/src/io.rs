@@ -2,7 +2,7 @@
 //! a deadline, batch reads split at DynamoDB's limits and their unprocessed
 //! keys retried, backend errors turned into [`Error`]s with context.
 
-use crate::backend::{Backend, BackendError, Expr, Item, TableKeys};
+use crate::backend::{Backend, BackendError, Item, TableKeys};
 use crate::error::{Error, ErrorKind, Result};
 use serde_dynamo::AttributeValue;
 use std::collections::HashMap;
@@ -134,10 +134,3 @@ fn group(keys: &[(String, String, String)]) -> Vec<TableKeys> {
 pub(crate) fn key_item(key_name: &str, key: &str) -> Item {
     [(key_name.to_owned(), AttributeValue::S(key.to_owned()))].into()
 }
-
-/// `attribute_exists` of the key attribute; its placeholder (`#pk`) never
-/// collides with an update's (`#n0`, `#dm`, ...).
-pub(crate) fn exists(key_name: &str) -> Expr {
-    Expr { text: "attribute_exists(#pk)".into(), names: [("#pk".to_owned(), key_name.to_owned())].into(), ..Default::default() }
-}
-

@@ -4,8 +4,8 @@ use crate::backend::{Expr, Item, Write};
 use crate::client::Client;
 use crate::codec::{Codec, Site};
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::{self, attr_ref, shard_meta, token, RootMeta, META};
-use crate::io::{backend_error, batch_get_all, exists, key_item, retrying, Backoff};
+use crate::format::{self, attr_ref, shard_meta, token, Guard, RootMeta, META};
+use crate::io::{backend_error, batch_get_all, key_item, retrying, Backoff};
 use crate::layout::Layout;
 use crate::path::{PlainPath, Step};
 use crate::rules::Rules;
@@ -39,17 +39,36 @@ fn invalid_document(layout: &Layout, detail: &str) -> Error {
     Error::new(ErrorKind::InvalidDocument, detail.to_owned()).with_table(layout.table.as_ref())
 }
 
-fn check_key(layout: &Layout, key: &str) -> Result<()> {
+/// The separator between a root key and a shard's path in a shard key:
+/// reserved in root keys, so no root key can name another object's item.
+const SHARD_KEY_MARK: &str = "#$";
+
+/// Checks a root key before any request: one DynamoDB accepts, with room
+/// for shard keys, and unable to collide with any shard key.
+pub(crate) fn check_key(layout: &Layout, key: &str) -> Result<()> {
+    let refuse = |why: &str| Err(Error::new(ErrorKind::InvalidKey, why.to_owned()).with_table(layout.table.as_ref()).with_key(key));
     // A shard key is the root key plus `#` and a path; keep room for it
     // under DynamoDB's 2048-byte partition key limit.
     if key.is_empty() || key.len() > 1024 {
-        return Err(Error::new(ErrorKind::InvalidKey, "a primary key is 1 to 1024 bytes").with_table(layout.table.as_ref()));
+        return refuse("a primary key is 1 to 1024 bytes (DynamoDB allows 2048; dystore keeps room for shard keys)");
+    }
+    if key.contains(SHARD_KEY_MARK) {
+        return refuse("a primary key may not contain `#$`, which dystore reserves for shard keys");
     }
     Ok(())
 }
 
+/// How many times a save or delete that lost a race is retried.
+const RACE_ATTEMPTS: usize = 8;
+
 /// Saves `doc` under `key` (or a key from the loader, else a UUID v4); with
 /// `expect`, only if the stored revision is still `expect`.
+///
+/// The stored state is read first only when it decides what to delete:
+/// with list shards (elements a shorter list no longer has), or when the
+/// object was stored in another shape than `layout`'s (its shard items are
+/// all deleted unless rewritten). Without lists the save is guarded by the
+/// stored shape instead, and falls back to reading when that guard fails.
 pub(crate) async fn save(client: &Client, layout: &Layout, doc: Value, key: Option<String>, expect: Option<&str>) -> Result<Saved> {
     let resolved = Resolved::new(layout)?;
     let (doc, key) = prepare(client, layout, doc, key)?;
@@ -57,26 +76,41 @@ pub(crate) async fn save(client: &Client, layout: &Layout, doc: Value, key: Opti
     let plan = split(&resolved.root, &key, client.region(), body).map_err(|e| e.with_key(key.clone()))?;
     let meta = RootMeta { write_id: token(), revision: token(), layout: layout.clone(), lists: plan.lists.clone() };
     // Everything is encoded and measured before the first request.
-    let mut puts = encode_items(client, &resolved.rules, layout, &key, &plan, &meta, &doc)?;
+    let puts = encode_items(client, &resolved.rules, layout, &key, &plan, &meta, &doc)?;
+    let shape = format::shape_of(layout);
 
-    // Only list shards need the stored state (to delete elements a shorter
-    // list no longer has); everything else is known from the layout.
-    let old = if resolved.root.has_lists() { read_meta(client, layout, &key).await? } else { None };
-    if let (Some(expect), Some(old)) = (expect, &old)
-        && old.revision != expect
-    {
-        return Err(conflict(layout, &key));
+    let mut read_first = resolved.root.has_lists();
+    let mut backoff = Backoff::new(client.policy());
+    for _ in 0..RACE_ATTEMPTS {
+        let old = if read_first { read_meta(client, layout, &key).await? } else { None };
+        let guard = match (expect, &old) {
+            (Some(expect), Some(old)) if old.revision != expect => return Err(conflict(layout, &key)),
+            (Some(expect), _) => Guard::Revision(expect),
+            (None, Some(old)) => Guard::Revision(&old.revision),
+            (None, None) if read_first => Guard::Absent,
+            (None, None) => Guard::AbsentOrShape(&shape),
+        };
+        let mut writes = stale_deletes(&key, &plan, old.as_ref())?;
+        // `puts` is deepest first and ends with the root, the order a
+        // multi-request save must keep.
+        let (root, shards) = puts.split_last().expect("a plan always has its root part");
+        writes.extend(shards.iter().map(|(table, item)| Write::Put { table: table.clone(), item: item.clone(), condition: None }));
+        let condition = guard.condition(&layout.key);
+        writes.push(Write::Put { table: root.0.clone(), item: root.1.clone(), condition: Some(condition.clone()) });
+        match transact(client, layout, &key, writes, Some(condition)).await {
+            Ok(()) => return Ok(Saved { key, revision: meta.revision }),
+            // The guard failed: another writer, or another shape. Read the
+            // stored state and go again; a versioned save that lost is done.
+            Err(e) if e.is_conflict() && !(expect.is_some() && read_first) => {
+                if read_first && !backoff.wait().await {
+                    return Err(e);
+                }
+                read_first = true;
+            }
+            Err(e) => return Err(e),
+        }
     }
-    let old_lists = old.map(|m| m.lists);
-    let mut writes = stale_deletes(&resolved.root, &key, &plan, old_lists.as_ref());
-    // `puts` is deepest first and ends with the root, the order a
-    // multi-request save must keep.
-    let root = puts.pop().expect("a plan always has its root part");
-    writes.extend(puts.into_iter().map(|(table, item)| Write::Put { table, item, condition: None }));
-    let condition = expect.map(revision_condition);
-    writes.push(Write::Put { table: root.0, item: root.1, condition: condition.clone() });
-    transact(client, layout, &key, writes, condition).await?;
-    Ok(Saved { key, revision: meta.revision })
+    Err(conflict(layout, &key))
 }
 
 /// Checks the document and settles its key.
@@ -136,32 +170,35 @@ fn check_reserved(layout: &Layout, path: &PlainPath, body: &Map<String, Value>) 
 }
 
 /// Deletes of the shard items this save does not rewrite: absent optional
-/// shards, and elements that lists no longer have (`old_lists`, as stored).
-fn stale_deletes(root: &Node<'_>, key: &str, plan: &Plan<'_>, old_lists: Option<&BTreeMap<String, usize>>) -> Vec<Write> {
+/// shards, and every shard item of the stored object (`old`, in the shape
+/// it was stored in) that this save does not write.
+fn stale_deletes(key: &str, plan: &Plan<'_>, old: Option<&RootMeta>) -> Result<Vec<Write>> {
     let written: HashSet<(&str, &str)> = plan.parts.iter().map(|p| (p.node.layout.table.as_ref(), p.key.as_str())).collect();
-    let mut stale = plan.absent.clone();
-    if let Some(lists) = old_lists {
-        all_shard_keys(root, key, &PlainPath::root(), lists, &mut stale);
+    let mut stale: Vec<(String, String, String)> =
+        plan.absent.iter().map(|(l, k)| (l.table.to_string(), l.key.to_string(), k.clone())).collect();
+    if let Some(old) = old {
+        let stored = stored_node(&old.layout, key)?;
+        let mut keys = Vec::new();
+        all_shard_keys(&stored, key, &PlainPath::root(), &old.lists, &mut keys);
+        stale.extend(keys.into_iter().map(|(l, k)| (l.table.to_string(), l.key.to_string(), k)));
     }
     let mut seen = HashSet::new();
-    stale
+    Ok(stale
         .into_iter()
-        .filter(|(l, k)| !written.contains(&(l.table.as_ref(), k.as_str())) && seen.insert((l.table.clone(), k.clone())))
-        .map(|(l, k)| Write::Delete { table: l.table.to_string(), key: key_item(&l.key, &k), condition: None })
-        .collect()
+        .filter(|(t, _, k)| !written.contains(&(t.as_str(), k.as_str())) && seen.insert((t.clone(), k.clone())))
+        .map(|(t, key_name, k)| Write::Delete { key: key_item(&key_name, &k), table: t, condition: None })
+        .collect())
+}
+
+/// The shard tree of the layout recorded in a root.
+fn stored_node<'l>(layout: &'l Layout, key: &str) -> Result<Node<'l>> {
+    Node::new(layout).map_err(|e| {
+        Error::new(ErrorKind::Format, "the layout recorded in the root does not resolve").with_table(layout.table.as_ref()).with_key(key).with_source(e)
+    })
 }
 
 fn conflict(layout: &Layout, key: &str) -> Error {
     Error::new(ErrorKind::Conflict, "saved or written since it was read").with_table(layout.table.as_ref()).with_key(key)
-}
-
-/// `__dystore_meta__.revision = :rev`.
-fn revision_condition(revision: &str) -> Expr {
-    Expr {
-        text: "#dm.#rev = :rev".into(),
-        names: [("#dm".to_owned(), META.to_owned()), ("#rev".to_owned(), "revision".to_owned())].into(),
-        values: [(":rev".to_owned(), AttributeValue::S(revision.to_owned()))].into(),
-    }
 }
 
 /// Refuses an item over 400 KB, naming its largest top-level attribute.
@@ -227,7 +264,7 @@ fn chunk(writes: Vec<Write>, guarded: bool) -> Vec<Vec<Write>> {
 }
 
 /// The stored root metadata, if the object exists.
-async fn read_meta(client: &Client, layout: &Layout, key: &str) -> Result<Option<RootMeta>> {
+pub(crate) async fn read_meta(client: &Client, layout: &Layout, key: &str) -> Result<Option<RootMeta>> {
     let mut projection = Expr { text: "#dm".into(), ..Default::default() };
     projection.names.insert("#dm".into(), META.into());
     let get = crate::backend::Get { table: layout.table.to_string(), key: key_item(&layout.key, key), projection: Some(projection), consistent: true };
@@ -297,9 +334,7 @@ async fn try_load(client: &Client, resolved: &Resolved<'_>, key: &str, resolve: 
     let meta_attr = root.remove(META).ok_or_else(|| Error::new(ErrorKind::Format, format!("the item has no `{META}`")).with_table(layout.table.as_ref()).with_key(key))?;
     let (meta_value, meta) = decode_root_meta(layout, key, meta_attr)?;
     // The shape recorded in the root: which places hold references.
-    let stored = Node::new(&meta.layout).map_err(|e| {
-        Error::new(ErrorKind::Format, "the layout recorded in the root does not resolve").with_table(layout.table.as_ref()).with_key(key).with_source(e)
-    })?;
+    let stored = stored_node(&meta.layout, key)?;
     root.remove(layout.key.as_ref());
     if resolve {
         // The root's metadata gives every list length, so every shard key
@@ -421,30 +456,50 @@ impl Assembly<'_, '_> {
 
 /// Deletes the object keyed `key` and all its shards; `NotFound` if it does
 /// not exist.
+///
+/// Without list shards the items to delete follow from `layout`, guarded by
+/// the stored shape; with list shards, or when the object was stored in
+/// another shape (a `Store` that names only the root table, say), the root's
+/// metadata is read and every item it records is deleted, guarded by the
+/// revision read, so a save racing the delete cannot leave items behind.
 pub(crate) async fn delete(client: &Client, layout: &Layout, key: &str) -> Result<()> {
     let resolved = Resolved::new(layout)?;
     check_key(layout, key)?;
-    let lists: BTreeMap<String, usize> = if resolved.root.has_lists() {
-        match read_meta(client, layout, key).await? {
-            Some(meta) => meta.lists,
-            None => return Err(not_found(layout, key)),
+    let shape = format::shape_of(layout);
+    let mut read_first = resolved.root.has_lists();
+    let mut backoff = Backoff::new(client.policy());
+    for _ in 0..RACE_ATTEMPTS {
+        let mut keys = Vec::new();
+        let old = if read_first { Some(read_meta(client, layout, key).await?.ok_or_else(|| not_found(layout, key))?) } else { None };
+        let guard = match &old {
+            Some(old) => {
+                let stored = stored_node(&old.layout, key)?;
+                all_shard_keys(&stored, key, &PlainPath::root(), &old.lists, &mut keys);
+                Guard::Revision(&old.revision)
+            }
+            None => {
+                all_shard_keys(&resolved.root, key, &PlainPath::root(), &BTreeMap::new(), &mut keys);
+                Guard::Shape(&shape)
+            }
+        };
+        let mut writes: Vec<Write> = keys
+            .into_iter()
+            .map(|(l, k)| Write::Delete { table: l.table.to_string(), key: key_item(&l.key, &k), condition: None })
+            .collect();
+        let condition = guard.condition(&layout.key);
+        writes.push(Write::Delete { table: layout.table.to_string(), key: key_item(&layout.key, key), condition: Some(condition.clone()) });
+        match transact(client, layout, key, writes, Some(condition)).await {
+            Ok(()) => return Ok(()),
+            // Gone, stored in another shape, or written meanwhile: read what
+            // is stored and go again.
+            Err(e) if e.is_conflict() => {
+                if read_first && !backoff.wait().await {
+                    return Err(e);
+                }
+                read_first = true;
+            }
+            Err(e) => return Err(e),
         }
-    } else {
-        BTreeMap::new()
-    };
-    let mut keys = Vec::new();
-    all_shard_keys(&resolved.root, key, &PlainPath::root(), &lists, &mut keys);
-    let mut writes: Vec<Write> = keys
-        .into_iter()
-        .map(|(l, k)| Write::Delete { table: l.table.to_string(), key: key_item(&l.key, &k), condition: None })
-        .collect();
-    let guard = exists(&layout.key);
-    writes.push(Write::Delete { table: layout.table.to_string(), key: key_item(&layout.key, key), condition: Some(guard.clone()) });
-    transact(client, layout, key, writes, Some(guard)).await.map_err(|e| {
-        if e.is_conflict() {
-            not_found(layout, key)
-        } else {
-            e
-        }
-    })
+    }
+    Err(conflict(layout, key))
 }

@@ -1,14 +1,15 @@
 //! Reading and writing one path of a stored object, touching only the item
 //! that holds it.
 
-use crate::backend::{Expr, Get, Write};
+use crate::backend::{BackendError, Expr, Get, Write};
+use crate::value::MAX_ITEM_BYTES;
 use crate::client::Client;
 use crate::codec::{Codec, Site};
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::{token, META};
-use crate::io::{backend_error, exists, key_item, retrying};
+use crate::format::{shape_of, token, Guard, META};
+use crate::io::{backend_error, key_item, retrying};
 use crate::layout::Layout;
-use crate::ops::{load, not_found};
+use crate::ops::{check_key, load, not_found, read_meta};
 use crate::path::{parse, parse_plain_only, placeholder_for, Path, PlainPath, Step};
 use crate::rules::Rules;
 use crate::shard::{holder, Holder, Node, Resolved};
@@ -29,16 +30,19 @@ pub(crate) async fn read_path(client: &Client, layout: &Layout, key: &str, path:
         }
         Path::Query(q) => return query_loaded(client, layout, key, &q).await,
     };
-    match holder(&resolved.root, key, &plain)? {
-        Holder::Item { node, base, key: item_key, rest } if !rest.steps.is_empty() => {
-            let item = ItemAt { node, base: &base, key: &item_key, rest: &rest };
-            read_in_item(client, &resolved.rules, layout, key, item).await
-        }
-        _ => {
-            let loaded = load(client, layout, key, true, false).await?;
-            Ok(plain.find(&Value::Object(loaded.body)).into_iter().cloned().collect())
+    check_key(layout, key)?;
+    if let Holder::Item { node, base, key: item_key, rest } = holder(&resolved.root, key, &plain)?
+        && !rest.steps.is_empty()
+    {
+        let item = ItemAt { node, base: &base, key: &item_key, rest: &rest };
+        if let Some(found) = read_in_item(client, &resolved.rules, layout, key, item).await? {
+            return Ok(found);
         }
     }
+    // The path spans items, or the object is stored in another shape than
+    // `layout`'s: read it whole, by the shape recorded in its root.
+    let loaded = load(client, layout, key, true, false).await?;
+    Ok(plain.find(&Value::Object(loaded.body)).into_iter().cloned().collect())
 }
 
 async fn query_loaded(client: &Client, layout: &Layout, key: &str, query: &str) -> Result<Vec<Value>> {
@@ -74,27 +78,55 @@ struct ItemAt<'a> {
     rest: &'a PlainPath,
 }
 
-/// One GetItem with a projection on the item holding the path.
-async fn read_in_item(client: &Client, rules: &Rules, root_layout: &Layout, root_key: &str, at: ItemAt<'_>) -> Result<Vec<Value>> {
+/// One GetItem with a projection on the item holding the path; `None` when
+/// the object turns out to be stored in another shape than `root_layout`'s.
+async fn read_in_item(client: &Client, rules: &Rules, root_layout: &Layout, root_key: &str, at: ItemAt<'_>) -> Result<Option<Vec<Value>>> {
     let layout = at.node.layout;
+    let in_root = at.base.steps.is_empty();
     // The key attribute is projected too, so an existing item without the
-    // path still comes back and "absent path" differs from "absent item".
+    // path still comes back and "absent path" differs from "absent item";
+    // in the root, so is the stored shape.
     let mut projection = Expr::default();
     let key_operand = placeholder_for(&mut projection, &layout.key);
     let operand = at.rest.operand(&mut projection);
     projection.text = format!("{key_operand}, {operand}");
+    if in_root {
+        projection.names.insert("#dm".into(), META.into());
+        projection.names.insert("#shape".into(), "shape".into());
+        projection.text.push_str(", #dm.#shape");
+    }
     let get = Get { table: layout.table.to_string(), key: key_item(&layout.key, at.key), projection: Some(projection), consistent: true };
     let item = retrying(client.policy(), || client.backend().get(get.clone()))
         .await
         .map_err(|e| backend_error(e, &layout.table).with_key(root_key))?;
     let Some(mut item) = item else {
-        return Err(missing_item(client, root_layout, root_key, layout, at.base).await);
+        return match missing_item(client, root_layout, root_key, layout, at.base).await {
+            e if e.kind() == ErrorKind::MissingShard && !stored_in_shape(client, root_layout, root_key).await? => Ok(None),
+            e => Err(e),
+        };
     };
+    if in_root && stored_shape(item.remove(META)) != Some(shape_of(root_layout)) {
+        return Ok(None);
+    }
     item.remove(layout.key.as_ref());
-    let Some(value) = projected(AttributeValue::M(item), at.rest) else { return Ok(Vec::new()) };
+    let Some(value) = projected(AttributeValue::M(item), at.rest) else { return Ok(Some(Vec::new())) };
     let codec = Codec { loader: client.loader(), rules, raw: false };
     let site = Site { table: &layout.table, root_key };
-    Ok(vec![codec.decode_value(site, &at.node.shards, at.base, at.rest.clone(), value)?])
+    Ok(Some(vec![codec.decode_value(site, &at.node.shards, at.base, at.rest.clone(), value)?]))
+}
+
+/// The shape recorded in a root's (projected) metadata.
+fn stored_shape(meta: Option<AttributeValue>) -> Option<String> {
+    let AttributeValue::M(mut meta) = meta? else { return None };
+    match meta.remove("shape")? {
+        AttributeValue::S(shape) => Some(shape),
+        _ => None,
+    }
+}
+
+/// Whether the object keyed `key` is stored in `layout`'s shape.
+async fn stored_in_shape(client: &Client, layout: &Layout, key: &str) -> Result<bool> {
+    Ok(read_meta(client, layout, key).await?.is_some_and(|m| shape_of(&m.layout) == shape_of(layout)))
 }
 
 /// The error for an item that is not there: the object is missing, or only
@@ -117,55 +149,157 @@ async fn missing_item(client: &Client, root_layout: &Layout, root_key: &str, lay
 }
 
 /// Sets the value at a plain `path`: one update of the item that holds it,
-/// with the root's revision advanced in the same request.
+/// with the root's revision advanced in the same request, guarded by the
+/// shape the object was stored in. An object stored in another shape than
+/// `layout`'s (written through another `Store`, say) is written by the shape
+/// recorded in its root instead, so a path is never written into a shard's
+/// reference.
 pub(crate) async fn write_path(client: &Client, layout: &Layout, key: &str, path: &str, value: Value) -> Result<()> {
     let resolved = Resolved::new(layout)?;
-    let plain = parse_plain_only(path, "write_path").map_err(|e| e.with_table(layout.table.as_ref()))?;
-    let Holder::Item { node, base, key: item_key, rest } = holder(&resolved.root, key, &plain)? else {
-        return Err(Error::new(ErrorKind::InvalidPath, "the path is a shard or holds shards; save the object instead")
-            .with_table(layout.table.as_ref())
-            .with_key(key)
-            .with_path(path));
-    };
-    match rest.steps.first() {
-        None => return Err(Error::new(ErrorKind::InvalidPath, "write_path cannot replace the whole object").with_path(path)),
-        Some(Step::Field(name)) if name == META || name == node.layout.key.as_ref() => {
-            return Err(Error::new(ErrorKind::InvalidPath, "the key and the metadata are not writable").with_table(node.layout.table.as_ref()).with_path(path));
-        }
-        _ => {}
+    check_key(layout, key)?;
+    let plain = parse_plain_only(path, "write_path").map_err(|e| e.with_table(layout.table.as_ref()).with_key(key))?;
+    let at = Request { client, rules: &resolved.rules, root: layout, key, path, plain: &plain };
+    match at.write(&resolved.root, value.clone()).await {
+        Err(Outcome::OtherShape) => {}
+        other => return other.map_err(Outcome::into_error),
     }
-    let item_layout = node.layout;
-    let codec = Codec { loader: client.loader(), rules: &resolved.rules, raw: false };
-    let site = Site { table: &item_layout.table, root_key: key };
-    let encoded = codec
-        .encode_value(site, &node.shards, &base, rest.clone(), value, &Value::Null)
-        .map_err(|e| e.with_table(item_layout.table.as_ref()).with_key(key))?;
+    let meta = read_meta(client, layout, key).await?.ok_or_else(|| not_found(layout, key))?;
+    let stored = Node::new(&meta.layout).map_err(|e| {
+        Error::new(ErrorKind::Format, "the layout recorded in the root does not resolve").with_table(layout.table.as_ref()).with_key(key).with_source(e)
+    })?;
+    at.write(&stored, value).await.map_err(Outcome::into_error)
+}
 
-    let mut update = Expr::default();
-    let operand = rest.operand(&mut update);
-    update.values.insert(":v".into(), encoded);
-    update.text = format!("SET {operand} = :v");
-    let revision = AttributeValue::S(token());
-    let mut writes = Vec::new();
-    if base.steps.is_empty() {
-        update.text.push_str(", #dm.#rev = :rev");
-        add_revision(&mut update, revision);
-        writes.push(Write::Update { table: layout.table.to_string(), key: key_item(&layout.key, key), update, condition: Some(exists(&layout.key)) });
-    } else {
-        let item = key_item(&item_layout.key, &item_key);
-        writes.push(Write::Update { table: item_layout.table.to_string(), key: item, update, condition: Some(exists(&item_layout.key)) });
-        let mut root_update = Expr { text: "SET #dm.#rev = :rev".into(), ..Default::default() };
-        add_revision(&mut root_update, revision);
-        writes.push(Write::Update { table: layout.table.to_string(), key: key_item(&layout.key, key), update: root_update, condition: Some(exists(&layout.key)) });
+/// What a write_path attempt ended in, short of success.
+enum Outcome {
+    Error(Error),
+    /// The object is stored in another shape than the one tried.
+    OtherShape,
+}
+
+impl Outcome {
+    fn into_error(self) -> Error {
+        match self {
+            Outcome::Error(e) => e,
+            Outcome::OtherShape => Error::new(ErrorKind::Conflict, "the object's shape changed while it was being written"),
+        }
     }
-    let single = writes.len() == 1;
-    let result = if single {
-        let w = writes.pop().expect("one write");
-        retrying(client.policy(), || client.backend().write(w.clone())).await
-    } else {
-        retrying(client.policy(), || client.backend().transact_write(writes.clone())).await
-    };
-    result.map_err(|e| write_path_error(e, layout, item_layout, key, &base, path, single))
+}
+
+impl From<Error> for Outcome {
+    fn from(e: Error) -> Self {
+        Outcome::Error(e)
+    }
+}
+
+/// One write_path request's fixed inputs.
+#[derive(Clone, Copy)]
+struct Request<'a> {
+    client: &'a Client,
+    rules: &'a Rules,
+    root: &'a Layout,
+    key: &'a str,
+    path: &'a str,
+    plain: &'a PlainPath,
+}
+
+impl Request<'_> {
+    /// Writes the value into the item `shape` (the caller's layout, or the
+    /// one stored in the root) says holds the path, guarded by that shape.
+    async fn write(&self, shape: &Node<'_>, value: Value) -> Result<(), Outcome> {
+        let (client, key, path) = (self.client, self.key, self.path);
+        let Holder::Item { node, base, key: item_key, rest } = holder(shape, key, self.plain)? else {
+            return Err(Error::new(ErrorKind::InvalidPath, "the path is a shard or holds shards; save the object instead")
+                .with_table(self.root.table.as_ref())
+                .with_key(key)
+                .with_path(path)
+                .into());
+        };
+        match rest.steps.first() {
+            None => return Err(Error::new(ErrorKind::InvalidPath, "write_path cannot replace the whole object").with_path(path).into()),
+            Some(Step::Field(name)) if name == META || name == node.layout.key.as_ref() => {
+                return Err(Error::new(ErrorKind::InvalidPath, "the key and the metadata are not writable")
+                    .with_table(node.layout.table.as_ref())
+                    .with_path(path)
+                    .into());
+            }
+            _ => {}
+        }
+        let item_layout = node.layout;
+        let codec = Codec { loader: client.loader(), rules: self.rules, raw: false };
+        let site = Site { table: &item_layout.table, root_key: key };
+        let encoded = codec
+            .encode_value(site, &node.shards, &base, rest.clone(), value, &Value::Null)
+            .map_err(|e| e.with_table(item_layout.table.as_ref()).with_key(key))?;
+        let size = crate::value::size(&encoded) + rest.steps.iter().map(|s| if let Step::Field(n) = s { n.len() } else { 0 }).sum::<usize>();
+        if size > MAX_ITEM_BYTES {
+            return Err(Error::new(ErrorKind::ItemTooLarge, format!("the value alone is {size} bytes, over DynamoDB's {MAX_ITEM_BYTES} per item"))
+                .with_table(item_layout.table.as_ref())
+                .with_key(key)
+                .with_path(path)
+                .into());
+        }
+
+        let mut update = Expr::default();
+        let operand = rest.operand(&mut update);
+        update.values.insert(":v".into(), encoded);
+        update.text = format!("SET {operand} = :v");
+        // Writing an index replaces that element; DynamoDB would append past
+        // the end of the list instead, at another index than the one named.
+        let indexed = matches!(rest.steps.last(), Some(Step::Index(_)));
+        let shape_token = shape_of(shape.layout);
+        let root_guard = Guard::Shape(&shape_token).condition(&self.root.key);
+        let revision = AttributeValue::S(token());
+        let mut writes = Vec::new();
+        if base.steps.is_empty() {
+            update.text.push_str(", #dm.#rev = :rev");
+            add_revision(&mut update, revision);
+            let mut guard = root_guard;
+            if indexed {
+                guard.text = format!("({}) AND attribute_exists({operand})", guard.text);
+            }
+            writes.push(Write::Update { table: self.root.table.to_string(), key: key_item(&self.root.key, key), update, condition: Some(guard) });
+        } else {
+            let mut guard = Guard::Exists.condition(&item_layout.key);
+            if indexed {
+                guard.text = format!("{} AND attribute_exists({operand})", guard.text);
+            }
+            writes.push(Write::Update { table: item_layout.table.to_string(), key: key_item(&item_layout.key, &item_key), update, condition: Some(guard) });
+            let mut root_update = Expr { text: "SET #dm.#rev = :rev".into(), ..Default::default() };
+            add_revision(&mut root_update, revision);
+            writes.push(Write::Update { table: self.root.table.to_string(), key: key_item(&self.root.key, key), update: root_update, condition: Some(root_guard) });
+        }
+        // The update of the item holding the path is first; in a transaction
+        // the root's revision update follows.
+        let result = match writes.as_slice() {
+            [one] => retrying(client.policy(), || client.backend().write(one.clone())).await.map_err(Failed::from_single),
+            _ => retrying(client.policy(), || client.backend().transact_write(writes.clone())).await.map_err(Failed::from_transaction),
+        };
+        let Err(failed) = result else { return Ok(()) };
+        let at = Target { root: self.root, layout: item_layout, key, base: &base, path };
+        match failed {
+            Failed::Item | Failed::Root => Err(self.explain(shape, at, &item_key, indexed).await),
+            Failed::Invalid(why) => Err(invalid(at, why).into()),
+            Failed::Other(e) => Err(backend_error(e, &item_layout.table).with_key(key).with_path(path).into()),
+        }
+    }
+
+    /// Why a guard failed: the object is gone, stored in another shape, or
+    /// the item holding the path is missing or has no element at the index.
+    async fn explain(&self, shape: &Node<'_>, at: Target<'_>, item_key: &str, indexed: bool) -> Outcome {
+        let meta = match read_meta(self.client, self.root, self.key).await {
+            Ok(Some(meta)) => meta,
+            Ok(None) => return not_found(self.root, self.key).into(),
+            Err(e) => return e.into(),
+        };
+        if shape_of(&meta.layout) != shape_of(shape.layout) {
+            return Outcome::OtherShape;
+        }
+        if indexed {
+            return past_the_end_or_missing(self.client, at, item_key).await.into();
+        }
+        missing_item(self.client, self.root, self.key, at.layout, at.base).await.into()
+    }
 }
 
 fn add_revision(expr: &mut Expr, revision: AttributeValue) {
@@ -174,21 +308,72 @@ fn add_revision(expr: &mut Expr, revision: AttributeValue) {
     expr.values.insert(":rev".into(), revision);
 }
 
-fn write_path_error(e: crate::backend::BackendError, root: &Layout, layout: &Layout, key: &str, base: &PlainPath, path: &str, single: bool) -> Error {
-    use crate::backend::BackendError as B;
-    let failed = |code: &str, reasons: &[Option<String>], i: usize| reasons.get(i).and_then(|r| r.as_deref()) == Some(code);
-    match e {
-        B::ConditionFailed if single => not_found(root, key),
-        B::TransactionCanceled { reasons } if failed("ConditionalCheckFailed", &reasons, 1) => not_found(root, key),
-        B::TransactionCanceled { reasons } if failed("ConditionalCheckFailed", &reasons, 0) => {
-            Error::new(ErrorKind::MissingShard, "the object has no shard here").with_table(layout.table.as_ref()).with_key(key).with_path(base.to_string())
+/// Why a write_path request failed, by which of its writes failed.
+enum Failed {
+    /// The condition on the item holding the path.
+    Item,
+    /// The condition on the root (the object is gone).
+    Root,
+    /// DynamoDB refused the update as invalid, with its message if it gave one.
+    Invalid(Option<String>),
+    Other(BackendError),
+}
+
+impl Failed {
+    fn from_single(e: BackendError) -> Self {
+        match e {
+            BackendError::ConditionFailed => Failed::Item,
+            BackendError::Validation(message) => Failed::Invalid(Some(message)),
+            other => Failed::Other(other),
         }
-        B::Validation(_) => invalid_parent(layout, key, path).with_source(e),
-        B::TransactionCanceled { reasons } if failed("ValidationError", &reasons, 0) => invalid_parent(layout, key, path),
-        other => backend_error(other, &layout.table).with_key(key).with_path(path),
+    }
+
+    fn from_transaction(e: BackendError) -> Self {
+        let BackendError::TransactionCanceled { reasons } = &e else { return Failed::from_single(e) };
+        let reason = |i: usize| reasons.get(i).and_then(|r| r.as_deref());
+        match (reason(0), reason(1)) {
+            (_, Some("ConditionalCheckFailed")) => Failed::Root,
+            (Some("ConditionalCheckFailed"), _) => Failed::Item,
+            (Some("ValidationError"), _) => Failed::Invalid(None),
+            _ => Failed::Other(e),
+        }
     }
 }
 
-fn invalid_parent(layout: &Layout, key: &str, path: &str) -> Error {
-    Error::new(ErrorKind::InvalidPath, "the stored object has no map or list where the path needs one").with_table(layout.table.as_ref()).with_key(key).with_path(path)
+/// Where a failed write_path was aimed, for its error.
+#[derive(Clone, Copy)]
+struct Target<'a> {
+    root: &'a Layout,
+    layout: &'a Layout,
+    key: &'a str,
+    base: &'a PlainPath,
+    path: &'a str,
+}
+
+/// DynamoDB's refusal of an update, decoded by what it says: an item grown
+/// over the size limit, or a path whose parent is not in the stored object.
+fn invalid(at: Target<'_>, message: Option<String>) -> Error {
+    let too_large = message.as_deref().is_some_and(|m| m.to_ascii_lowercase().contains("item size"));
+    let error = if too_large {
+        Error::new(ErrorKind::ItemTooLarge, format!("the item would grow over DynamoDB's {MAX_ITEM_BYTES} bytes"))
+    } else {
+        Error::new(ErrorKind::InvalidPath, "the stored object has no map or list where the path needs one")
+    };
+    error.with_table(at.layout.table.as_ref()).with_key(at.key).with_path(at.path)
+}
+
+/// After an indexed write's condition failed: the element is past the end
+/// of the list (the item exists), or the item is missing.
+async fn past_the_end_or_missing(client: &Client, at: Target<'_>, item_key: &str) -> Error {
+    let mut projection = Expr::default();
+    projection.text = placeholder_for(&mut projection, &at.layout.key);
+    let get = Get { table: at.layout.table.to_string(), key: key_item(&at.layout.key, item_key), projection: Some(projection), consistent: true };
+    match retrying(client.policy(), || client.backend().get(get.clone())).await {
+        Ok(Some(_)) => Error::new(ErrorKind::InvalidPath, "no element at this index: write_path replaces an existing element, it does not append")
+            .with_table(at.layout.table.as_ref())
+            .with_key(at.key)
+            .with_path(at.path),
+        Ok(None) => missing_item(client, at.root, at.key, at.layout, at.base).await,
+        Err(e) => backend_error(e, &at.layout.table).with_key(at.key),
+    }
 }
