@@ -1,0 +1,247 @@
+//! Every input gets the right answer or a clear error: `read_path` and
+//! `write_path` at list indexes, fields named like a shard's key, binaries
+//! written by other tools, deletes that leave nothing behind, saves racing on
+//! list shards, keys that could collide, and values over DynamoDB's limits.
+//! Each test is one example of its kind, asserting the right value, on the
+//! embedded engine and over HTTP.
+
+mod common;
+
+use common::{client, table, Target};
+use dystore::backend::{Expr, Scan, Write};
+use dystore::{Client, ErrorKind, Key, Keyring, Store};
+use serde_dynamo::AttributeValue;
+use serde_json::{json, Value};
+
+async fn keys_in(db: &Client, table: &str) -> Vec<String> {
+    let page = db.backend().scan(Scan { table: table.to_owned(), consistent: true, ..Default::default() }).await.unwrap();
+    let mut keys: Vec<String> = page
+        .items
+        .into_iter()
+        .flat_map(|item| item.into_values().filter_map(|v| if let AttributeValue::S(s) = v { Some(s) } else { None }).take(1))
+        .collect();
+    keys.sort();
+    keys
+}
+
+async fn items_in(db: &Client, table: &str) -> usize {
+    let page = db.backend().scan(Scan { table: table.to_owned(), consistent: true, ..Default::default() }).await.unwrap();
+    page.items.len()
+}
+
+fn shards() -> Store {
+    Store::new(table("RaPeople"), "ID")
+        .shard(Store::new(table("RaLocations"), "IDX").at("$.location").shard(Store::new(table("RaGeo"), "GID").at("$.geo")))
+        .shard(Store::new(table("RaLocales"), "LID").at("$.locales[*]"))
+}
+
+async fn ready(target: Target, store: &Store) -> Client {
+    let db = client(target).await.with_loader(Keyring::new().with_key("k", Key::new([5u8; 32]).unwrap()).default_key("k"));
+    db.store(store).create_tables().await.unwrap();
+    db
+}
+
+// ---- read_path at list indexes ----
+
+async fn read_path_reads_any_index(target: Target) {
+    let store = shards().encrypt("$.secret");
+    let db = ready(target, &store).await;
+    let objects = db.store(&store);
+    let doc = json!({
+        "friends": ["bob", "john", "mick"],
+        "matrix": [[1, 2], [3, 4]],
+        "secret": ["a", "b", "c"],
+        "location": {"tags": ["x", "y", "z"], "geo": {"points": [[0, 0], [1, 5]]}},
+        "locales": [{"type": "a"}, {"type": "b"}, {"type": "c", "words": ["un", "deux"]}]
+    });
+    let key = objects.write(doc).await.unwrap();
+    let (db, requests) = db.counted();
+    let objects = db.store(&store);
+    for (path, want) in [
+        ("$.friends[1]", json!("john")),
+        ("$.friends[2]", json!("mick")),
+        ("$.matrix[1][0]", json!(3)),
+        ("$.matrix[1]", json!([3, 4])),
+        ("$.secret[2]", json!("c")),
+        ("$.location.tags[2]", json!("z")),
+        ("$.location.geo.points[1][1]", json!(5)),
+        ("$.locales[2].type", json!("c")),
+        ("$.locales[2].words[1]", json!("deux")),
+    ] {
+        assert_eq!(objects.read_path(&key, path).await.unwrap(), [want], "{path}");
+    }
+    assert_eq!(requests.total(), 9, "one GetItem each");
+    assert_eq!(objects.read_path(&key, "$.friends[3]").await.unwrap(), Vec::<Value>::new(), "past the end: no value");
+}
+
+// ---- write_path past the end of a list ----
+
+async fn write_path_never_appends(target: Target) {
+    let store = shards().encrypt("$.secret");
+    let db = ready(target, &store).await;
+    let objects = db.store(&store);
+    let doc = json!({"list": [1, 2], "secret": ["a", "b"], "location": {"l": [1]}, "locales": [{"w": [1, 2]}]});
+    let key = objects.write(doc.clone()).await.unwrap();
+    for path in ["$.list[5]", "$.list[2]", "$.secret[5]", "$.location.l[1]", "$.locales[0].w[2]"] {
+        let e = objects.write_path(&key, path, json!(99)).await.unwrap_err();
+        assert_eq!((e.kind(), e.path()), (ErrorKind::InvalidPath, Some(path)), "{path}: {e}");
+        assert!(e.to_string().contains("no element at this index"), "{e}");
+    }
+    assert_eq!(objects.read(&key).await.unwrap(), doc, "nothing changed, and the object still loads");
+    objects.write_path(&key, "$.secret[1]", json!("B")).await.unwrap();
+    objects.write_path(&key, "$.locales[0].w[1]", json!(20)).await.unwrap();
+    let read = objects.read(&key).await.unwrap();
+    assert_eq!((&read["secret"], &read["locales"][0]["w"]), (&json!(["a", "B"]), &json!([1, 20])), "an existing index is replaced");
+}
+
+// ---- fields named like what dystore stores beside them ----
+
+async fn fields_named_like_a_shard_key_are_refused(target: Target) {
+    let store = shards();
+    let db = ready(target, &store).await;
+    let (counted, requests) = db.clone().counted();
+    for (doc, path) in [
+        (json!({"location": {"city": "London", "IDX": "mine"}}), "$.location.IDX"),
+        (json!({"location": {"geo": {"GID": 1}}}), "$.location.geo.GID"),
+        (json!({"locales": [{"LID": "x"}]}), "$.locales[0].LID"),
+        (json!({"location": {"__dystore_meta__": {}}}), "$.location.__dystore_meta__"),
+    ] {
+        let e = counted.write(&store, doc).await.unwrap_err();
+        assert_eq!((e.kind(), e.path()), (ErrorKind::InvalidDocument, Some(path)), "{e}");
+    }
+    assert_eq!(requests.total(), 0, "refused before any request");
+}
+
+// ---- binaries other tools wrote ----
+
+async fn binaries_outside_encrypted_paths_read_as_base64(target: Target) {
+    let store = shards().encrypt("$.secret");
+    let db = ready(target, &store).await;
+    let key = db.write(&store, json!({"name": "Ada", "secret": "s"})).await.unwrap();
+    let mut update = Expr { text: "SET #a = :a, #e = :e, #l = :l".into(), ..Default::default() };
+    for (p, n) in [("#a", "avatar"), ("#e", "empty"), ("#l", "looks")] {
+        update.names.insert(p.into(), n.into());
+    }
+    update.values.insert(":a".into(), AttributeValue::B(vec![0x00, 0xff, 0x01]));
+    update.values.insert(":e".into(), AttributeValue::B(vec![]));
+    // Starts like a format 1 envelope but is not one (too short).
+    update.values.insert(":l".into(), AttributeValue::B(vec![0x01, 0x01, b'k', 1, 2, 3]));
+    let item = [("ID".to_owned(), AttributeValue::S(key.clone()))].into();
+    db.backend().write(Write::Update { table: store.layout().table.to_string(), key: item, update, condition: None }).await.unwrap();
+    let read = db.read(&store, &key).await.unwrap();
+    assert_eq!((&read["avatar"], &read["empty"], &read["looks"]), (&json!("AP8B"), &json!(""), &json!("AQFrAQID")));
+    assert_eq!(db.store(&store).read_path(&key, "$.avatar").await.unwrap(), [json!("AP8B")]);
+}
+
+// ---- deletes leave nothing behind ----
+
+async fn deletes_through_the_root_table_alone_leave_nothing(target: Target) {
+    let store = shards();
+    let db = ready(target, &store).await;
+    let doc = json!({"name": "Ada", "location": {"city": "London", "geo": {"lat": 51.5}}, "locales": [{"t": 1}, {"t": 2}]});
+    let key = db.write(&store, doc.clone()).await.unwrap();
+    let root_only = Store::new(store.layout().table.to_string(), "ID");
+    assert_eq!(db.read(&root_only, &key).await.unwrap(), doc, "reads follow the stored layout");
+    assert_eq!(db.store(&root_only).read_path(&key, "$.location.city").await.unwrap(), [json!("London")]);
+    db.store(&root_only).write_path(&key, "$.location.city", json!("Paris")).await.unwrap();
+    assert_eq!(db.read(&store, &key).await.unwrap()["location"]["city"], json!("Paris"), "written into the shard, not the reference");
+    db.store(&root_only).delete(&key).await.unwrap();
+    let tables = [&store.layout().table, &store.layout().shards[0].layout.table, &store.layout().shards[0].layout.shards[0].layout.table, &store.layout().shards[1].layout.table];
+    for t in tables {
+        assert_eq!(items_in(&db, t).await, 0, "no item of the object remains in {t}");
+    }
+    assert!(db.read(&store, &key).await.unwrap_err().is_not_found());
+}
+
+async fn saves_racing_on_a_list_shard_leave_only_the_winner(target: Target) {
+    let store = shards();
+    let db = ready(target, &store).await;
+    let key = db.write(&store, json!({"locales": [{"n": 0}, {"n": 1}, {"n": 2}]})).await.unwrap();
+    let locales = store.layout().shards[1].layout.table.to_string();
+    for round in 0..4 {
+        let mut tasks = Vec::new();
+        for len in [5usize, 2, 7, 1] {
+            let (db, store, key) = (db.clone(), store.clone(), key.clone());
+            let doc = json!({"locales": (0..len).map(|i| json!({"n": i, "round": round})).collect::<Vec<_>>()});
+            tasks.push(tokio::spawn(async move { db.store(&store).write_with_key(&key, doc).await }));
+        }
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        let read = db.read(&store, &key).await.unwrap();
+        let len = read["locales"].as_array().unwrap().len();
+        assert_eq!(keys_in(&db, &locales).await.len(), len, "round {round}: only the winner's {len} elements are stored");
+    }
+    // A delete racing a save: afterwards, nothing or a whole object.
+    let (db2, store2, key2) = (db.clone(), store.clone(), key.clone());
+    let saving = tokio::spawn(async move { db2.store(&store2).write_with_key(&key2, json!({"locales": [{"n": 1}, {"n": 2}, {"n": 3}, {"n": 4}]})).await });
+    let deleted = db.store(&store).delete(&key).await;
+    saving.await.unwrap().unwrap();
+    match db.read(&store, &key).await {
+        Ok(read) => assert_eq!(keys_in(&db, &locales).await.len(), read["locales"].as_array().unwrap().len()),
+        Err(e) => {
+            assert!(e.is_not_found() && deleted.is_ok(), "{e}");
+            assert_eq!(items_in(&db, &locales).await, 0, "the delete left no element behind");
+        }
+    }
+}
+
+// ---- keys ----
+
+async fn keys_that_could_collide_or_that_dynamodb_refuses_are_invalid(target: Target) {
+    let store = shards();
+    let db = ready(target, &store).await;
+    let victim = db.write(&store, json!({"location": {"city": "London"}})).await.unwrap();
+    let (counted, requests) = db.clone().counted();
+    let objects = counted.store(&store);
+    for bad in [format!("{victim}#$.location"), String::new(), "x".repeat(1025), "a#$b".into()] {
+        let errors = [
+            objects.write_with_key(&bad, json!({})).await.unwrap_err(),
+            objects.read(&bad).await.unwrap_err(),
+            objects.read_path(&bad, "$.a").await.unwrap_err(),
+            objects.write_path(&bad, "$.a", json!(1)).await.unwrap_err(),
+            objects.delete(&bad).await.unwrap_err(),
+        ];
+        for e in errors {
+            assert_eq!(e.kind(), ErrorKind::InvalidKey, "{bad:?}: {e}");
+        }
+    }
+    assert_eq!(requests.total(), 0, "refused before any request");
+    assert_eq!(db.read(&store, &victim).await.unwrap(), json!({"location": {"city": "London"}}), "the other object is untouched");
+    // `#` alone is an ordinary character in keys.
+    objects.write_with_key("a#b", json!({"x": 1})).await.unwrap();
+    assert_eq!(objects.read("a#b").await.unwrap(), json!({"x": 1}));
+}
+
+// ---- DynamoDB's limits ----
+
+async fn values_over_the_item_limit_are_item_too_large(target: Target) {
+    let store = shards();
+    let db = ready(target, &store).await;
+    let objects = db.store(&store);
+    let key = objects.write(json!({"a": "x", "location": {"c": 1}})).await.unwrap();
+    let big = json!("x".repeat(500 * 1024));
+    let (counted, requests) = db.clone().counted();
+    for path in ["$.a", "$.location.c"] {
+        let e = counted.store(&store).write_path(&key, path, big.clone()).await.unwrap_err();
+        assert_eq!((e.kind(), e.path(), e.key()), (ErrorKind::ItemTooLarge, Some(path), Some(key.as_str())), "{e}");
+    }
+    assert_eq!(requests.total(), 0);
+    // Two values that fit alone but not together: DynamoDB refuses, and the
+    // refusal is decoded as what it is.
+    let half = json!("y".repeat(300 * 1024));
+    objects.write_path(&key, "$.a", half.clone()).await.unwrap();
+    let e = objects.write_path(&key, "$.b", half).await.unwrap_err();
+    assert_eq!((e.kind(), e.path()), (ErrorKind::ItemTooLarge, Some("$.b")), "{e}");
+}
+
+conformance!(
+    read_path_reads_any_index,
+    write_path_never_appends,
+    fields_named_like_a_shard_key_are_refused,
+    binaries_outside_encrypted_paths_read_as_base64,
+    deletes_through_the_root_table_alone_leave_nothing,
+    saves_racing_on_a_list_shard_leave_only_the_winner,
+    keys_that_could_collide_or_that_dynamodb_refuses_are_invalid,
+    values_over_the_item_limit_are_item_too_large,
+);
