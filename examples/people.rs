@@ -86,8 +86,8 @@ async fn main() -> dystore::Result<()> {
     };
 
     requests.reset();
-    let key = db.save(&ada).await?;
-    step("save", &requests, format!("root and 3 shards as one transaction, key {key} (the pk field was empty: a UUID)"));
+    let key = db.save_new(&ada).await?;
+    step("save", &requests, format!("root and 3 shards as one transaction, key {key} (save_new: the pk field was empty, a UUID was generated)"));
 
     requests.reset();
     let loaded: Root = db.load(&key).await?;

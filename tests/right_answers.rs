@@ -235,7 +235,44 @@ async fn values_over_the_item_limit_are_item_too_large(target: Target) {
     assert_eq!((e.kind(), e.path()), (ErrorKind::ItemTooLarge, Some("$.b")), "{e}");
 }
 
+async fn numbers_and_nesting_dynamodb_refuses_are_invalid_documents(target: Target) {
+    let store = shards().encrypt("$.sealed");
+    let db = ready(target, &store).await;
+    let key = db.write(&store, json!({"a": 1, "location": {"b": 2}})).await.unwrap();
+    let (counted, requests) = db.clone().counted();
+    let objects = counted.store(&store);
+    let mut deep = json!("leaf");
+    for _ in 0..32 {
+        deep = json!([deep]);
+    }
+    for (doc, path) in [
+        (json!({"a": 1e300}), "$.a"),
+        (json!({"a": [1, 1e-131]}), "$.a[1]"),
+        (json!({"location": {"b": -1e200}}), "$.location.b"),
+        (json!({"locales": [{"x": {"y": 1e-140}}]}), "$.locales[0].x.y"),
+        (json!({"deep": deep}), "$.deep[0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0]"),
+    ] {
+        let e = objects.write_with_key(&key, doc).await.unwrap_err();
+        assert_eq!((e.kind(), e.path()), (ErrorKind::InvalidDocument, Some(path)), "{e}");
+    }
+    for (path, value) in [("$.a", json!(1e300)), ("$.location.b", json!(1e-131))] {
+        let e = objects.write_path(&key, path, value).await.unwrap_err();
+        assert_eq!((e.kind(), e.path()), (ErrorKind::InvalidDocument, Some(path)), "{e}");
+    }
+    assert_eq!(requests.total(), 0, "refused before any request");
+    // A sealed number is bytes to DynamoDB: any JSON number goes.
+    objects.write_path(&key, "$.sealed", json!(1e300)).await.unwrap();
+    assert_eq!(objects.read_path(&key, "$.sealed").await.unwrap(), [json!(1e300)]);
+    let mut ok = json!("leaf");
+    for _ in 0..31 {
+        ok = json!([ok]);
+    }
+    objects.write_with_key(&key, json!({"deep": ok.clone(), "big": 9.99e125, "small": 1e-130})).await.unwrap();
+    assert_eq!(objects.read(&key).await.unwrap(), json!({"deep": ok, "big": 9.99e125, "small": 1e-130}));
+}
+
 conformance!(
+    numbers_and_nesting_dynamodb_refuses_are_invalid_documents,
     read_path_reads_any_index,
     write_path_never_appends,
     fields_named_like_a_shard_key_are_refused,

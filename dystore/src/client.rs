@@ -189,16 +189,38 @@ impl Client {
         self.objects(T::layout()).create_tables().await
     }
 
-    /// Saves `obj`; returns its key: the `#[dystore(pk)]` field if set, else
-    /// the loader's, else a new UUID v4.
+    /// Saves `obj`; returns its key: the `#[dystore(pk)]` field, or for a
+    /// type without one, the loader's `generate_pk`, else a new UUID v4.
     ///
     /// # Errors
     ///
     /// As [`Objects::write`], plus `Serialization` if `obj` does not
-    /// serialize to a JSON object.
+    /// serialize to a JSON object, and `InvalidKey` (before any request) if
+    /// its `pk` field is empty: set it, or call [`save_new`](Self::save_new).
     pub async fn save<T: DyObject>(&self, obj: &T) -> Result<String> {
         let (doc, key) = to_document::<T>(obj)?;
+        if let (Some(field), None) = (T::PK_FIELD, &key) {
+            return Err(Error::new(ErrorKind::InvalidKey, format!("the `pk` field `{field}` is empty: set it, or call `save_new` to have a key generated"))
+                .with_table(T::layout().table.as_ref()));
+        }
         Ok(ops::save(self, T::layout(), doc, key, None).await?.key)
+    }
+
+    /// Saves `obj` as a new object under a generated key (the loader's
+    /// `generate_pk`, else a UUID v4) and returns it; `obj`'s `pk` field, if
+    /// it has one, must be empty.
+    ///
+    /// # Errors
+    ///
+    /// As [`save`](Self::save), and `InvalidKey` if the `pk` field is set
+    /// (call `save` to store the object under it).
+    pub async fn save_new<T: DyObject>(&self, obj: &T) -> Result<String> {
+        let (doc, key) = to_document::<T>(obj)?;
+        if let (Some(field), Some(_)) = (T::PK_FIELD, &key) {
+            return Err(Error::new(ErrorKind::InvalidKey, format!("`save_new` generates the key, but the `pk` field `{field}` is set: call `save`"))
+                .with_table(T::layout().table.as_ref()));
+        }
+        Ok(ops::save(self, T::layout(), doc, None, None).await?.key)
     }
 
     /// Loads the object keyed `key`.

@@ -10,7 +10,7 @@ use crate::loader::ConfigLoader;
 use crate::path::{PlainPath, Step};
 use crate::rules::{Rule, Rules};
 use crate::shard::Branch;
-use crate::value::{to_attr, to_json};
+use crate::value::{number_refusal, to_attr, to_json, MAX_DEPTH};
 use serde_dynamo::AttributeValue;
 use serde_json::{Map, Value};
 
@@ -52,6 +52,10 @@ impl Codec<'_> {
         if shards.iter().any(|b| b.at == rel) {
             return Ok(to_attr(value));
         }
+        if rel.steps.len() > MAX_DEPTH {
+            return Err(Error::new(ErrorKind::InvalidDocument, format!("DynamoDB nests values at most {MAX_DEPTH} levels deep in an item"))
+                .with_path(base.join(&rel).to_string()));
+        }
         match value {
             Value::Object(map) => map
                 .into_iter()
@@ -75,7 +79,16 @@ impl Codec<'_> {
                 let full = base.join(&rel);
                 match self.key_id_for(&full, doc)? {
                     Some(key_id) => self.seal_leaf(site, &full, &key_id, to_attr(leaf)),
-                    None => Ok(to_attr(leaf)),
+                    None => {
+                        // Only what DynamoDB sees is held to its number
+                        // limits: a sealed number is bytes to it.
+                        if let Value::Number(n) = &leaf
+                            && let Some(why) = number_refusal(&n.to_string())
+                        {
+                            return Err(Error::new(ErrorKind::InvalidDocument, why).with_path(full.to_string()));
+                        }
+                        Ok(to_attr(leaf))
+                    }
                 }
             }
         }

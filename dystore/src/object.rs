@@ -290,13 +290,20 @@ use std::borrow::Cow;
 ///
 /// ## `pk`
 ///
-/// Binds the object's primary key to a `String` field: `save` uses it when it
-/// is not empty (else asks the config loader, else makes a UUID) and returns
-/// the key either way; `load` fills it. The key is not stored twice: the
+/// Binds the object's primary key to a `String` field: `save` stores the
+/// object under it and `load` fills it. The key is not stored twice: the
 /// field is the item's key attribute. One field at most.
 ///
+/// An empty `pk` field is refused by `save` with `ErrorKind::InvalidKey`
+/// (before any request), so a caller that forgot to set it cannot create a
+/// second record of the same person under a fresh key. Key generation is
+/// asked for explicitly: `save_new` stores an object whose `pk` field is
+/// empty under a new key (the config loader's `generate_pk`, else a UUID
+/// v4) and returns it. A struct without a `pk` field always gets a new key
+/// from `save`, as there is no field to forget.
+///
 /// ```
-/// # use dystore::{Client, DyObject};
+/// # use dystore::{Client, DyObject, ErrorKind};
 /// # use serde::{Deserialize, Serialize};
 /// #[derive(Debug, PartialEq, Serialize, Deserialize, DyObject)]
 /// #[dystore(table = "People", key = "ID")]
@@ -316,7 +323,9 @@ use std::borrow::Cow;
 /// let key = db.save(&Person { person_id: "ada".into(), name: "Ada".into() }).await?;
 /// assert_eq!(key, "ada");
 ///
-/// let key = db.save(&Person { person_id: String::new(), name: "Charles".into() }).await?;
+/// let forgot = Person { person_id: String::new(), name: "Charles".into() };
+/// assert_eq!(db.save(&forgot).await.unwrap_err().kind(), ErrorKind::InvalidKey);
+/// let key = db.save_new(&forgot).await?;
 /// let charles = db.load::<Person>(&key).await?; // a UUID v4, filled in
 /// assert_eq!(charles, Person { person_id: key.clone(), name: "Charles".into() });
 /// let stored = db.objects(Person::layout()).read_shallow(&key).await?;

@@ -70,6 +70,42 @@ fn number(n: &str) -> Result<Number> {
         .ok_or_else(|| Error::new(ErrorKind::Format, "stored number is not a finite decimal"))
 }
 
+/// DynamoDB's limits on a number (its developer guide, "Data types"): at
+/// most 38 significant digits, a magnitude from 1E-130 to
+/// 9.9999999999999999999999999999999999999E+125, or zero.
+const MAX_DIGITS: usize = 38;
+
+/// Why DynamoDB would refuse the decimal number `n` (as JSON prints it),
+/// or `None` if it accepts it.
+pub(crate) fn number_refusal(n: &str) -> Option<&'static str> {
+    let unsigned = n.trim_start_matches(['-', '+']);
+    let (coefficient, exponent) = match unsigned.find(['e', 'E']) {
+        Some(at) => (&unsigned[..at], unsigned[at + 1..].parse::<i64>().ok()?),
+        None => (unsigned, 0),
+    };
+    let (whole, fraction) = coefficient.split_once('.').unwrap_or((coefficient, ""));
+    let digits: Vec<u8> = whole.bytes().chain(fraction.bytes()).collect();
+    // Zero (no non-zero digit) is always accepted.
+    let first = digits.iter().position(|&d| d != b'0')?;
+    let last = digits.iter().rposition(|&d| d != b'0').unwrap_or(first);
+    if last - first + 1 > MAX_DIGITS {
+        return Some("DynamoDB stores at most 38 significant digits in a number");
+    }
+    // The value is 0.d1d2... × 10^magnitude, d1 the first non-zero digit.
+    let magnitude = exponent + whole.len() as i64 - first as i64;
+    if magnitude > 126 {
+        return Some("the number is larger in magnitude than DynamoDB's 9.99E+125");
+    }
+    if magnitude < -129 {
+        return Some("the number is smaller in magnitude than DynamoDB's 1E-130");
+    }
+    None
+}
+
+/// DynamoDB's limit on nesting: a value may sit at most 32 levels below its
+/// item (the top-level attribute's value is level 1).
+pub(crate) const MAX_DEPTH: usize = 32;
+
 /// Size of a value as DynamoDB counts it (without its attribute name).
 pub(crate) fn size(value: &AttributeValue) -> usize {
     match value {
@@ -119,6 +155,16 @@ mod tests {
     fn unreadable_numbers_are_format_errors() {
         let e = to_json(AttributeValue::N("abc".into())).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Format);
+    }
+
+    #[test]
+    fn numbers_out_of_dynamodb_range_are_named() {
+        for ok in ["0", "-0.0", "1e125", "9.9999999999999999999999999999999999999e125", "1e-130", "-1E-130", "12345678901234567890123456789012345678", "0.000123", "1.5", "100000000000000000000000000000000000000000"] {
+            assert_eq!(number_refusal(ok), None, "{ok}");
+        }
+        for bad in ["1e300", "1e126", "1e-131", "-1e-131", "123456789012345678901234567890123456789", "1.00000000000000000000000000000000000001"] {
+            assert!(number_refusal(bad).is_some(), "{bad}");
+        }
     }
 
     #[test]

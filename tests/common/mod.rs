@@ -92,6 +92,25 @@ pub async fn stored_item(target: Target, db: &Client, table: &str, key_name: &st
     out.item.map(|item| item.into_iter().map(|(k, v)| (k, v.into())).collect())
 }
 
+/// Whether two documents are equal, numbers compared by value: engines may
+/// keep a number as written (`3.0`, moto) or normalise it (`3`, DynamoDB
+/// and dynoxide), and both read back as the same JSON number value.
+pub fn same_json(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x == y || x.as_f64() == y.as_f64(),
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same_json(x, y)),
+        (Value::Object(x), Value::Object(y)) => x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same_json(v, w))),
+        _ => a == b,
+    }
+}
+
+/// Asserts [`same_json`], showing both documents when they differ.
+#[track_caller]
+pub fn assert_same_json(a: &serde_json::Value, b: &serde_json::Value) {
+    assert!(same_json(a, b), "documents differ (numbers compared by value):\n left: {a}\nright: {b}");
+}
+
 /// A client on `target`.
 pub async fn client(target: Target) -> Client {
     match target {
