@@ -206,6 +206,9 @@ async fn bad_rules_and_shard_paths_are_refused_before_any_request(target: Target
         ("$.locales.type", base().encrypt("$.locales.type")),
         ("$.ID", base().encrypt("$.ID")),
         ("$['']", base().encrypt("$['']")),
+        ("$[*].card", base().encrypt("$[*].card")),
+        ("$.locales[*][0]", base().encrypt("$.locales[*][0]")),
+        ("$.ID", base().shard(Store::new(table("FcBadLoc"), "X").at("$.ID"))),
         ("location", base().shard(Store::new(table("FcBadLoc"), "X").at("location"))),
         ("$.a[0]", base().shard(Store::new(table("FcBadLoc"), "X").at("$.a[0]"))),
     ];
@@ -231,6 +234,14 @@ async fn bad_rules_and_shard_paths_are_refused_before_any_request(target: Target
     }
     let e = db.store(&good).read("k").await.unwrap_err();
     assert!(e.is_not_found(), "nothing was written: {e}");
+    // The empty name, which DynamoDB refuses, at the top or deeper.
+    let (counted, requests) = db.clone().counted();
+    for (doc, path) in [(json!({"": "x"}), "$['']"), (json!({"a": {"": 1}}), "$.a['']"), (json!({"locales": [{"": 1}]}), "$.locales[0]['']")] {
+        let e = counted.store(&good).write(doc).await.unwrap_err();
+        assert_eq!((e.kind(), e.path()), (ErrorKind::InvalidDocument, Some(path)), "{e}");
+        assert!(e.to_string().contains("empty attribute name"), "{e}");
+    }
+    assert_eq!(requests.total(), 0);
 }
 
 // ---- user values shaped like dystore's own structures ----
@@ -333,6 +344,26 @@ async fn clear_values_at_encrypted_paths_are_refused(target: Target) {
         }
         assert_eq!(objects.read(&key).await.unwrap(), tamper_doc(), "the genuine ciphertexts open again");
     }
+    // A forged recorded layout that calls the encrypted place a shard's,
+    // with `null` (an absent shard) or `[]` (an empty list shard) there.
+    for (forged, list) in [(AttributeValue::Null(true), false), (AttributeValue::L(vec![]), true)] {
+        let key = objects.write(tamper_doc()).await.unwrap();
+        let mut root = stored_item(target, &db, &store.layout().table, "ID", &key).await.unwrap();
+        root.insert("firstname".into(), forged);
+        let Some(AttributeValue::M(meta)) = root.get_mut("__dystore_meta__") else { panic!("metadata") };
+        let Some(AttributeValue::M(layout)) = meta.get_mut("layout") else { panic!("layout") };
+        let Some(AttributeValue::L(shards)) = layout.get_mut("shards") else { panic!("shards") };
+        let path = if list { "$.firstname[*]" } else { "$.firstname" };
+        let other = [("table", store.layout().shards[0].layout.table.to_string()), ("key", "IDX".to_owned())];
+        let other: Item = other.into_iter().map(|(k, v)| (k.to_owned(), AttributeValue::S(v))).chain([("shards".to_owned(), AttributeValue::L(vec![]))]).collect();
+        shards.push(AttributeValue::M([("path".to_owned(), AttributeValue::S(path.into())), ("layout".to_owned(), AttributeValue::M(other))].into()));
+        meta.remove("shape");
+        db.backend().write(Write::Put { table: store.layout().table.to_string(), item: root, condition: None }).await.unwrap();
+        for e in [objects.read(&key).await.unwrap_err(), objects.read_path(&key, "$.firstname").await.unwrap_err()] {
+            assert_eq!((e.kind(), e.path()), (ErrorKind::Authentication, Some("$.firstname")), "{path}: {e}");
+        }
+    }
+
     // A shard's place holding data instead of a reference is refused too.
     let key = objects.write(tamper_doc()).await.unwrap();
     set(&db, &store.layout().table, "ID", &key, &["location"], AttributeValue::M([("city".to_owned(), AttributeValue::S("Mallory".into()))].into())).await;

@@ -282,3 +282,6 @@ conformance!(
     keys_that_could_collide_or_that_dynamodb_refuses_are_invalid,
     values_over_the_item_limit_are_item_too_large,
 );
+
+#[path = "right_answers/property.rs"]
+mod property;

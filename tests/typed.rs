@@ -17,7 +17,7 @@ use dystore::backend::{op, Get, Item};
 use dystore::{Client, DyObject, ErrorKind, FnLoader, Key, Keyring, Store};
 use serde::{Deserialize, Serialize};
 use serde_dynamo::AttributeValue;
-use serde_json::{json, Value};
+use serde_json::json;
 
 // ---- the Python package's example (dynamo-store 0.6, `fixture_models`) ----
 
@@ -545,7 +545,8 @@ async fn serde_renames_name_the_stored_attributes(target: Target) {
     assert_eq!(key_id(&root_item["firstName"]), "k1", "the rename carries the encryption");
 
     assert_eq!(db.read_path::<Renamed>(&key, "$.SURNAME").await.unwrap(), vec![json!("Lovelace")]);
-    assert_eq!(db.read_path::<Renamed>(&key, "$.last_name").await.unwrap(), Vec::<Value>::new(), "Rust names are not paths");
+    let e = db.read_path::<Renamed>(&key, "$.last_name").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidPath, "Rust names are not paths: {e}");
     db.write_path::<Renamed>(&key, "$.home.lattitude", json!(48.85)).await.unwrap();
     db.write_path::<Renamed>(&key, "$.firstName", json!("Augusta")).await.unwrap();
     let loaded = db.load::<Renamed>(&key).await.unwrap();
@@ -596,7 +597,38 @@ async fn typed_and_dynamic_objects_share_one_format(target: Target) {
     assert_eq!(key_id(&raw["firstname"]), "k1", "the store's rules are the type's rules");
 }
 
+/// Typed path operations check the path and the value against the type
+/// before any request, so `load::<T>` keeps working.
+async fn typed_paths_are_checked_against_the_type(target: Target) {
+    let db = ready::<Root>(target).await;
+    let key = db.save(&ada(&unique())).await.unwrap();
+    let (counted, requests) = db.clone().counted();
+    for (path, value) in [("$.firstname", json!(12345)), ("$.visits", json!("many")), ("$.location.geolocation.lattitude", json!("north")), ("$.nickname", json!(["a"]))] {
+        let e = counted.write_path::<Root>(&key, path, value.clone()).await.unwrap_err();
+        assert_eq!((e.kind(), e.path()), (ErrorKind::InvalidDocument, Some(path)), "{e}");
+        assert!(!e.to_string().contains(&value.to_string()), "the value is not quoted: {e}");
+    }
+    for path in ["$.nosuchfield", "$.location.town", "$.firstname.x", "$.location[0]"] {
+        let e = counted.write_path::<Root>(&key, path, json!("x")).await.unwrap_err();
+        assert_eq!((e.kind(), e.path()), (ErrorKind::InvalidPath, Some(path)), "{e}");
+    }
+    for path in ["$.emial", "$.location.geolocation.altitude", "$.passport.numbr"] {
+        let e = counted.read_path::<Root>(&key, path).await.unwrap_err();
+        assert_eq!((e.kind(), e.path()), (ErrorKind::InvalidPath, Some(path)), "{e}");
+    }
+    assert_eq!(requests.total(), 0, "refused before any request");
+    counted.write_path::<Root>(&key, "$.nickname", json!(null)).await.unwrap();
+    counted.write_path::<Root>(&key, "$.location.city", json!("Turin")).await.unwrap();
+    assert_eq!(counted.read_path::<Root>(&key, "$.location.city").await.unwrap(), [json!("Turin")]);
+    let loaded = db.load::<Root>(&key).await.unwrap();
+    assert_eq!((loaded.nickname, loaded.location.city.as_str()), (None, "Turin"));
+    // The dynamic forms keep their freedom.
+    db.objects(Root::layout()).write_path(&key, "$.nosuchfield", json!(1)).await.unwrap();
+    assert_eq!(db.objects(Root::layout()).read_path(&key, "$.nosuchfield").await.unwrap(), [json!(1)]);
+}
+
 conformance!(
+    typed_paths_are_checked_against_the_type,
     python_example_round_trips,
     optional_shards_come_and_go,
     every_operation_costs_one_request,

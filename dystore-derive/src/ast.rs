@@ -145,7 +145,25 @@ pub(crate) fn is_string(ty: &Type) -> bool {
 /// names of `A-Z a-z 0-9 _ -`, else `$['odd name']`.
 pub(crate) fn member_path(name: &str) -> String {
     let simple = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if simple { format!("$.{name}") } else { format!("$['{}']", name.replace('\\', "\\\\").replace('\'', "\\'")) }
+    if simple {
+        return format!("$.{name}");
+    }
+    let mut quoted = String::from("$['");
+    for c in name.chars() {
+        match c {
+            '\\' => quoted.push_str("\\\\"),
+            '\'' => quoted.push_str("\\'"),
+            '\u{8}' => quoted.push_str("\\b"),
+            '\u{c}' => quoted.push_str("\\f"),
+            '\n' => quoted.push_str("\\n"),
+            '\r' => quoted.push_str("\\r"),
+            '\t' => quoted.push_str("\\t"),
+            c if c < ' ' => quoted.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => quoted.push(c),
+        }
+    }
+    quoted.push_str("']");
+    quoted
 }
 
 #[cfg(test)]
@@ -162,6 +180,8 @@ mod tests {
         assert_eq!(member_path("it's"), "$['it\\'s']");
         assert_eq!(member_path("a\\b"), "$['a\\\\b']");
         assert_eq!(member_path("ville"), "$.ville");
+        assert_eq!(member_path("tab\there"), "$['tab\\there']");
+        assert_eq!(member_path("\u{1}"), "$['\\u0001']");
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub(crate) const RENAME: Symbol = Symbol("rename");
 pub(crate) const RENAME_ALL: Symbol = Symbol("rename_all");
 pub(crate) const SERIALIZE: Symbol = Symbol("serialize");
 pub(crate) const TRANSPARENT: Symbol = Symbol("transparent");
+pub(crate) const INTO: Symbol = Symbol("into");
 pub(crate) const SKIP: Symbol = Symbol("skip");
 pub(crate) const SKIP_SERIALIZING: Symbol = Symbol("skip_serializing");
 pub(crate) const SKIP_DESERIALIZING: Symbol = Symbol("skip_deserializing");
@@ -71,6 +72,8 @@ pub(crate) struct Container {
     /// `#[serde(transparent)]`, which makes the struct serialize as its one
     /// field instead of a map.
     pub(crate) transparent: Option<syn::Path>,
+    /// `#[serde(into = "...")]`, which serializes another type in its place.
+    pub(crate) into: Option<syn::Path>,
 }
 
 /// `#[dystore(...)]` and the relevant `#[serde(...)]` on one field. Flags keep
@@ -181,6 +184,9 @@ impl Container {
             }
         } else if meta.path == TRANSPARENT {
             self.transparent = Some(meta.path.clone());
+        } else if meta.path == INTO {
+            self.into = Some(meta.path.clone());
+            skip_value(&meta)?;
         } else {
             skip_value(&meta)?;
         }

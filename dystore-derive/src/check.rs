@@ -16,6 +16,7 @@ pub(crate) fn check(cx: &Ctxt, input: &Input<'_>) {
     check_key_name(cx, input);
     check_region(cx, input);
     check_transparent(cx, input);
+    check_into(cx, input);
     check_single_pk(cx, input);
     check_flatten_beside_shards(cx, input);
     for field in &input.fields {
@@ -88,6 +89,17 @@ fn check_region(cx: &Ctxt, input: &Input<'_>) {
     let Some(lit) = input.attrs.region.get().filter(|lit| lit.value().is_empty()) else { return };
     let message = format!("`{REGION}` must not be empty: leave it out to use the client's region");
     cx.error_spanned_by::<&LitStr, _>(lit, message);
+}
+
+// `into` serializes another type, whose fields the rules and shards do not
+// name: every mark would silently match nothing.
+fn check_into(cx: &Ctxt, input: &Input<'_>) {
+    if let Some(path) = &input.attrs.into {
+        cx.error_spanned_by(
+            path,
+            "`#[serde(into = \"...\")]` cannot be used on a `DyObject`: dystore stores the fields this struct declares, and `into` serializes another type",
+        );
+    }
 }
 
 // A transparent struct serializes as its one field, not as a map.

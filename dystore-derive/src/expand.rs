@@ -49,6 +49,8 @@ fn impl_dy_object(input: &Input<'_>, p: &TokenStream) -> TokenStream {
     });
     let assertions = input.stored_fields().filter(|field| field.attrs.shard.is_some());
     let assertions = assertions.map(|field| distinct_table(input, field, p));
+    let inline = input.stored_fields().filter(|field| field.attrs.shard.is_none() && field.attrs.pk.is_none());
+    let inline: Vec<TokenStream> = inline.map(|field| not_inline_object(field, p)).collect();
     quote! {
         const _: () = {
             #[automatically_derived]
@@ -65,6 +67,29 @@ fn impl_dy_object(input: &Input<'_>, p: &TokenStream) -> TokenStream {
                 }
             }
             #(#assertions)*
+            #(#inline)*
+        };
+    }
+}
+
+/// A compile-time assertion, spanned at the field's type, that a field
+/// stored inline (not a shard) does not hold a `DyObject`: that type's
+/// `encrypt` marks and shards would silently not apply inside its parent.
+fn not_inline_object(field: &Field<'_>, p: &TokenStream) -> TokenStream {
+    let element = field.element();
+    let message = format!(
+        "field `{}` holds a type that derives `DyObject` but is not a shard: its `encrypt` marks and shards would not apply here: make the field a `#[dystore(shard)]`, or do not derive `DyObject` on its type",
+        field.ident,
+    );
+    let span = field.ty.span();
+    let p = respan(p, span);
+    quote_spanned! {span=>
+        const _: () = {
+            #[allow(unused_imports)]
+            use #p::NotDyObject as _;
+            if #p::IsDyObject::<#element>::DY {
+                #p::panic!(#message);
+            }
         };
     }
 }

@@ -260,12 +260,16 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// As [`Objects::read_path`].
+    /// As [`Objects::read_path`], plus `InvalidPath` (before any request)
+    /// for a path `T` has no field for (`$.emial`); filters and `..` are not
+    /// checked, nor paths below a field of a type that takes any value
+    /// (`serde_json::Value`, maps, flattened structs) or below an enum.
     pub async fn read_path<T: DyObject>(&self, key: &str, path: &str) -> Result<Vec<Value>> {
         if is_pk_path::<T>(path) {
             // The pk field is not stored: it is the key itself.
             return Ok(vec![Value::String(key.to_owned())]);
         }
+        check_fit::<T>(key, path, None)?;
         self.objects(T::layout()).read_path(key, path).await
     }
 
@@ -273,7 +277,11 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// As [`Objects::write_path`].
+    /// As [`Objects::write_path`], plus, before any request, `InvalidPath`
+    /// for a path `T` has no field for, and `InvalidDocument` (naming the
+    /// path, not the value) for a value that does not fit the field's type,
+    /// so that `load::<T>` keeps working. The dynamic
+    /// [`Objects::write_path`] takes any path and value.
     pub async fn write_path<T: DyObject>(&self, key: &str, path: &str, value: Value) -> Result<()> {
         if is_pk_path::<T>(path) {
             return Err(Error::new(ErrorKind::InvalidPath, "the `pk` field is the object's key; save the object under another key instead")
@@ -281,6 +289,7 @@ impl Client {
                 .with_key(key)
                 .with_path(path));
         }
+        check_fit::<T>(key, path, Some(&value))?;
         self.objects(T::layout()).write_path(key, path, value).await
     }
 
@@ -291,6 +300,24 @@ impl Client {
     /// As [`Objects::delete`].
     pub async fn delete<T: DyObject>(&self, key: &str) -> Result<()> {
         self.objects(T::layout()).delete(key).await
+    }
+}
+
+/// Refuses, before any request, a path `T` has no place for
+/// (`InvalidPath`) and a value that does not fit the type there
+/// (`InvalidDocument`, naming the path, never the value). Queries
+/// (filters, `..`) are not checked.
+fn check_fit<T: DyObject>(key: &str, path: &str, value: Option<&Value>) -> Result<()> {
+    let steps = match crate::path::parse(path)? {
+        crate::path::Path::Plain(p) => p.to_pattern().steps,
+        crate::path::Path::Pattern(p) => p.steps,
+        crate::path::Path::Query(_) => return Ok(()),
+    };
+    let error = |kind, detail: String| Err(Error::new(kind, detail).with_table(T::layout().table.as_ref()).with_key(key).with_path(path));
+    match crate::probe::fit::<T>(&steps, value) {
+        crate::probe::Fit::Fits => Ok(()),
+        crate::probe::Fit::NoSuchPath(why) => error(ErrorKind::InvalidPath, format!("the type has no place at this path: {why}")),
+        crate::probe::Fit::ValueMismatch => error(ErrorKind::InvalidDocument, "the value does not fit the type of the field at this path".into()),
     }
 }
 

@@ -39,6 +39,9 @@ impl Codec<'_> {
         body.into_iter()
             .map(|(name, value)| {
                 let rel = PlainPath::root().child(Step::Field(name.clone()));
+                if name.is_empty() {
+                    return Err(empty_name(base, &rel));
+                }
                 Ok((name, self.encode_value(site, shards, base, rel, value, doc)?))
             })
             .collect()
@@ -62,8 +65,7 @@ impl Codec<'_> {
                 .map(|(k, v)| {
                     let child = rel.child(Step::Field(k.clone()));
                     if k.is_empty() {
-                        return Err(Error::new(ErrorKind::InvalidDocument, "DynamoDB accepts no empty attribute name, at any depth")
-                            .with_path(base.join(&child).to_string()));
+                        return Err(empty_name(base, &child));
                     }
                     Ok((k, self.encode_value(site, shards, base, child, v, doc)?))
                 })
@@ -152,7 +154,20 @@ impl Codec<'_> {
     /// someone without the keys wrote it.
     pub(crate) fn decode_value(&self, site: Site<'_>, shards: &[Branch<'_>], base: &PlainPath, rel: PlainPath, value: AttributeValue) -> Result<Value> {
         if let Some(branch) = shards.iter().find(|b| b.at == rel) {
-            return decode_reference(site, branch, &base.join(&rel), value);
+            let full = base.join(&rel);
+            // An absent shard stores `null` (an empty list shard `[]`) in its
+            // place. Where the reader marks the place encrypted and knows no
+            // shard there, that is a value in clear: the recorded layout may
+            // have been forged to pass it off as a shard's place.
+            let empty = matches!(&value, AttributeValue::Null(_)) || matches!(&value, AttributeValue::L(l) if l.is_empty());
+            let forged_null = empty
+                && !self.raw
+                && self.rules.encrypts(&full.steps)
+                && !self.rules.is_shard_place(&full.steps);
+            if forged_null {
+                return Err(clear_at_encrypted(site, &full));
+            }
+            return decode_reference(site, branch, &full, value);
         }
         match value {
             AttributeValue::M(map) => Ok(Value::Object(
@@ -183,13 +198,7 @@ impl Codec<'_> {
             other => {
                 let full = base.join(&rel);
                 if !self.raw && self.rules.encrypts(&full.steps) {
-                    return Err(Error::new(
-                        ErrorKind::Authentication,
-                        "a value in clear where the layout says the path is encrypted: it was not written through dystore's keys",
-                    )
-                    .with_table(site.table)
-                    .with_key(site.root_key)
-                    .with_path(full.to_string()));
+                    return Err(clear_at_encrypted(site, &full));
                 }
                 to_json(other).map_err(|e| e.with_table(site.table).with_key(site.root_key).with_path(full.to_string()))
             }
@@ -206,6 +215,18 @@ impl Codec<'_> {
             })
             .collect()
     }
+}
+
+fn empty_name(base: &PlainPath, rel: &PlainPath) -> Error {
+    Error::new(ErrorKind::InvalidDocument, "DynamoDB accepts no empty attribute name, at any depth").with_path(base.join(rel).to_string())
+}
+
+/// A value in clear where the reader's marks say the path is encrypted.
+fn clear_at_encrypted(site: Site<'_>, path: &PlainPath) -> Error {
+    Error::new(ErrorKind::Authentication, "a value in clear where the layout says the path is encrypted: it was not written through dystore's keys")
+        .with_table(site.table)
+        .with_key(site.root_key)
+        .with_path(path.to_string())
 }
 
 /// The stored value at a shard's place: a reference, a list of references

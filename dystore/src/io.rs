@@ -75,9 +75,32 @@ pub(crate) fn backend_error(e: BackendError, table: &str) -> Error {
         BackendError::TableNotFound(_) => (ErrorKind::TableNotFound, "create it with `create_tables`".to_owned()),
         BackendError::Throttled(_) => (ErrorKind::Throttled, String::new()),
         BackendError::ConditionFailed => (ErrorKind::Conflict, "a condition on the item was not met".to_owned()),
+        BackendError::Validation(message) => match refusal(message) {
+            Some(decoded) => decoded,
+            None => (ErrorKind::Backend, String::new()),
+        },
         _ => (ErrorKind::Backend, String::new()),
     };
     Error::new(kind, detail).with_table(table).with_source(e)
+}
+
+/// A validation error DynamoDB still sent back for input dystore checks
+/// first, decoded by what its message says (DynamoDB's own wording, as
+/// dynoxide reproduces it); `None` for anything else.
+fn refusal(message: &str) -> Option<(ErrorKind, String)> {
+    let m = message.to_ascii_lowercase();
+    let kind = if m.contains("item size") {
+        ErrorKind::ItemTooLarge
+    } else if ["nesting levels", "numeric value", "number overflow", "number underflow", "significant digits"].iter().any(|p| m.contains(p)) {
+        ErrorKind::InvalidDocument
+    } else if m.contains("empty attribute name") || m.contains("document path") {
+        ErrorKind::InvalidPath
+    } else if m.contains("key element") || m.contains("key attribute") {
+        ErrorKind::InvalidKey
+    } else {
+        return None;
+    };
+    Some((kind, "DynamoDB refused the request".to_owned()))
 }
 
 /// DynamoDB's limit on keys per BatchGetItem.

@@ -67,6 +67,7 @@ mod object;
 mod ops;
 mod path;
 mod paths;
+mod probe;
 mod rules;
 mod shard;
 mod store;
@@ -88,7 +89,7 @@ pub use dystore_derive::DyObject;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::layout::{EncryptRule, Layout, Shard};
-    pub use crate::object::{DyObject, ShardType, same_table};
+    pub use crate::object::{DyObject, IsDyObject, NotDyObject, ShardType, same_table};
     pub use core::option::Option::{self, None, Some};
     pub use core::panic;
     pub use serde::Serialize;

@@ -392,6 +392,25 @@ impl<T: DyObject> ShardType for T {
     const LAYOUT: Layout = T::LAYOUT;
 }
 
+/// Whether a type derives `DyObject`, as a constant: `IsDyObject::<T>::DY`
+/// is the inherent constant (`true`) when `T: DyObject`, else the trait's
+/// (`false`). The derive asserts that a field which is not a shard does not
+/// hold a `DyObject`, whose marks would silently not apply inline.
+pub struct IsDyObject<T: ?Sized>(core::marker::PhantomData<T>);
+
+/// The `false` side of [`IsDyObject`].
+pub trait NotDyObject {
+    /// `false`: the type does not derive `DyObject`.
+    const DY: bool = false;
+}
+
+impl<T: ?Sized> NotDyObject for IsDyObject<T> {}
+
+impl<T: DyObject> IsDyObject<T> {
+    /// `true`: the type derives `DyObject`.
+    pub const DY: bool = true;
+}
+
 /// Whether `child` is stored in `table` under `key`: the derive asserts at
 /// compile time that a shard does not share its parent's table and key.
 pub const fn same_table(child: &Layout, table: &str, key: &str) -> bool {

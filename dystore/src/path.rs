@@ -231,7 +231,7 @@ fn unicode_escape(chars: &mut std::str::CharIndices<'_>) -> Result<char, Unplain
     const BAD: Unplain = Unplain::Invalid("`\\u` takes four hex digits naming a character");
     let hex4 = |chars: &mut std::str::CharIndices<'_>| -> Result<u32, Unplain> {
         let digits: String = chars.by_ref().take(4).map(|(_, c)| c).collect();
-        if digits.len() != 4 {
+        if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(BAD);
         }
         u32::from_str_radix(&digits, 16).map_err(|_| BAD)

@@ -34,6 +34,10 @@ pub(crate) async fn read_path(client: &Client, layout: &Layout, key: &str, path:
     if let Holder::Item { node, base, key: item_key, rest } = holder(&resolved.root, key, &plain)?
         && !rest.steps.is_empty()
     {
+        if let Some(Step::Index(_)) = rest.steps.first() {
+            // An object is a map: nothing is at an index of it.
+            return Ok(Vec::new());
+        }
         let item = ItemAt { node, base: &base, key: &item_key, rest: &rest };
         if let Some(found) = read_in_item(client, &resolved.rules, layout, key, item).await? {
             return Ok(found);
@@ -217,6 +221,13 @@ impl Request<'_> {
         };
         match rest.steps.first() {
             None => return Err(Error::new(ErrorKind::InvalidPath, "write_path cannot replace the whole object").with_path(path).into()),
+            Some(Step::Index(_)) => {
+                return Err(Error::new(ErrorKind::InvalidPath, "an object is a map, not a list: the path indexes it")
+                    .with_table(node.layout.table.as_ref())
+                    .with_key(key)
+                    .with_path(path)
+                    .into());
+            }
             Some(Step::Field(name)) if name == META || name == node.layout.key.as_ref() => {
                 return Err(Error::new(ErrorKind::InvalidPath, "the key and the metadata are not writable")
                     .with_table(node.layout.table.as_ref())

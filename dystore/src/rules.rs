@@ -29,10 +29,12 @@ pub(crate) struct Rule {
     pub(crate) declared: (String, String),
 }
 
-/// The rules of a layout and of all its shards.
+/// The rules of a layout and of all its shards, and where the layout puts
+/// its shards (from the root; `[*]` for the elements of a list shard).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Rules {
     rules: Vec<Rule>,
+    shard_places: Vec<Pattern>,
 }
 
 impl Rules {
@@ -67,6 +69,16 @@ impl Rules {
         self.decide(path).is_some_and(|r| !r.exempt)
     }
 
+    /// Records that the reader's layout has a shard at `place`.
+    pub(crate) fn add_shard_place(&mut self, place: Pattern) {
+        self.shard_places.push(place);
+    }
+
+    /// Whether the reader's layout has a shard at `path`.
+    pub(crate) fn is_shard_place(&self, path: &[Step]) -> bool {
+        self.shard_places.iter().any(|p| p.matches(path))
+    }
+
     /// Every rule, in declaration order (the root's first, then its shards').
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Rule> {
         self.rules.iter()
@@ -91,6 +103,9 @@ pub(crate) fn never_matches(rule: &Pattern, object: &Pattern, key: &str) -> Opti
             Some(format!("`{key}` is the item's key attribute, which is never encrypted"))
         }
         Some(PatternStep::Step(Step::Field(name))) if name == META => Some(format!("`{META}` is dystore's metadata")),
+        Some(PatternStep::AnyIndex | PatternStep::Step(Step::Index(_))) => {
+            Some(format!("`{object}` is an object (a map of fields), and the rule indexes it"))
+        }
         _ => None,
     }
 }

@@ -2,7 +2,7 @@
 //! holds a path.
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::{ref_value, shard_key};
+use crate::format::{ref_value, shard_key, META};
 use crate::layout::{Layout, Shard};
 use crate::path::{Pattern, PatternStep, PlainPath, Step, parse_pattern};
 use crate::rules::{Rules, never_matches, never_matches_shard};
@@ -61,6 +61,7 @@ impl<'l> Node<'l> {
             .iter()
             .map(|shard| {
                 let (at, list) = position(shard)?;
+                check_place(layout, shard, &at)?;
                 if shard.layout.table == layout.table && shard.layout.key == layout.key {
                     return Err(Error::new(ErrorKind::Config, "a shard cannot share its parent's table and key attribute")
                         .with_table(layout.table.as_ref())
@@ -68,7 +69,14 @@ impl<'l> Node<'l> {
                 }
                 Ok(Branch { at, list, node: Node::new(&shard.layout)? })
             })
-            .collect::<Result<_>>()?;
+            .collect::<Result<Vec<Branch<'l>>>>()?;
+        for (i, a) in shards.iter().enumerate() {
+            if let Some(b) = shards[..i].iter().find(|b| a.at.strip_prefix(&b.at).is_some() || b.at.strip_prefix(&a.at).is_some()) {
+                return Err(Error::new(ErrorKind::InvalidPath, format!("two shards at overlapping paths, `{}` and `{}`: one would be stored inside the other's reference", b.at, a.at))
+                    .with_table(layout.table.as_ref())
+                    .with_path(a.at.to_string()));
+            }
+        }
         Ok(Node { layout, shards })
     }
 
@@ -79,7 +87,11 @@ impl<'l> Node<'l> {
 
     fn add_rules(&self, at: &Pattern, rules: &mut Rules) -> Result<()> {
         rules.add(self.layout, at)?;
-        self.shards.iter().try_for_each(|b| b.node.add_rules(&b.place(at), rules))
+        for branch in &self.shards {
+            rules.add_shard_place(at.join(&branch.at.to_pattern()));
+            branch.node.add_rules(&branch.place(at), rules)?;
+        }
+        Ok(())
     }
 
     /// Refuses a rule that can never match: into a list shard without an
@@ -111,6 +123,19 @@ impl Branch<'_> {
             at.steps.push(PatternStep::AnyIndex);
         }
         at
+    }
+}
+
+/// Refuses a shard placed at its parent's key attribute or metadata: the
+/// parent's item holds those, and never a reference.
+fn check_place(parent: &Layout, shard: &Shard, at: &PlainPath) -> Result<()> {
+    match at.steps.first() {
+        Some(Step::Field(name)) if name == parent.key.as_ref() || name == META => {
+            Err(Error::new(ErrorKind::InvalidPath, format!("a shard cannot be placed at `{name}`, which its parent's item holds itself"))
+                .with_table(shard.layout.table.as_ref())
+                .with_path(shard.path.as_ref()))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -199,7 +224,7 @@ fn split_object<'a>(
                 put_back(slot, Value::Null);
             }
             (Value::Object(obj), false) => {
-                let child_key = shard_key(root_key, &full);
+                let child_key = checked_shard_key(child, root_key, &full)?;
                 put_back(slot, ref_value(&child.table, &child_key, child_region));
                 split_object(&branch.node, root_key, region, full, child_key, obj, plan)?;
             }
@@ -211,7 +236,7 @@ fn split_object<'a>(
                     let Value::Object(obj) = item else {
                         return Err(not_an_object(child, &element));
                     };
-                    let child_key = shard_key(root_key, &element);
+                    let child_key = checked_shard_key(child, root_key, &element)?;
                     refs.push(ref_value(&child.table, &child_key, child_region));
                     split_object(&branch.node, root_key, region, element, child_key, obj, plan)?;
                 }
@@ -227,6 +252,23 @@ fn split_object<'a>(
     }
     plan.parts[index].body = body;
     Ok(())
+}
+
+/// DynamoDB's limit on a partition key value, in bytes.
+const MAX_KEY_BYTES: usize = 2048;
+
+/// The key of the shard item at `path`, if DynamoDB accepts it.
+fn checked_shard_key(layout: &Layout, root_key: &str, path: &PlainPath) -> Result<String> {
+    let key = shard_key(root_key, path);
+    if key.len() > MAX_KEY_BYTES {
+        return Err(Error::new(
+            ErrorKind::InvalidKey,
+            format!("the shard's key (root key, `#`, path) would be {} bytes, over DynamoDB's {MAX_KEY_BYTES}: shorten the names on the path", key.len()),
+        )
+        .with_table(layout.table.as_ref())
+        .with_path(path.to_string()));
+    }
+    Ok(key)
 }
 
 fn not_an_object(layout: &Layout, path: &PlainPath) -> Error {
@@ -420,13 +462,36 @@ mod tests {
         for ok in ["$", "$.location", "$.location.city", "$.locales", "$.locales[*].type", "$.locales[2].type", "$.other[*]"] {
             validate(&with(ok)).unwrap_or_else(|e| panic!("{ok}: {e}"));
         }
-        for never in ["$.locales.type", "$.location[*]", "$.location[0].x", "$.ID", "$.__dystore_meta__", "$.location.IDX", "$.locales[*].LID"] {
+        for never in [
+            "$.locales.type", "$.location[*]", "$.location[0].x", "$.ID", "$.__dystore_meta__", "$.location.IDX", "$.locales[*].LID",
+            "$[*].card", "$[0]", "$[*]", "$.locales[*][0]", "$.locales[0][*]", "$.locales[*][*]", "$.location[0]",
+        ] {
             let e = validate(&with(never)).unwrap_err();
             assert_eq!((e.kind(), e.path(), e.table()), (ErrorKind::InvalidPath, Some(never), Some("People")), "{never}");
             assert!(e.to_string().contains("can never match"), "{e}");
         }
-        let nested = Store::new("People", "ID").shard(Store::new("Locales", "LID").at("$.locales[*]").encrypt("$.LID")).into_layout();
-        let e = validate(&nested).unwrap_err();
-        assert_eq!((e.path(), e.table()), (Some("$.LID"), Some("Locales")));
+        for (rule, table) in [("$.LID", "Locales"), ("$[0]", "Locales")] {
+            let nested = Store::new("People", "ID").shard(Store::new("Locales", "LID").at("$.locales[*]").encrypt(rule)).into_layout();
+            let e = validate(&nested).unwrap_err();
+            assert_eq!((e.path(), e.table()), (Some(rule), Some(table)));
+        }
+    }
+
+    #[test]
+    fn shards_at_reserved_or_overlapping_places_are_refused() {
+        for bad in ["$.ID", "$.__dystore_meta__", "$.ID.x"] {
+            let layout = Store::new("People", "ID").shard(Store::new("Locations", "IDX").at(bad)).into_layout();
+            let e = validate(&layout).unwrap_err();
+            assert_eq!((e.kind(), e.path()), (ErrorKind::InvalidPath, Some(bad)), "{bad}: {e}");
+        }
+        for (a, b) in [("$.a", "$['a']"), ("$.a", "$.a.b"), ("$.a.b", "$.a[*]")] {
+            let layout = Store::new("People", "ID")
+                .shard(Store::new("One", "K1").at(a))
+                .shard(Store::new("Two", "K2").at(b))
+                .into_layout();
+            let e = validate(&layout).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidPath, "{a} {b}");
+            assert!(e.to_string().contains("overlapping"), "{e}");
+        }
     }
 }
