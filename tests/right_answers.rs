@@ -245,15 +245,17 @@ async fn numbers_and_nesting_dynamodb_refuses_are_invalid_documents(target: Targ
     for _ in 0..32 {
         deep = json!([deep]);
     }
+    let long_name: String = "x".repeat(64 * 1024 + 1);
     for (doc, path) in [
-        (json!({"a": 1e300}), "$.a"),
-        (json!({"a": [1, 1e-131]}), "$.a[1]"),
-        (json!({"location": {"b": -1e200}}), "$.location.b"),
-        (json!({"locales": [{"x": {"y": 1e-140}}]}), "$.locales[0].x.y"),
-        (json!({"deep": deep}), "$.deep[0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0]"),
+        (json!({"n": {long_name.clone(): 1}}), format!("$.n.{long_name}")),
+        (json!({"a": 1e300}), "$.a".to_owned()),
+        (json!({"a": [1, 1e-131]}), "$.a[1]".to_owned()),
+        (json!({"location": {"b": -1e200}}), "$.location.b".to_owned()),
+        (json!({"locales": [{"x": {"y": 1e-140}}]}), "$.locales[0].x.y".to_owned()),
+        (json!({"deep": deep}), "$.deep[0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0]".to_owned()),
     ] {
         let e = objects.write_with_key(&key, doc).await.unwrap_err();
-        assert_eq!((e.kind(), e.path()), (ErrorKind::InvalidDocument, Some(path)), "{e}");
+        assert_eq!((e.kind(), e.path()), (ErrorKind::InvalidDocument, Some(path.as_str())), "{e}");
     }
     for (path, value) in [("$.a", json!(1e300)), ("$.location.b", json!(1e-131))] {
         let e = objects.write_path(&key, path, value).await.unwrap_err();

@@ -39,9 +39,7 @@ impl Codec<'_> {
         body.into_iter()
             .map(|(name, value)| {
                 let rel = PlainPath::root().child(Step::Field(name.clone()));
-                if name.is_empty() {
-                    return Err(empty_name(base, &rel));
-                }
+                check_name(&name, base, &rel)?;
                 Ok((name, self.encode_value(site, shards, base, rel, value, doc)?))
             })
             .collect()
@@ -64,9 +62,7 @@ impl Codec<'_> {
                 .into_iter()
                 .map(|(k, v)| {
                     let child = rel.child(Step::Field(k.clone()));
-                    if k.is_empty() {
-                        return Err(empty_name(base, &child));
-                    }
+                    check_name(&k, base, &child)?;
                     Ok((k, self.encode_value(site, shards, base, child, v, doc)?))
                 })
                 .collect::<Result<_>>()
@@ -217,8 +213,18 @@ impl Codec<'_> {
     }
 }
 
-fn empty_name(base: &PlainPath, rel: &PlainPath) -> Error {
-    Error::new(ErrorKind::InvalidDocument, "DynamoDB accepts no empty attribute name, at any depth").with_path(base.join(rel).to_string())
+/// DynamoDB's limit on an attribute name, in bytes (its developer guide,
+/// "Service, account, and table quotas": 1 to 64 KB).
+const MAX_NAME_BYTES: usize = 64 * 1024;
+
+/// Refuses a map key DynamoDB would: empty, or over 64 KB.
+fn check_name(name: &str, base: &PlainPath, rel: &PlainPath) -> Result<()> {
+    let why = match name.len() {
+        0 => "DynamoDB accepts no empty attribute name, at any depth",
+        n if n > MAX_NAME_BYTES => "DynamoDB accepts attribute names of at most 64 KB",
+        _ => return Ok(()),
+    };
+    Err(Error::new(ErrorKind::InvalidDocument, why).with_path(base.join(rel).to_string()))
 }
 
 /// A value in clear where the reader's marks say the path is encrypted.
