@@ -32,8 +32,8 @@ async fn count_items(db: &dystore::Client, table: &str) -> usize {
 
 async fn round_trip_across_tables(target: Target) {
     let (db, store) = ready(target).await;
-    let key = db.write(&store, person()).await.unwrap();
-    assert_eq!(db.read(&store, &key).await.unwrap(), person());
+    let key = db.store(&store).write(person()).await.unwrap();
+    assert_eq!(db.store(&store).read(&key).await.unwrap(), person());
 
     // Each part lives in its own table, keyed by the root key and its path.
     let root = raw_item(&db, &store.layout().table, "ID", &key).await.unwrap();
@@ -49,7 +49,7 @@ async fn round_trip_across_tables(target: Target) {
 
 async fn every_item_of_a_save_carries_its_write_id(target: Target) {
     let (db, store) = ready(target).await;
-    let key = db.write(&store, person()).await.unwrap();
+    let key = db.store(&store).write(person()).await.unwrap();
     let write_id = |item: &dystore::backend::Item| match &item["__dystore_meta__"] {
         AttributeValue::M(m) => m["write_id"].clone(),
         other => panic!("metadata is {other:?}"),
@@ -170,12 +170,12 @@ async fn bad_input_gets_clear_errors(target: Target) {
     assert_eq!((e.kind(), e.path()), (ErrorKind::InvalidPath, Some("location.city")));
 
     let bad = Store::new("no spaces allowed", "ID");
-    for e in [db.write(&bad, json!({})).await.unwrap_err(), db.store(&bad).create_tables().await.unwrap_err()] {
+    for e in [db.store(&bad).write(json!({})).await.unwrap_err(), db.store(&bad).create_tables().await.unwrap_err()] {
         assert_eq!(e.kind(), ErrorKind::InvalidTableName);
         assert_eq!(e.table(), Some("no spaces allowed"));
     }
     let absent = Store::new(table("Absent"), "ID");
-    let e = db.write(&absent, json!({})).await.unwrap_err();
+    let e = db.store(&absent).write(json!({})).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::TableNotFound, "{e}");
 }
 
@@ -185,7 +185,7 @@ async fn oversized_items_are_refused_before_sending(target: Target) {
     let mut doc = person();
     doc["location"]["history"] = json!("x".repeat(300 * 1024));
     doc["location"]["notes"] = json!("y".repeat(150 * 1024));
-    let e = db.write(&store, doc).await.unwrap_err();
+    let e = db.store(&store).write(doc).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::ItemTooLarge);
     assert_eq!(e.table(), Some(shard_table(&store, 0).as_str()));
     assert_eq!(e.path(), Some("$.location.history"));
@@ -205,18 +205,18 @@ async fn resaving_leaves_no_orphans(target: Target) {
     let notes = store.layout().shards[0].layout.shards[0].layout.table.to_string();
     let extra = store.layout().shards[1].layout.table.to_string();
     let three = json!({"locales": [{"t": "en", "note": {"n": 1}}, {"t": "fr", "note": {"n": 2}}, {"t": "de", "note": {"n": 3}}], "extra": {"e": 1}});
-    let key = db.write(&store, three.clone()).await.unwrap();
-    assert_eq!(db.read(&store, &key).await.unwrap(), three);
+    let key = db.store(&store).write(three.clone()).await.unwrap();
+    assert_eq!(db.store(&store).read(&key).await.unwrap(), three);
     assert_eq!((count_items(&db, &locales).await, count_items(&db, &notes).await, count_items(&db, &extra).await), (3, 3, 1));
 
     let one = json!({"locales": [{"t": "es", "note": {"n": 9}}], "extra": null});
     db.store(&store).write_with_key(&key, one.clone()).await.unwrap();
-    assert_eq!(db.read(&store, &key).await.unwrap(), one);
+    assert_eq!(db.store(&store).read(&key).await.unwrap(), one);
     assert_eq!((count_items(&db, &locales).await, count_items(&db, &notes).await, count_items(&db, &extra).await), (1, 1, 0));
 
     db.store(&store).delete(&key).await.unwrap();
     assert_eq!(count_items(&db, &locales).await + count_items(&db, &notes).await, 0);
-    assert!(db.read(&store, &key).await.unwrap_err().is_not_found());
+    assert!(db.store(&store).read(&key).await.unwrap_err().is_not_found());
 }
 
 async fn list_shards_read_by_path_and_query(target: Target) {
@@ -224,7 +224,7 @@ async fn list_shards_read_by_path_and_query(target: Target) {
     let store = Store::new(table("Person"), "ID").shard(Store::new(table("Locale"), "LID").at("$.locales[*]"));
     db.store(&store).create_tables().await.unwrap();
     let doc = json!({"name": "A", "locales": [{"type": "home", "lang": "en"}, {"type": "work", "lang": "de"}]});
-    let key = db.write(&store, doc.clone()).await.unwrap();
+    let key = db.store(&store).write(doc.clone()).await.unwrap();
     let (db, requests) = db.counted();
     let objects = db.store(&store);
     assert_eq!(objects.read(&key).await.unwrap(), doc);
@@ -241,8 +241,8 @@ async fn list_shards_read_by_path_and_query(target: Target) {
 
 async fn reading_with_the_root_table_alone(target: Target) {
     let (db, store) = ready(target).await;
-    let key = db.write(&store, person()).await.unwrap();
-    let read = db.read_stored(&store.layout().table, "ID", &key).await.unwrap();
+    let key = db.store(&store).write(person()).await.unwrap();
+    let read = db.store(&Store::new(store.layout().table.as_ref(), "ID")).read(&key).await.unwrap();
     assert_eq!(read, person());
     let shallow = db.store(&store).read_shallow(&key).await.unwrap();
     assert_eq!(shallow["location"]["__dystore_ref__"]["key"], json!(format!("{key}#$.location")));
@@ -251,7 +251,7 @@ async fn reading_with_the_root_table_alone(target: Target) {
 
 async fn torn_reads_are_never_returned(target: Target) {
     let (db, store) = ready(target).await;
-    let key = db.write(&store, person()).await.unwrap();
+    let key = db.store(&store).write(person()).await.unwrap();
     // Simulate a save caught halfway: one shard carries another write id.
     let birth = shard_table(&store, 1);
     let mut update = dystore::backend::Expr { text: "SET #m.#w = :w".into(), ..Default::default() };
@@ -260,11 +260,11 @@ async fn torn_reads_are_never_returned(target: Target) {
     update.values.insert(":w".into(), AttributeValue::S("other-save".into()));
     let shard_key = [("BID".to_owned(), AttributeValue::S(format!("{key}#$.birth_details")))].into();
     db.backend().write(Write::Update { table: birth, key: shard_key, update, condition: None }).await.unwrap();
-    let e = db.read(&store, &key).await.unwrap_err();
+    let e = db.store(&store).read(&key).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Inconsistent, "{e}");
     // A new save makes the object whole again.
     db.store(&store).write_with_key(&key, person()).await.unwrap();
-    assert_eq!(db.read(&store, &key).await.unwrap(), person());
+    assert_eq!(db.store(&store).read(&key).await.unwrap(), person());
 }
 
 async fn optimistic_locking(target: Target) {
@@ -299,9 +299,9 @@ impl ConfigLoader for Loader {
 async fn the_loader_chooses_keys_and_metadata(target: Target) {
     let (db, store) = ready(target).await;
     let db = db.with_loader(Loader);
-    let key = db.write(&store, person()).await.unwrap();
+    let key = db.store(&store).write(person()).await.unwrap();
     assert_eq!(key, "person-Lovelace");
-    let read = db.read(&store, &key).await.unwrap();
+    let read = db.store(&store).read(&key).await.unwrap();
     let meta = &read["__dystore_meta__"];
     assert_eq!(meta["version"], json!(1));
     assert_eq!(meta["table"], json!(store.layout().table.as_ref()));
@@ -316,9 +316,9 @@ async fn saves_beyond_one_transaction(target: Target) {
     db.store(&store).create_tables().await.unwrap();
     let doc = json!({"items": (0..150).map(|i| json!({"i": i})).collect::<Vec<_>>()});
     let (db, requests) = db.counted();
-    let key = db.write(&store, doc.clone()).await.unwrap();
+    let key = db.store(&store).write(doc.clone()).await.unwrap();
     assert_eq!(requests.get(op::TRANSACT_WRITE_ITEMS), 2, "151 items need two transactions");
-    assert_eq!(db.read(&store, &key).await.unwrap(), doc);
+    assert_eq!(db.store(&store).read(&key).await.unwrap(), doc);
 }
 
 async fn create_tables_checks_existing_schemas(target: Target) {
@@ -342,7 +342,7 @@ async fn concurrent_saves_never_show_a_mix(target: Target) {
     // 150 elements: each save takes two transactions, so a reader can land
     // between them and must notice.
     let version = |v: u64| json!({"v": v, "items": (0..150).map(|_| json!({"v": v})).collect::<Vec<_>>()});
-    let key = db.write(&store, version(0)).await.unwrap();
+    let key = db.store(&store).write(version(0)).await.unwrap();
     let writer = {
         let (db, store, key) = (db.clone(), store.clone(), key.clone());
         tokio::spawn(async move {
@@ -359,7 +359,7 @@ async fn concurrent_saves_never_show_a_mix(target: Target) {
             break;
         }
         tokio::task::yield_now().await;
-        match db.read(&store, &key).await {
+        match db.store(&store).read(&key).await {
             Ok(doc) => {
                 let v = doc["v"].clone();
                 assert!(doc["items"].as_array().unwrap().iter().all(|e| e["v"] == v), "a mix of saves was returned");
@@ -369,7 +369,7 @@ async fn concurrent_saves_never_show_a_mix(target: Target) {
         }
     }
     writer.await.unwrap();
-    assert_eq!(db.read(&store, &key).await.unwrap(), version(12));
+    assert_eq!(db.store(&store).read(&key).await.unwrap(), version(12));
     assert!(whole_reads > 0, "no read completed while the writer ran");
 }
 

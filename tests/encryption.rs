@@ -60,8 +60,8 @@ fn is_binary(v: &AttributeValue) -> bool {
 
 async fn every_type_round_trips_through_shards(target: Target) {
     let (db, store) = ready(target).await;
-    let key = db.write(&store, doc()).await.unwrap();
-    assert_eq!(db.read(&store, &key).await.unwrap(), doc());
+    let key = db.store(&store).write(doc()).await.unwrap();
+    assert_eq!(db.store(&store).read(&key).await.unwrap(), doc());
 
     let root = raw(&db, &store.layout().table, "ID", &key).await;
     assert!(is_binary(&root["firstname"]));
@@ -81,7 +81,7 @@ async fn every_type_round_trips_through_shards(target: Target) {
 
 async fn key_ids_follow_the_loader_rules(target: Target) {
     let (db, store) = ready(target).await;
-    let key = db.write(&store, doc()).await.unwrap();
+    let key = db.store(&store).write(doc()).await.unwrap();
     let root = raw(&db, &store.layout().table, "ID", &key).await;
     let key_id = |v: &AttributeValue| match v {
         AttributeValue::B(b) => dystore::crypto::envelope_key_id(b).unwrap().to_owned(),
@@ -94,7 +94,7 @@ async fn key_ids_follow_the_loader_rules(target: Target) {
 
 async fn paths_are_read_and_written_encrypted(target: Target) {
     let (db, store) = ready(target).await;
-    let key = db.write(&store, doc()).await.unwrap();
+    let key = db.store(&store).write(doc()).await.unwrap();
     let (db, requests) = db.counted();
     let objects = db.store(&store);
     assert_eq!(objects.read_path(&key, "$.location.city").await.unwrap(), vec![json!("London")]);
@@ -113,13 +113,13 @@ async fn paths_are_read_and_written_encrypted(target: Target) {
 
 async fn moved_ciphertexts_do_not_open(target: Target) {
     let (db, store) = ready(target).await;
-    let a = db.write(&store, doc()).await.unwrap();
-    let b = db.write(&store, doc()).await.unwrap();
+    let a = db.store(&store).write(doc()).await.unwrap();
+    let b = db.store(&store).write(doc()).await.unwrap();
     let root_table = store.layout().table.to_string();
     let firstname_a = raw(&db, &root_table, "ID", &a).await["firstname"].clone();
     // Same path, another item.
     set(&db, &root_table, "ID", &b, "firstname", firstname_a.clone()).await;
-    let e = db.read(&store, &b).await.unwrap_err();
+    let e = db.store(&store).read(&b).await.unwrap_err();
     assert_eq!((e.kind(), e.path(), e.key()), (ErrorKind::Authentication, Some("$.firstname"), Some(b.as_str())), "{e}");
     // Same item, another path.
     set(&db, &root_table, "ID", &a, "lastname", firstname_a.clone()).await;
@@ -144,10 +144,10 @@ async fn set(db: &dystore::Client, table: &str, key_name: &str, key: &str, attr:
 
 async fn keys_missing_or_wrong_are_clear_errors(target: Target) {
     let (db, store) = ready(target).await;
-    let key = db.write(&store, doc()).await.unwrap();
+    let key = db.store(&store).write(doc()).await.unwrap();
 
     let without_k2 = Keyring::new().with_key("k1", material(7, 32)).default_key("k1");
-    let e = db.clone().with_loader(without_k2).read(&store, &key).await.unwrap_err();
+    let e = db.clone().with_loader(without_k2).store(&store).read(&key).await.unwrap_err();
     assert!(e.is_missing_key(), "{e}");
     assert_eq!(e.key_id(), Some("k2"));
     assert!(e.path().is_some_and(|p| p.starts_with("$.contact.")), "{e}");
@@ -166,7 +166,7 @@ async fn keys_missing_or_wrong_are_clear_errors(target: Target) {
 
     // Writing an encrypted path with no key id to use is refused before sending.
     let (plain_db, requests) = db.clone().with_loader(dystore::DefaultLoader).counted();
-    let e = plain_db.write(&store, doc()).await.unwrap_err();
+    let e = plain_db.store(&store).write(doc()).await.unwrap_err();
     assert!(e.is_missing_key(), "{e}");
     let encrypted = ["$.firstname", "$.location.city", "$.tags[0].label", "$.tags[1].label"];
     assert!(e.path().is_some_and(|p| encrypted.contains(&p) || p.starts_with("$.location.geo")), "{e}");
@@ -177,7 +177,7 @@ async fn tampered_and_truncated_ciphertexts_fail(target: Target) {
     let (db, store) = ready(target).await;
     let mut long = doc();
     long["firstname"] = json!("Augusta Ada King, Countess of Lovelace");
-    let key = db.write(&store, long).await.unwrap();
+    let key = db.store(&store).write(long).await.unwrap();
     let root_table = store.layout().table.to_string();
     let AttributeValue::B(sealed) = raw(&db, &root_table, "ID", &key).await["firstname"].clone() else { panic!() };
     let mut flipped = sealed.clone();

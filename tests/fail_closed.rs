@@ -252,11 +252,11 @@ async fn values_shaped_like_references_are_ordinary_data(target: Target) {
     db.store(&store).create_tables().await.unwrap();
     let shaped = json!({"__dystore_ref__": {"table": "Elsewhere", "key": "k#$.x"}});
     let doc = json!({"contact": shaped, "other": shaped});
-    let key = db.write(&store, doc.clone()).await.unwrap();
+    let key = db.store(&store).write(doc.clone()).await.unwrap();
     let root = stored_item(target, &db, &store.layout().table, "ID", &key).await.unwrap();
     let sealed = member(member(entry(&root, "contact"), "__dystore_ref__"), "table");
     assert!(is_sealed(sealed), "a reference-shaped value at an encrypted path is sealed: {:?}", root.get("contact"));
-    assert_eq!(db.read(&store, &key).await.unwrap(), doc, "and neither followed nor lost");
+    assert_eq!(db.store(&store).read(&key).await.unwrap(), doc, "and neither followed nor lost");
     assert_eq!(db.store(&store).read_path(&key, "$.other.__dystore_ref__.table").await.unwrap(), [json!("Elsewhere")]);
 }
 
@@ -272,7 +272,7 @@ async fn keyring_patterns_take_any_index(target: Target) {
     db.store(&store).create_tables().await.unwrap();
     let doc = json!({"orders": [{"card_last4": "4242", "item": "book"}, {"card_last4": "1881", "item": "pen"}],
                      "billing address": {"street": "1 Main St"}});
-    let key = db.write(&store, doc.clone()).await.unwrap();
+    let key = db.store(&store).write(doc.clone()).await.unwrap();
     let root = stored_item(target, &db, &store.layout().table, "ID", &key).await.unwrap();
     for i in 0..2 {
         let order = element(entry(&root, "orders"), i);
@@ -280,7 +280,7 @@ async fn keyring_patterns_take_any_index(target: Target) {
         assert!(matches!(member(order, "item"), Some(AttributeValue::S(_))), "order {i}");
     }
     assert!(is_sealed(member(entry(&root, "billing address"), "street")));
-    assert_eq!(db.read(&store, &key).await.unwrap(), doc);
+    assert_eq!(db.store(&store).read(&key).await.unwrap(), doc);
     assert_eq!(PathPattern::exact("orders[*]").unwrap_err().kind(), ErrorKind::InvalidPath);
 }
 

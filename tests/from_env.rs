@@ -28,7 +28,7 @@ fn from_env_reads_endpoint_region_and_credentials_from_the_environment() {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let db = common::client(common::Target::Http).await;
-        let doc = db.read(&Store::new(table.clone(), "ID"), "k1").await.unwrap();
+        let doc = db.store(&Store::new(table.clone(), "ID")).read("k1").await.unwrap();
         assert_eq!(doc, json!({"written": "by the child"}));
     });
 }
@@ -42,7 +42,7 @@ async fn child_uses_from_env() {
     db.store(&store).create_tables().await.unwrap();
     db.store(&store).write_with_key("k1", json!({"written": "by the child"})).await.unwrap();
     // The region comes from AWS_REGION and is recorded in the root's metadata.
-    let meta = db.clone().with_loader(KeepMeta).read(&store, "k1").await.unwrap();
+    let meta = db.clone().with_loader(KeepMeta).store(&store).read("k1").await.unwrap();
     assert_eq!(meta["__dystore_meta__"]["region"], json!("eu-west-3"));
 }
 

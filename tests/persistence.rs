@@ -33,7 +33,7 @@ async fn data_survives_a_restart_of_the_process() {
     run_child("child_reads", &file);
     // And this process, a third one, reads the same file.
     let db = Client::open(&file).unwrap();
-    assert_eq!(db.read(&store(), "k1").await.unwrap(), doc());
+    assert_eq!(db.store(&store()).read("k1").await.unwrap(), doc());
 }
 
 #[tokio::test]
@@ -48,7 +48,7 @@ async fn child_writes() {
 #[ignore = "run by data_survives_a_restart_of_the_process in a child process"]
 async fn child_reads() {
     let db = Client::open(std::env::var(FILE_VAR).unwrap()).unwrap();
-    assert_eq!(db.read(&store(), "k1").await.unwrap(), doc());
+    assert_eq!(db.store(&store()).read("k1").await.unwrap(), doc());
 }
 
 #[test]

@@ -106,7 +106,7 @@ async fn fields_named_like_a_shard_key_are_refused(target: Target) {
         (json!({"locales": [{"LID": "x"}]}), "$.locales[0].LID"),
         (json!({"location": {"__dystore_meta__": {}}}), "$.location.__dystore_meta__"),
     ] {
-        let e = counted.write(&store, doc).await.unwrap_err();
+        let e = counted.store(&store).write(doc).await.unwrap_err();
         assert_eq!((e.kind(), e.path()), (ErrorKind::InvalidDocument, Some(path)), "{e}");
     }
     assert_eq!(requests.total(), 0, "refused before any request");
@@ -117,7 +117,7 @@ async fn fields_named_like_a_shard_key_are_refused(target: Target) {
 async fn binaries_outside_encrypted_paths_read_as_base64(target: Target) {
     let store = shards().encrypt("$.secret");
     let db = ready(target, &store).await;
-    let key = db.write(&store, json!({"name": "Ada", "secret": "s"})).await.unwrap();
+    let key = db.store(&store).write(json!({"name": "Ada", "secret": "s"})).await.unwrap();
     let mut update = Expr { text: "SET #a = :a, #e = :e, #l = :l".into(), ..Default::default() };
     for (p, n) in [("#a", "avatar"), ("#e", "empty"), ("#l", "looks")] {
         update.names.insert(p.into(), n.into());
@@ -128,7 +128,7 @@ async fn binaries_outside_encrypted_paths_read_as_base64(target: Target) {
     update.values.insert(":l".into(), AttributeValue::B(vec![0x01, 0x01, b'k', 1, 2, 3]));
     let item = [("ID".to_owned(), AttributeValue::S(key.clone()))].into();
     db.backend().write(Write::Update { table: store.layout().table.to_string(), key: item, update, condition: None }).await.unwrap();
-    let read = db.read(&store, &key).await.unwrap();
+    let read = db.store(&store).read(&key).await.unwrap();
     assert_eq!((&read["avatar"], &read["empty"], &read["looks"]), (&json!("AP8B"), &json!(""), &json!("AQFrAQID")));
     assert_eq!(db.store(&store).read_path(&key, "$.avatar").await.unwrap(), [json!("AP8B")]);
 }
@@ -139,24 +139,24 @@ async fn deletes_through_the_root_table_alone_leave_nothing(target: Target) {
     let store = shards();
     let db = ready(target, &store).await;
     let doc = json!({"name": "Ada", "location": {"city": "London", "geo": {"lat": 51.5}}, "locales": [{"t": 1}, {"t": 2}]});
-    let key = db.write(&store, doc.clone()).await.unwrap();
+    let key = db.store(&store).write(doc.clone()).await.unwrap();
     let root_only = Store::new(store.layout().table.to_string(), "ID");
-    assert_eq!(db.read(&root_only, &key).await.unwrap(), doc, "reads follow the stored layout");
+    assert_eq!(db.store(&root_only).read(&key).await.unwrap(), doc, "reads follow the stored layout");
     assert_eq!(db.store(&root_only).read_path(&key, "$.location.city").await.unwrap(), [json!("London")]);
     db.store(&root_only).write_path(&key, "$.location.city", json!("Paris")).await.unwrap();
-    assert_eq!(db.read(&store, &key).await.unwrap()["location"]["city"], json!("Paris"), "written into the shard, not the reference");
+    assert_eq!(db.store(&store).read(&key).await.unwrap()["location"]["city"], json!("Paris"), "written into the shard, not the reference");
     db.store(&root_only).delete(&key).await.unwrap();
     let tables = [&store.layout().table, &store.layout().shards[0].layout.table, &store.layout().shards[0].layout.shards[0].layout.table, &store.layout().shards[1].layout.table];
     for t in tables {
         assert_eq!(items_in(&db, t).await, 0, "no item of the object remains in {t}");
     }
-    assert!(db.read(&store, &key).await.unwrap_err().is_not_found());
+    assert!(db.store(&store).read(&key).await.unwrap_err().is_not_found());
 }
 
 async fn saves_racing_on_a_list_shard_leave_only_the_winner(target: Target) {
     let store = shards();
     let db = ready(target, &store).await;
-    let key = db.write(&store, json!({"locales": [{"n": 0}, {"n": 1}, {"n": 2}]})).await.unwrap();
+    let key = db.store(&store).write(json!({"locales": [{"n": 0}, {"n": 1}, {"n": 2}]})).await.unwrap();
     let locales = store.layout().shards[1].layout.table.to_string();
     for round in 0..4 {
         let mut tasks = Vec::new();
@@ -168,7 +168,7 @@ async fn saves_racing_on_a_list_shard_leave_only_the_winner(target: Target) {
         for t in tasks {
             t.await.unwrap().unwrap();
         }
-        let read = db.read(&store, &key).await.unwrap();
+        let read = db.store(&store).read(&key).await.unwrap();
         let len = read["locales"].as_array().unwrap().len();
         assert_eq!(keys_in(&db, &locales).await.len(), len, "round {round}: only the winner's {len} elements are stored");
     }
@@ -177,7 +177,7 @@ async fn saves_racing_on_a_list_shard_leave_only_the_winner(target: Target) {
     let saving = tokio::spawn(async move { db2.store(&store2).write_with_key(&key2, json!({"locales": [{"n": 1}, {"n": 2}, {"n": 3}, {"n": 4}]})).await });
     let deleted = db.store(&store).delete(&key).await;
     saving.await.unwrap().unwrap();
-    match db.read(&store, &key).await {
+    match db.store(&store).read(&key).await {
         Ok(read) => assert_eq!(keys_in(&db, &locales).await.len(), read["locales"].as_array().unwrap().len()),
         Err(e) => {
             assert!(e.is_not_found() && deleted.is_ok(), "{e}");
@@ -191,7 +191,7 @@ async fn saves_racing_on_a_list_shard_leave_only_the_winner(target: Target) {
 async fn keys_that_could_collide_or_that_dynamodb_refuses_are_invalid(target: Target) {
     let store = shards();
     let db = ready(target, &store).await;
-    let victim = db.write(&store, json!({"location": {"city": "London"}})).await.unwrap();
+    let victim = db.store(&store).write(json!({"location": {"city": "London"}})).await.unwrap();
     let (counted, requests) = db.clone().counted();
     let objects = counted.store(&store);
     for bad in [format!("{victim}#$.location"), String::new(), "x".repeat(1025), "a#$b".into()] {
@@ -207,7 +207,7 @@ async fn keys_that_could_collide_or_that_dynamodb_refuses_are_invalid(target: Ta
         }
     }
     assert_eq!(requests.total(), 0, "refused before any request");
-    assert_eq!(db.read(&store, &victim).await.unwrap(), json!({"location": {"city": "London"}}), "the other object is untouched");
+    assert_eq!(db.store(&store).read(&victim).await.unwrap(), json!({"location": {"city": "London"}}), "the other object is untouched");
     // `#` alone is an ordinary character in keys.
     objects.write_with_key("a#b", json!({"x": 1})).await.unwrap();
     assert_eq!(objects.read("a#b").await.unwrap(), json!({"x": 1}));
@@ -238,7 +238,7 @@ async fn values_over_the_item_limit_are_item_too_large(target: Target) {
 async fn numbers_and_nesting_dynamodb_refuses_are_invalid_documents(target: Target) {
     let store = shards().encrypt("$.sealed");
     let db = ready(target, &store).await;
-    let key = db.write(&store, json!({"a": 1, "location": {"b": 2}})).await.unwrap();
+    let key = db.store(&store).write(json!({"a": 1, "location": {"b": 2}})).await.unwrap();
     let (counted, requests) = db.clone().counted();
     let objects = counted.store(&store);
     let mut deep = json!("leaf");

@@ -580,16 +580,16 @@ async fn typed_and_dynamic_objects_share_one_format(target: Target) {
     let mut expected = serde_json::to_value(&root).unwrap();
     expected.as_object_mut().unwrap().remove("id");
     // A whole `f64` (weight 3.0) may read back as 3: compared by value.
-    assert_same_json(&db.read(&store, &key).await.unwrap(), &expected);
+    assert_same_json(&db.store(&store).read(&key).await.unwrap(), &expected);
     assert_same_json(&db.objects(Root::layout()).read(&key).await.unwrap(), &expected);
     // The root's metadata alone is enough to find the shards, and the
     // ciphertexts name their keys.
-    assert_same_json(&db.read_stored("dystore_typed_Root", "ID", &key).await.unwrap(), &expected);
+    assert_same_json(&db.store(&Store::new("dystore_typed_Root", "ID")).read(&key).await.unwrap(), &expected);
 
     // Dynamic write, typed load.
     let mut doc = expected.clone();
     doc["location"]["city"] = json!("Turin");
-    let key = db.write(&store, doc).await.unwrap();
+    let key = db.store(&store).write(doc).await.unwrap();
     let loaded = db.load::<Root>(&key).await.unwrap();
     assert_eq!(loaded.location.city, "Turin");
     assert_eq!(loaded.id, key);

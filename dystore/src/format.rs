@@ -170,6 +170,19 @@ impl Guard<'_> {
     }
 }
 
+/// DynamoDB's cancellation reason for a write whose condition failed.
+pub(crate) const CONDITION_FAILED: &str = "ConditionalCheckFailed";
+/// DynamoDB's cancellation reason for a write it found invalid.
+pub(crate) const VALIDATION_ERROR: &str = "ValidationError";
+
+/// What each write of a cancelled transaction is (`roles`, one per write,
+/// in the order sent), for those DynamoDB gave the reason `code`: the
+/// reasons come back as a list in the order of the writes, and are read
+/// here, once, by what each write is rather than where it stood.
+pub(crate) fn cancelled<R: Copy>(reasons: &[Option<String>], roles: &[R], code: &str) -> Vec<R> {
+    reasons.iter().zip(roles).filter(|(reason, _)| reason.as_deref() == Some(code)).map(|(_, role)| *role).collect()
+}
+
 /// The metadata of a root item.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct RootMeta {
@@ -198,6 +211,14 @@ impl RootMeta {
             m.insert("lists".into(), json!(self.lists));
         }
         Value::Object(m)
+    }
+
+    /// A root's stored metadata attribute: as JSON (for loaders that keep
+    /// it) and read.
+    pub(crate) fn decode(meta: AttributeValue) -> Result<(Value, RootMeta)> {
+        let value = crate::value::to_json(meta)?;
+        let decoded = RootMeta::from_value(&value)?;
+        Ok((value, decoded))
     }
 
     pub(crate) fn from_value(value: &Value) -> Result<Self> {

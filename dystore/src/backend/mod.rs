@@ -8,10 +8,13 @@
 
 mod counting;
 mod dynamodb;
+mod retry;
 #[cfg(feature = "embedded")]
 mod embedded;
 
 pub use counting::{Counting, Requests};
+pub(crate) use retry::{Backoff, Retrying};
+pub use retry::RetryPolicy;
 pub use dynamodb::DynamoDb;
 #[cfg(feature = "embedded")]
 pub use embedded::Embedded;
@@ -124,6 +127,15 @@ pub enum Write {
 }
 
 impl Write {
+    /// The value of the key attribute `key_name` of the item this write
+    /// touches.
+    pub fn key_of(&self, key_name: &str) -> Option<&AttributeValue> {
+        match self {
+            Write::Put { item, .. } => item.get(key_name),
+            Write::Update { key, .. } | Write::Delete { key, .. } | Write::Check { key, .. } => key.get(key_name),
+        }
+    }
+
     /// The table this write touches.
     pub fn table(&self) -> &str {
         match self {

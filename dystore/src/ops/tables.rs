@@ -1,9 +1,8 @@
 //! Creating the tables of a layout, and checking existing ones.
 
-use crate::backend::{BackendError, TableInfo};
-use crate::client::Client;
+use super::{Env, backend_error};
+use crate::backend::{BackendError, Backoff, RetryPolicy, TableInfo};
 use crate::error::{Error, ErrorKind, Result};
-use crate::io::{backend_error, retrying, Backoff, RetryPolicy};
 use crate::layout::Layout;
 use crate::shard;
 use std::time::Duration;
@@ -23,23 +22,23 @@ fn tables(layout: &Layout, out: &mut Vec<(String, String)>) -> Result<()> {
 
 /// Creates the missing tables of `layout` (on-demand billing), waits until
 /// they are active, and checks the key schema of those that exist.
-pub(crate) async fn create_tables(client: &Client, layout: &Layout) -> Result<()> {
+pub(crate) async fn create_tables(env: &Env<'_>, layout: &Layout) -> Result<()> {
     shard::validate(layout)?;
     let mut all = Vec::new();
     tables(layout, &mut all)?;
     for (table, key) in &all {
-        ensure(client, table, key).await?;
+        ensure(env, table, key).await?;
     }
     Ok(())
 }
 
-async fn describe(client: &Client, table: &str) -> Result<Option<TableInfo>> {
-    retrying(client.policy(), || client.backend().describe_table(table)).await.map_err(|e| backend_error(e, table))
+async fn describe(env: &Env<'_>, table: &str) -> Result<Option<TableInfo>> {
+    env.backend.describe_table(table).await.map_err(|e| backend_error(e, table))
 }
 
-async fn ensure(client: &Client, table: &str, key: &str) -> Result<()> {
-    if describe(client, table).await?.is_none() {
-        match retrying(client.policy(), || client.backend().create_table(table, key)).await {
+async fn ensure(env: &Env<'_>, table: &str, key: &str) -> Result<()> {
+    if describe(env, table).await?.is_none() {
+        match env.backend.create_table(table, key).await {
             // Someone else created it meanwhile: check it like any existing table.
             Ok(()) | Err(BackendError::TableExists(_)) => {}
             Err(e) => return Err(backend_error(e, table)),
@@ -49,7 +48,7 @@ async fn ensure(client: &Client, table: &str, key: &str) -> Result<()> {
     let wait = RetryPolicy { deadline: Duration::from_secs(300), first_backoff: Duration::from_millis(20), max_backoff: Duration::from_secs(5) };
     let mut backoff = Backoff::new(wait);
     loop {
-        let info = describe(client, table).await?.ok_or_else(|| Error::new(ErrorKind::TableNotFound, "the table vanished while it was being created").with_table(table))?;
+        let info = describe(env, table).await?.ok_or_else(|| Error::new(ErrorKind::TableNotFound, "the table vanished while it was being created").with_table(table))?;
         check_schema(&info, key)?;
         if info.status == "ACTIVE" {
             return Ok(());

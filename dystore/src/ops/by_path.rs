@@ -1,18 +1,16 @@
 //! Reading and writing one path of a stored object, touching only the item
 //! that holds it.
 
+use super::{Env, backend_error, check_key, key_item, load, not_found, read_meta, stored_node};
 use crate::backend::{BackendError, Expr, Get, Write};
-use crate::value::MAX_ITEM_BYTES;
-use crate::client::Client;
 use crate::codec::{Codec, Site};
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::{shape_of, token, Guard, META};
-use crate::io::{backend_error, key_item, retrying};
+use crate::format::{CONDITION_FAILED, Guard, META, VALIDATION_ERROR, cancelled, shape_of, token};
 use crate::layout::Layout;
-use crate::ops::{check_key, load, not_found, read_meta};
-use crate::path::{parse, parse_plain_only, placeholder_for, Path, PlainPath, Step};
+use crate::path::{Path, PlainPath, Step, parse, parse_plain_only, placeholder_for};
 use crate::rules::Rules;
-use crate::shard::{holder, Holder, Node, Resolved};
+use crate::shard::{Holder, Node, Resolved, holder};
+use crate::value::MAX_ITEM_BYTES;
 use jsonpath_rust::JsonPath;
 use serde_dynamo::AttributeValue;
 use serde_json::Value;
@@ -20,15 +18,15 @@ use serde_json::Value;
 
 /// The values at `path` in the object keyed `key`: one or none for a plain
 /// path, any number for a pattern or a query.
-pub(crate) async fn read_path(client: &Client, layout: &Layout, key: &str, path: &str) -> Result<Vec<Value>> {
+pub(crate) async fn read_path(env: &Env<'_>, layout: &Layout, key: &str, path: &str) -> Result<Vec<Value>> {
     let resolved = Resolved::new(layout)?;
     let plain = match parse(path).map_err(|e| e.with_table(layout.table.as_ref()))? {
         Path::Plain(p) => p,
         Path::Pattern(p) => {
-            let doc = Value::Object(load(client, layout, key, true, false).await?.body);
+            let doc = Value::Object(load(env, layout, key, true, false).await?.body);
             return Ok(p.find_all(&doc).into_iter().cloned().collect());
         }
-        Path::Query(q) => return query_loaded(client, layout, key, &q).await,
+        Path::Query(q) => return query_loaded(env, layout, key, &q).await,
     };
     check_key(layout, key)?;
     if let Holder::Item { node, base, key: item_key, rest } = holder(&resolved.root, key, &plain)?
@@ -39,18 +37,18 @@ pub(crate) async fn read_path(client: &Client, layout: &Layout, key: &str, path:
             return Ok(Vec::new());
         }
         let item = ItemAt { node, base: &base, key: &item_key, rest: &rest };
-        if let Some(found) = read_in_item(client, &resolved.rules, layout, key, item).await? {
+        if let Some(found) = read_in_item(env, &resolved.rules, layout, key, item).await? {
             return Ok(found);
         }
     }
     // The path spans items, or the object is stored in another shape than
     // `layout`'s: read it whole, by the shape recorded in its root.
-    let loaded = load(client, layout, key, true, false).await?;
+    let loaded = load(env, layout, key, true, false).await?;
     Ok(plain.find(&Value::Object(loaded.body)).into_iter().cloned().collect())
 }
 
-async fn query_loaded(client: &Client, layout: &Layout, key: &str, query: &str) -> Result<Vec<Value>> {
-    let loaded = load(client, layout, key, true, false).await?;
+async fn query_loaded(env: &Env<'_>, layout: &Layout, key: &str, query: &str) -> Result<Vec<Value>> {
+    let loaded = load(env, layout, key, true, false).await?;
     let doc = Value::Object(loaded.body);
     let found = doc
         .query(query)
@@ -84,7 +82,7 @@ struct ItemAt<'a> {
 
 /// One GetItem with a projection on the item holding the path; `None` when
 /// the object turns out to be stored in another shape than `root_layout`'s.
-async fn read_in_item(client: &Client, rules: &Rules, root_layout: &Layout, root_key: &str, at: ItemAt<'_>) -> Result<Option<Vec<Value>>> {
+async fn read_in_item(env: &Env<'_>, rules: &Rules, root_layout: &Layout, root_key: &str, at: ItemAt<'_>) -> Result<Option<Vec<Value>>> {
     let layout = at.node.layout;
     let in_root = at.base.steps.is_empty();
     // The key attribute is projected too, so an existing item without the
@@ -100,12 +98,12 @@ async fn read_in_item(client: &Client, rules: &Rules, root_layout: &Layout, root
         projection.text.push_str(", #dm.#shape");
     }
     let get = Get { table: layout.table.to_string(), key: key_item(&layout.key, at.key), projection: Some(projection), consistent: true };
-    let item = retrying(client.policy(), || client.backend().get(get.clone()))
+    let item = env.backend.get(get)
         .await
         .map_err(|e| backend_error(e, &layout.table).with_key(root_key))?;
     let Some(mut item) = item else {
-        return match missing_item(client, root_layout, root_key, layout, at.base).await {
-            e if e.kind() == ErrorKind::MissingShard && !stored_in_shape(client, root_layout, root_key).await? => Ok(None),
+        return match missing_item(env, root_layout, root_key, layout, at.base).await {
+            e if e.kind() == ErrorKind::MissingShard && !stored_in_shape(env, root_layout, root_key).await? => Ok(None),
             e => Err(e),
         };
     };
@@ -114,7 +112,7 @@ async fn read_in_item(client: &Client, rules: &Rules, root_layout: &Layout, root
     }
     item.remove(layout.key.as_ref());
     let Some(value) = projected(AttributeValue::M(item), at.rest) else { return Ok(Some(Vec::new())) };
-    let codec = Codec { loader: client.loader(), rules, raw: false };
+    let codec = Codec { loader: env.loader, rules, raw: false };
     let site = Site { table: &layout.table, root_key };
     Ok(Some(vec![codec.decode_value(site, &at.node.shards, at.base, at.rest.clone(), value)?]))
 }
@@ -129,20 +127,20 @@ fn stored_shape(meta: Option<AttributeValue>) -> Option<String> {
 }
 
 /// Whether the object keyed `key` is stored in `layout`'s shape.
-async fn stored_in_shape(client: &Client, layout: &Layout, key: &str) -> Result<bool> {
-    Ok(read_meta(client, layout, key).await?.is_some_and(|m| shape_of(&m.layout) == shape_of(layout)))
+async fn stored_in_shape(env: &Env<'_>, layout: &Layout, key: &str) -> Result<bool> {
+    Ok(read_meta(env, layout, key).await?.is_some_and(|m| shape_of(&m.layout) == shape_of(layout)))
 }
 
 /// The error for an item that is not there: the object is missing, or only
 /// the shard the path leads into.
-async fn missing_item(client: &Client, root_layout: &Layout, root_key: &str, layout: &Layout, base: &PlainPath) -> Error {
+async fn missing_item(env: &Env<'_>, root_layout: &Layout, root_key: &str, layout: &Layout, base: &PlainPath) -> Error {
     if base.steps.is_empty() {
         return not_found(root_layout, root_key);
     }
     let mut projection = Expr::default();
     projection.text = placeholder_for(&mut projection, &root_layout.key);
     let get = Get { table: root_layout.table.to_string(), key: key_item(&root_layout.key, root_key), projection: Some(projection), consistent: true };
-    match retrying(client.policy(), || client.backend().get(get.clone())).await {
+    match env.backend.get(get).await {
         Ok(Some(_)) => Error::new(ErrorKind::MissingShard, "the object has no shard here")
             .with_table(layout.table.as_ref())
             .with_key(root_key)
@@ -158,19 +156,17 @@ async fn missing_item(client: &Client, root_layout: &Layout, root_key: &str, lay
 /// `layout`'s (written through another `Store`, say) is written by the shape
 /// recorded in its root instead, so a path is never written into a shard's
 /// reference.
-pub(crate) async fn write_path(client: &Client, layout: &Layout, key: &str, path: &str, value: Value) -> Result<()> {
+pub(crate) async fn write_path(env: &Env<'_>, layout: &Layout, key: &str, path: &str, value: Value) -> Result<()> {
     let resolved = Resolved::new(layout)?;
     check_key(layout, key)?;
     let plain = parse_plain_only(path, "write_path").map_err(|e| e.with_table(layout.table.as_ref()).with_key(key))?;
-    let at = Request { client, rules: &resolved.rules, root: layout, key, path, plain: &plain };
+    let at = Request { env, rules: &resolved.rules, root: layout, key, path, plain: &plain };
     match at.write(&resolved.root, value.clone()).await {
         Err(Outcome::OtherShape) => {}
         other => return other.map_err(Outcome::into_error),
     }
-    let meta = read_meta(client, layout, key).await?.ok_or_else(|| not_found(layout, key))?;
-    let stored = Node::new(&meta.layout).map_err(|e| {
-        Error::new(ErrorKind::Format, "the layout recorded in the root does not resolve").with_table(layout.table.as_ref()).with_key(key).with_source(e)
-    })?;
+    let meta = read_meta(env, layout, key).await?.ok_or_else(|| not_found(layout, key))?;
+    let stored = stored_node(&meta.layout, key)?;
     at.write(&stored, value).await.map_err(Outcome::into_error)
 }
 
@@ -199,7 +195,7 @@ impl From<Error> for Outcome {
 /// One write_path request's fixed inputs.
 #[derive(Clone, Copy)]
 struct Request<'a> {
-    client: &'a Client,
+    env: &'a Env<'a>,
     rules: &'a Rules,
     root: &'a Layout,
     key: &'a str,
@@ -211,7 +207,7 @@ impl Request<'_> {
     /// Writes the value into the item `shape` (the caller's layout, or the
     /// one stored in the root) says holds the path, guarded by that shape.
     async fn write(&self, shape: &Node<'_>, value: Value) -> Result<(), Outcome> {
-        let (client, key, path) = (self.client, self.key, self.path);
+        let (env, key, path) = (self.env, self.key, self.path);
         let Holder::Item { node, base, key: item_key, rest } = holder(shape, key, self.plain)? else {
             return Err(Error::new(ErrorKind::InvalidPath, "the path is a shard or holds shards; save the object instead")
                 .with_table(self.root.table.as_ref())
@@ -237,7 +233,7 @@ impl Request<'_> {
             _ => {}
         }
         let item_layout = node.layout;
-        let codec = Codec { loader: client.loader(), rules: self.rules, raw: false };
+        let codec = Codec { loader: env.loader, rules: self.rules, raw: false };
         let site = Site { table: &item_layout.table, root_key: key };
         let encoded = codec
             .encode_value(site, &node.shards, &base, rest.clone(), value, &Value::Null)
@@ -280,11 +276,11 @@ impl Request<'_> {
             add_revision(&mut root_update, revision);
             writes.push(Write::Update { table: self.root.table.to_string(), key: key_item(&self.root.key, key), update: root_update, condition: Some(root_guard) });
         }
-        // The update of the item holding the path is first; in a transaction
-        // the root's revision update follows.
+        // The update of the item holding the path, then (in a transaction)
+        // the root's revision update: `Part::Item`, `Part::Root`.
         let result = match writes.as_slice() {
-            [one] => retrying(client.policy(), || client.backend().write(one.clone())).await.map_err(Failed::from_single),
-            _ => retrying(client.policy(), || client.backend().transact_write(writes.clone())).await.map_err(Failed::from_transaction),
+            [one] => env.backend.write(one.clone()).await.map_err(Failed::from_single),
+            _ => env.backend.transact_write(writes).await.map_err(|e| Failed::from_transaction(e, &[Part::Item, Part::Root])),
         };
         let Err(failed) = result else { return Ok(()) };
         let at = Target { root: self.root, layout: item_layout, key, base: &base, path };
@@ -298,7 +294,7 @@ impl Request<'_> {
     /// Why a guard failed: the object is gone, stored in another shape, or
     /// the item holding the path is missing or has no element at the index.
     async fn explain(&self, shape: &Node<'_>, at: Target<'_>, item_key: &str, indexed: bool) -> Outcome {
-        let meta = match read_meta(self.client, self.root, self.key).await {
+        let meta = match read_meta(self.env, self.root, self.key).await {
             Ok(Some(meta)) => meta,
             Ok(None) => return not_found(self.root, self.key).into(),
             Err(e) => return e.into(),
@@ -307,9 +303,9 @@ impl Request<'_> {
             return Outcome::OtherShape;
         }
         if indexed {
-            return past_the_end_or_missing(self.client, at, item_key).await.into();
+            return past_the_end_or_missing(self.env, at, item_key).await.into();
         }
-        missing_item(self.client, self.root, self.key, at.layout, at.base).await.into()
+        missing_item(self.env, self.root, self.key, at.layout, at.base).await.into()
     }
 }
 
@@ -339,16 +335,29 @@ impl Failed {
         }
     }
 
-    fn from_transaction(e: BackendError) -> Self {
+    /// Decodes a cancelled transaction by what each write is (`parts`).
+    fn from_transaction(e: BackendError, parts: &[Part]) -> Self {
         let BackendError::TransactionCanceled { reasons } = &e else { return Failed::from_single(e) };
-        let reason = |i: usize| reasons.get(i).and_then(|r| r.as_deref());
-        match (reason(0), reason(1)) {
-            (_, Some("ConditionalCheckFailed")) => Failed::Root,
-            (Some("ConditionalCheckFailed"), _) => Failed::Item,
-            (Some("ValidationError"), _) => Failed::Invalid(None),
-            _ => Failed::Other(e),
+        let failed = cancelled(reasons, parts, CONDITION_FAILED);
+        if failed.contains(&Part::Root) {
+            Failed::Root
+        } else if failed.contains(&Part::Item) {
+            Failed::Item
+        } else if cancelled(reasons, parts, VALIDATION_ERROR).contains(&Part::Item) {
+            Failed::Invalid(None)
+        } else {
+            Failed::Other(e)
         }
     }
+}
+
+/// What a write of write_path's transaction is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// The update of the item holding the path.
+    Item,
+    /// The update of the root's revision.
+    Root,
 }
 
 /// Where a failed write_path was aimed, for its error.
@@ -375,16 +384,16 @@ fn invalid(at: Target<'_>, message: Option<String>) -> Error {
 
 /// After an indexed write's condition failed: the element is past the end
 /// of the list (the item exists), or the item is missing.
-async fn past_the_end_or_missing(client: &Client, at: Target<'_>, item_key: &str) -> Error {
+async fn past_the_end_or_missing(env: &Env<'_>, at: Target<'_>, item_key: &str) -> Error {
     let mut projection = Expr::default();
     projection.text = placeholder_for(&mut projection, &at.layout.key);
     let get = Get { table: at.layout.table.to_string(), key: key_item(&at.layout.key, item_key), projection: Some(projection), consistent: true };
-    match retrying(client.policy(), || client.backend().get(get.clone())).await {
+    match env.backend.get(get).await {
         Ok(Some(_)) => Error::new(ErrorKind::InvalidPath, "no element at this index: write_path replaces an existing element, it does not append")
             .with_table(at.layout.table.as_ref())
             .with_key(at.key)
             .with_path(at.path),
-        Ok(None) => missing_item(client, at.root, at.key, at.layout, at.base).await,
+        Ok(None) => missing_item(env, at.root, at.key, at.layout, at.base).await,
         Err(e) => backend_error(e, &at.layout.table).with_key(at.key),
     }
 }

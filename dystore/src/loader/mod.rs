@@ -1,4 +1,11 @@
-//! The config loader: the application's say on keys, encryption and metadata.
+//! The config loader: the application's say on keys, encryption and
+//! metadata; and two ready-made ones, [`Keyring`] and [`FnLoader`].
+
+mod fn_loader;
+mod keyring;
+
+pub use fn_loader::FnLoader;
+pub use keyring::{Keyring, PathPattern};
 
 use crate::crypto::{Key, KeyId};
 use serde_json::Value;

@@ -1,0 +1,167 @@
+//! Retries as a decorator: any backend whose throttled requests are retried
+//! with exponential backoff until a deadline, so operations send each
+//! request once and never wrap it themselves. Retries of another kind
+//! (unprocessed keys of a batch, a torn read, a lost race) are decisions of
+//! the operations and stay there, using the same [`Backoff`].
+
+use super::{Backend, BackendError, BatchGetOutput, Get, Item, Page, Query, Scan, TableInfo, TableKeys, Write};
+use async_trait::async_trait;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long throttled requests, unprocessed keys and torn reads are retried,
+/// and how fast the waits between attempts grow.
+///
+/// The wait starts at `first_backoff` and doubles up to `max_backoff`; no
+/// attempt starts once `deadline` would be passed. The default (20 s, 25 ms,
+/// 2 s) suits an interactive service; a batch job may give more.
+///
+/// ```
+/// use std::time::Duration;
+/// let db = dystore::Client::memory()?
+///     .with_retry_policy(dystore::RetryPolicy { deadline: Duration::from_secs(60), ..Default::default() });
+/// # Ok::<(), dystore::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Retrying stops once this much time has passed since the first attempt.
+    pub deadline: Duration,
+    /// The first wait between attempts.
+    pub first_backoff: Duration,
+    /// The longest wait between attempts.
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy { deadline: Duration::from_secs(20), first_backoff: Duration::from_millis(25), max_backoff: Duration::from_secs(2) }
+    }
+}
+
+/// Exponential backoff with a deadline.
+pub(crate) struct Backoff {
+    policy: RetryPolicy,
+    started: Instant,
+    next: Duration,
+}
+
+impl Backoff {
+    pub(crate) fn new(policy: RetryPolicy) -> Self {
+        Backoff { policy, started: Instant::now(), next: policy.first_backoff }
+    }
+
+    /// Sleeps before the next attempt; `false` once the deadline has passed.
+    pub(crate) async fn wait(&mut self) -> bool {
+        if self.started.elapsed() + self.next > self.policy.deadline {
+            return false;
+        }
+        tokio::time::sleep(self.next).await;
+        self.next = (self.next * 2).min(self.policy.max_backoff);
+        true
+    }
+}
+
+/// A backend whose throttled requests are retried by a [`RetryPolicy`].
+pub(crate) struct Retrying {
+    inner: Arc<dyn Backend>,
+    policy: RetryPolicy,
+}
+
+impl Retrying {
+    pub(crate) fn new(inner: Arc<dyn Backend>, policy: RetryPolicy) -> Self {
+        Retrying { inner, policy }
+    }
+
+    /// Runs `request`, again while the backend reports throttling.
+    async fn run<T, F, Fut>(&self, mut request: F) -> Result<T, BackendError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, BackendError>>,
+    {
+        let mut backoff = Backoff::new(self.policy);
+        loop {
+            match request().await {
+                Err(BackendError::Throttled(m)) => {
+                    if !backoff.wait().await {
+                        return Err(BackendError::Throttled(m));
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Backend for Retrying {
+    async fn get(&self, get: Get) -> Result<Option<Item>, BackendError> {
+        self.run(|| self.inner.get(get.clone())).await
+    }
+
+    async fn batch_get(&self, keys: Vec<TableKeys>) -> Result<BatchGetOutput, BackendError> {
+        self.run(|| self.inner.batch_get(keys.clone())).await
+    }
+
+    async fn write(&self, write: Write) -> Result<(), BackendError> {
+        self.run(|| self.inner.write(write.clone())).await
+    }
+
+    async fn transact_write(&self, writes: Vec<Write>) -> Result<(), BackendError> {
+        self.run(|| self.inner.transact_write(writes.clone())).await
+    }
+
+    async fn transact_get(&self, gets: Vec<Get>) -> Result<Vec<Option<Item>>, BackendError> {
+        self.run(|| self.inner.transact_get(gets.clone())).await
+    }
+
+    async fn query(&self, query: Query) -> Result<Page, BackendError> {
+        self.run(|| self.inner.query(query.clone())).await
+    }
+
+    async fn scan(&self, scan: Scan) -> Result<Page, BackendError> {
+        self.run(|| self.inner.scan(scan.clone())).await
+    }
+
+    async fn create_table(&self, table: &str, key: &str) -> Result<(), BackendError> {
+        self.run(|| self.inner.create_table(table, key)).await
+    }
+
+    async fn describe_table(&self, table: &str) -> Result<Option<TableInfo>, BackendError> {
+        self.run(|| self.inner.describe_table(table)).await
+    }
+}
+
+#[cfg(all(test, feature = "embedded"))]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn retrying(deadline_ms: u64) -> Retrying {
+        let engine = super::super::Embedded::memory().expect("embedded engine");
+        let policy = RetryPolicy { deadline: Duration::from_millis(deadline_ms), first_backoff: Duration::from_millis(1), max_backoff: Duration::from_millis(2) };
+        Retrying::new(Arc::new(engine), policy)
+    }
+
+    /// A request throttled `n` times, then answered.
+    async fn throttled(calls: &AtomicUsize, n: usize) -> Result<usize, BackendError> {
+        let call = calls.fetch_add(1, Ordering::SeqCst);
+        if call < n { Err(BackendError::Throttled("slow down".into())) } else { Ok(call) }
+    }
+
+    #[tokio::test]
+    async fn throttling_is_retried_until_it_passes_or_the_deadline() {
+        let calls = AtomicUsize::new(0);
+        assert_eq!(retrying(1_000).run(|| throttled(&calls, 3)).await, Ok(3), "three throttles, then the answer");
+        let calls = AtomicUsize::new(0);
+        assert!(matches!(retrying(20).run(|| throttled(&calls, usize::MAX)).await, Err(BackendError::Throttled(_))), "past the deadline");
+        let calls = AtomicUsize::new(0);
+        let other = retrying(1_000).run(|| async { calls.fetch_add(1, Ordering::SeqCst); Err::<(), _>(BackendError::Validation("no".into())) }).await;
+        assert_eq!((other, calls.load(Ordering::SeqCst)), (Err(BackendError::Validation("no".into())), 1), "other errors are not retried");
+    }
+
+    #[tokio::test]
+    async fn requests_pass_through_to_the_inner_backend() {
+        assert_eq!(retrying(1_000).describe_table("Absent").await, Ok(None));
+    }
+}

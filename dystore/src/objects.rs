@@ -1,0 +1,167 @@
+//! The [`Objects`] handle: every operation on the dynamic documents of one
+//! layout.
+
+use crate::client::Client;
+use crate::error::Result;
+use crate::format::META;
+use crate::layout::Layout;
+use crate::ops;
+use serde_json::Value;
+
+/// An object read together with its revision, to be saved back only if
+/// nobody wrote it since (optimistic locking).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned<T> {
+    /// The object's primary key.
+    pub key: String,
+    /// The revision read; a save succeeds only if it is still current.
+    pub revision: String,
+    /// The object.
+    pub value: T,
+}
+
+/// Operations on the objects of one layout.
+#[derive(Debug, Clone, Copy)]
+pub struct Objects<'a> {
+    client: &'a Client,
+    layout: &'a Layout,
+}
+
+impl<'a> Objects<'a> {
+    pub(crate) fn new(client: &'a Client, layout: &'a Layout) -> Self {
+        Objects { client, layout }
+    }
+
+    /// Creates the missing tables of the layout (root and every shard,
+    /// on-demand billing), waits until they are active, and checks that
+    /// existing ones are keyed by the layout's string key attribute alone.
+    ///
+    /// # Errors
+    ///
+    /// `SchemaMismatch` (saying what was expected and found),
+    /// `InvalidTableName`, or a backend error.
+    pub async fn create_tables(&self) -> Result<()> {
+        ops::create_tables(&self.client.env(), self.layout).await
+    }
+
+    /// Writes `doc` as a new object; returns its key (the loader's, else a
+    /// UUID v4). One TransactWriteItems request (two requests if the layout
+    /// has list shards: the stored list lengths are read first so that no
+    /// element of a shorter list stays behind).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidDocument` (not an object, a shard holding a non-object, a
+    /// field named like the key attribute), `ItemTooLarge` (naming the
+    /// table and the largest part; nothing is written), `TableNotFound`,
+    /// `InvalidTableName`.
+    pub async fn write(&self, doc: Value) -> Result<String> {
+        Ok(ops::save(&self.client.env(), self.layout, doc, None, None).await?.key)
+    }
+
+    /// Writes `doc` under `key`, replacing any object stored there.
+    ///
+    /// # Errors
+    ///
+    /// As [`write`](Self::write), plus `InvalidKey`.
+    pub async fn write_with_key(&self, key: &str, doc: Value) -> Result<()> {
+        ops::save(&self.client.env(), self.layout, doc, Some(key.to_owned()), None).await.map(drop)
+    }
+
+    /// Reads the object keyed `key` with its shards: one BatchGetItem when
+    /// the layout is known (list shards may take a second).
+    ///
+    /// # Errors
+    ///
+    /// `NotFound`, `Inconsistent` (a save kept being caught in progress),
+    /// `Encrypted` and crypto errors for encrypted leaves, `Format`.
+    pub async fn read(&self, key: &str) -> Result<Value> {
+        Ok(self.read_versioned(key).await?.value)
+    }
+
+    /// Reads the root item only: shards stay as references
+    /// (`{"__dystore_ref__": {"table", "key", "region"}}`).
+    ///
+    /// # Errors
+    ///
+    /// As [`read`](Self::read).
+    pub async fn read_shallow(&self, key: &str) -> Result<Value> {
+        let loaded = ops::load(&self.client.env(), self.layout, key, false, false).await?;
+        Ok(self.finish(loaded))
+    }
+
+    /// Reads the object with ciphertexts returned as stored (base64 strings),
+    /// for tooling that must not decrypt.
+    ///
+    /// # Errors
+    ///
+    /// As [`read`](Self::read), without the crypto errors.
+    pub async fn read_raw(&self, key: &str) -> Result<Value> {
+        let loaded = ops::load(&self.client.env(), self.layout, key, true, true).await?;
+        Ok(self.finish(loaded))
+    }
+
+    /// Reads the object with its revision.
+    ///
+    /// # Errors
+    ///
+    /// As [`read`](Self::read).
+    pub async fn read_versioned(&self, key: &str) -> Result<Versioned<Value>> {
+        let loaded = ops::load(&self.client.env(), self.layout, key, true, false).await?;
+        let revision = loaded.meta.revision.clone();
+        Ok(Versioned { key: key.to_owned(), revision, value: self.finish(loaded) })
+    }
+
+    fn finish(&self, loaded: ops::Loaded) -> Value {
+        let mut body = loaded.body;
+        if self.client.keeps_metadata() {
+            body.insert(META.to_owned(), loaded.meta_value);
+        }
+        Value::Object(body)
+    }
+
+    /// Writes `doc` under the key of `read`, only if the object's revision is
+    /// still the one read; returns the new revision.
+    ///
+    /// # Errors
+    ///
+    /// `Conflict` if someone wrote (or deleted) the object since.
+    pub async fn write_versioned(&self, read: &Versioned<Value>) -> Result<String> {
+        let saved = ops::save(&self.client.env(), self.layout, read.value.clone(), Some(read.key.clone()), Some(&read.revision)).await?;
+        Ok(saved.revision)
+    }
+
+    /// The values at `path`: for a plain path (`$.location.city`) one
+    /// GetItem with a projection on the item that holds it, giving one value
+    /// or none; wildcards and filters (`$.locales[*].type`) read the whole
+    /// object and may give any number.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidPath`, `NotFound`, `MissingShard` (the path leads into a shard
+    /// the object does not have).
+    pub async fn read_path(&self, key: &str, path: &str) -> Result<Vec<Value>> {
+        ops::read_path(&self.client.env(), self.layout, key, path).await
+    }
+
+    /// Sets the value at a plain `path`, in one request that also advances
+    /// the object's revision; the value is encrypted if its path is.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidPath` (wildcards, a path that is or holds a shard, a parent
+    /// that does not exist), `NotFound`, `MissingShard`.
+    pub async fn write_path(&self, key: &str, path: &str, value: Value) -> Result<()> {
+        ops::write_path(&self.client.env(), self.layout, key, path, value).await
+    }
+
+    /// Deletes the object and all its shards in one transaction (two
+    /// requests with list shards).
+    ///
+    /// # Errors
+    ///
+    /// `NotFound` if no object has this key.
+    pub async fn delete(&self, key: &str) -> Result<()> {
+        ops::delete(&self.client.env(), self.layout, key).await
+    }
+}

@@ -1,0 +1,60 @@
+//! Batched reads: consistent BatchGetItem requests within DynamoDB's limit
+//! of 100 keys, unprocessed keys retried with backoff.
+
+use super::backend_error;
+use crate::backend::{Backend, Backoff, Item, RetryPolicy, TableKeys};
+use crate::error::{Error, ErrorKind, Result};
+use serde_dynamo::AttributeValue;
+use std::collections::HashMap;
+
+/// DynamoDB's limit on keys per BatchGetItem.
+const BATCH_GET_KEYS: usize = 100;
+
+/// Reads every `(table, key attribute, key)` with consistent BatchGetItem
+/// requests (one per 100 keys), retrying unprocessed keys; returns the items
+/// found by `(table, key)`.
+pub(crate) async fn batch_get_all(
+    backend: &dyn Backend,
+    policy: RetryPolicy,
+    keys: &[(String, String, String)],
+) -> Result<HashMap<(String, String), Item>> {
+    let mut found = HashMap::new();
+    for chunk in keys.chunks(BATCH_GET_KEYS) {
+        let key_names: HashMap<&str, &str> = chunk.iter().map(|(t, k, _)| (t.as_str(), k.as_str())).collect();
+        let mut pending = group(chunk);
+        let mut backoff = Backoff::new(policy);
+        while !pending.is_empty() {
+            let first_table = pending[0].table.clone();
+            let out = backend
+                .batch_get(pending.clone())
+                .await
+                .map_err(|e| backend_error(e, &first_table))?;
+            for (table, items) in out.items {
+                let key_name = key_names.get(table.as_str()).copied().unwrap_or_default();
+                for item in items {
+                    if let Some(AttributeValue::S(key)) = item.get(key_name) {
+                        found.insert((table.clone(), key.clone()), item);
+                    }
+                }
+            }
+            pending = out.unprocessed;
+            if !pending.is_empty() && !backoff.wait().await {
+                return Err(Error::new(ErrorKind::Throttled, "keys stayed unprocessed").with_table(pending[0].table.clone()));
+            }
+        }
+    }
+    Ok(found)
+}
+
+fn group(keys: &[(String, String, String)]) -> Vec<TableKeys> {
+    let mut by_table: Vec<TableKeys> = Vec::new();
+    for (table, key_name, key) in keys {
+        let item: Item = [(key_name.clone(), AttributeValue::S(key.clone()))].into();
+        match by_table.iter_mut().find(|t| &t.table == table) {
+            Some(t) => t.keys.push(item),
+            None => by_table.push(TableKeys { table: table.clone(), keys: vec![item], consistent: true }),
+        }
+    }
+    by_table
+}
+

@@ -1,0 +1,190 @@
+//! Loading a whole object: the root and its shards in one batched read
+//! (list shards may take a second), checked for a save in progress, and
+//! assembled by the shape recorded in the root.
+
+use super::{Env, batch::batch_get_all, check_key, not_found, stored_node};
+use crate::backend::{Backoff, Item};
+use crate::codec::{Codec, Site};
+use crate::error::{Error, ErrorKind, Result};
+use crate::format::{self, META, RootMeta, attr_ref};
+use crate::layout::Layout;
+use crate::path::{PlainPath, Step};
+use crate::shard::{Node, Resolved, all_shard_keys, deterministic_keys, slot_mut};
+use serde_dynamo::AttributeValue;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+/// How many times a load retries after catching a save in progress.
+const LOAD_ATTEMPTS: usize = 8;
+
+/// An object read back: its fields and its root metadata.
+pub(crate) struct Loaded {
+    pub(crate) body: Map<String, Value>,
+    pub(crate) meta: RootMeta,
+    /// The metadata entry as stored, for loaders that keep it.
+    pub(crate) meta_value: Value,
+}
+
+/// A torn read: items of different saves, or a reference to an item not
+/// (yet) written.
+struct Torn;
+
+/// Loads the object keyed `key`: the root, and with `resolve` every shard.
+/// `layout` predicts shard keys so that one request usually suffices; the
+/// shape actually followed is the one recorded in the root, and the rules
+/// that say which leaves must be ciphertexts are `layout`'s.
+pub(crate) async fn load(env: &Env<'_>, layout: &Layout, key: &str, resolve: bool, raw: bool) -> Result<Loaded> {
+    let resolved = Resolved::new(layout)?;
+    check_key(layout, key)?;
+    let mut backoff = Backoff::new(env.policy);
+    for _ in 0..LOAD_ATTEMPTS {
+        match try_load(env, &resolved, key, resolve, raw).await? {
+            Ok(loaded) => return Ok(loaded),
+            Err(Torn) => {
+                if !backoff.wait().await {
+                    break;
+                }
+            }
+        }
+    }
+    Err(Error::new(ErrorKind::Inconsistent, "items of different saves kept being read").with_table(layout.table.as_ref()).with_key(key))
+}
+
+type Fetched = HashMap<(String, String), Item>;
+
+async fn try_load(env: &Env<'_>, resolved: &Resolved<'_>, key: &str, resolve: bool, raw: bool) -> Result<Result<Loaded, Torn>> {
+    let layout = resolved.root.layout;
+    let mut wanted = vec![(layout.table.to_string(), layout.key.to_string(), key.to_owned())];
+    if resolve {
+        for branch in resolved.root.shards.iter().filter(|b| !b.list) {
+            let keys = deterministic_keys(&branch.node, key, &branch.at);
+            wanted.extend(keys.into_iter().map(|(l, k)| (l.table.to_string(), l.key.to_string(), k)));
+        }
+    }
+    let mut fetched = batch_get_all(env.backend, env.policy, &wanted).await.map_err(|e| e.with_key(key))?;
+    let Some(mut root) = fetched.remove(&(layout.table.to_string(), key.to_owned())) else {
+        return Err(not_found(layout, key));
+    };
+    let site = Site { table: &layout.table, root_key: key };
+    let meta_attr = root.remove(META).ok_or_else(|| Error::new(ErrorKind::Format, format!("the item has no `{META}`")).with_table(layout.table.as_ref()).with_key(key))?;
+    let (meta_value, meta) = RootMeta::decode(meta_attr).map_err(|e| e.with_table(layout.table.as_ref()).with_key(key))?;
+    // The shape recorded in the root: which places hold references.
+    let stored = stored_node(&meta.layout, key)?;
+    root.remove(layout.key.as_ref());
+    if resolve {
+        // The root's metadata gives every list length, so every shard key
+        // is known now: one more request fetches all that the first missed.
+        let mut known = Vec::new();
+        all_shard_keys(&stored, key, &PlainPath::root(), &meta.lists, &mut known);
+        let unfetched: Vec<_> = known
+            .into_iter()
+            .filter(|(l, k)| !fetched.contains_key(&(l.table.to_string(), k.clone())))
+            .map(|(l, k)| (l.table.to_string(), l.key.to_string(), k))
+            .collect();
+        if !unfetched.is_empty() {
+            fetched.extend(batch_get_all(env.backend, env.policy, &unfetched).await.map_err(|e| e.with_key(key))?);
+        }
+        // References are still followed, for objects whose stored counts
+        // and references disagree (a save in progress): then it is torn.
+        let mut rounds = 0;
+        loop {
+            let missing = missing_refs(&stored, &root, &fetched);
+            if missing.is_empty() {
+                break;
+            }
+            rounds += 1;
+            let more = batch_get_all(env.backend, env.policy, &missing).await.map_err(|e| e.with_key(key))?;
+            if more.len() < missing.len() || rounds > 64 {
+                return Ok(Err(Torn));
+            }
+            fetched.extend(more);
+        }
+    }
+    let codec = Codec { loader: env.loader, rules: &resolved.rules, raw };
+    let mut body = codec.decode_body(site, &stored.shards, &PlainPath::root(), root)?;
+    if resolve {
+        let mut ctx = Assembly { codec: &codec, fetched: &mut fetched, root_key: key, write_id: &meta.write_id };
+        if ctx.attach(&stored, &PlainPath::root(), &mut body)?.is_err() {
+            return Ok(Err(Torn));
+        }
+    }
+    Ok(Ok(Loaded { body, meta, meta_value }))
+}
+
+/// The (table, key attribute, key) of every referenced item not yet fetched,
+/// found by following references from `item` through `node`.
+fn missing_refs(node: &Node<'_>, item: &Item, fetched: &Fetched) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    for branch in &node.shards {
+        let Some(slot) = attr_at(item, &branch.at) else { continue };
+        let refs: Vec<&AttributeValue> = match slot {
+            AttributeValue::L(items) if branch.list => items.iter().collect(),
+            other => vec![other],
+        };
+        for r in refs.into_iter().filter_map(attr_ref) {
+            match fetched.get(&(r.table.clone(), r.key.clone())) {
+                Some(child) => out.extend(missing_refs(&branch.node, child, fetched)),
+                None => out.push((r.table, branch.node.layout.key.to_string(), r.key)),
+            }
+        }
+    }
+    out
+}
+
+/// The attribute at `steps` (fields only) of an item.
+fn attr_at<'a>(item: &'a Item, steps: &PlainPath) -> Option<&'a AttributeValue> {
+    let (first, rest) = steps.steps.split_first()?;
+    let Step::Field(name) = first else { return None };
+    let mut value = item.get(name)?;
+    for step in rest {
+        let (AttributeValue::M(map), Step::Field(name)) = (value, step) else { return None };
+        value = map.get(name)?;
+    }
+    Some(value)
+}
+
+/// Replaces references in decoded bodies with the shard objects they name.
+struct Assembly<'a, 'c> {
+    codec: &'a Codec<'c>,
+    fetched: &'a mut Fetched,
+    root_key: &'a str,
+    write_id: &'a str,
+}
+
+impl Assembly<'_, '_> {
+    fn attach(&mut self, node: &Node<'_>, base: &PlainPath, body: &mut Map<String, Value>) -> Result<Result<(), Torn>> {
+        for branch in &node.shards {
+            let Some(slot) = slot_mut(body, &branch.at) else { continue };
+            let full = base.join(&branch.at);
+            if branch.list {
+                let Value::Array(items) = slot else { continue };
+                for (i, element) in items.iter_mut().enumerate() {
+                    if let Err(torn) = self.resolve(&branch.node, &full.child(Step::Index(i)), element)? {
+                        return Ok(Err(torn));
+                    }
+                }
+            } else if let Err(torn) = self.resolve(&branch.node, &full, slot)? {
+                return Ok(Err(torn));
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    fn resolve(&mut self, node: &Node<'_>, path: &PlainPath, slot: &mut Value) -> Result<Result<(), Torn>> {
+        let Some(r) = format::as_ref(slot) else { return Ok(Ok(())) };
+        let Some(mut item) = self.fetched.remove(&(r.table.clone(), r.key.clone())) else { return Ok(Err(Torn)) };
+        let meta = item.remove(META).map(crate::value::to_json).transpose()?;
+        let write_id = meta.as_ref().map(format::write_id_of).transpose().map_err(|e| e.with_table(r.table.clone()).with_path(path.to_string()))?;
+        if write_id != Some(self.write_id) {
+            return Ok(Err(Torn));
+        }
+        item.remove(node.layout.key.as_ref());
+        let site = Site { table: &r.table, root_key: self.root_key };
+        let mut body = self.codec.decode_body(site, &node.shards, path, item)?;
+        if let Err(torn) = self.attach(node, path, &mut body)? {
+            return Ok(Err(torn));
+        }
+        *slot = Value::Object(body);
+        Ok(Ok(()))
+    }
+}

@@ -1,0 +1,136 @@
+//! Operations on stored objects, one file per family. Each takes an
+//! [`Env`] (the backend, the loader, the retry policy, the region), never
+//! the public `Client`, which is the thin face on top.
+//!
+//! - `save`: a whole object, split by its layout, in one transaction.
+//! - `load`: a whole object, in one batched read, assembled.
+//! - `delete`: a whole object, every shard item included.
+//! - `by_path`: `read_path` and `write_path`, touching the item that holds the path.
+//! - `tables`: `create_tables`.
+//! - `batch`: batched reads, and `transact`: transactions, within DynamoDB's limits.
+
+mod batch;
+mod by_path;
+mod delete;
+mod load;
+mod save;
+mod tables;
+mod transact;
+
+pub(crate) use by_path::{read_path, write_path};
+pub(crate) use delete::delete;
+pub(crate) use load::{Loaded, load};
+pub(crate) use save::save;
+pub(crate) use tables::create_tables;
+
+use crate::backend::{Backend, BackendError, Expr, Item, RetryPolicy};
+use crate::error::{Error, ErrorKind, Result};
+use crate::format::{META, RootMeta};
+use crate::layout::Layout;
+use crate::loader::ConfigLoader;
+use crate::shard::Node;
+use serde_dynamo::AttributeValue;
+
+/// What every operation works with.
+#[derive(Clone, Copy)]
+pub(crate) struct Env<'a> {
+    /// Where requests go; throttling is retried inside it.
+    pub(crate) backend: &'a dyn Backend,
+    pub(crate) loader: &'a dyn ConfigLoader,
+    /// How long the operations' own retries (unprocessed keys, torn reads,
+    /// lost races) go on.
+    pub(crate) policy: RetryPolicy,
+    /// Region recorded in shard references (the SDK's region, if any).
+    pub(crate) region: Option<&'a str>,
+}
+
+/// How many times a save or delete that lost a race is retried.
+const RACE_ATTEMPTS: usize = 8;
+
+/// The separator between a root key and a shard's path in a shard key:
+/// reserved in root keys, so no root key can name another object's item.
+const SHARD_KEY_MARK: &str = "#$";
+
+/// Checks a root key before any request: one DynamoDB accepts, with room
+/// for shard keys, and unable to collide with any shard key.
+pub(crate) fn check_key(layout: &Layout, key: &str) -> Result<()> {
+    let refuse = |why: &str| Err(Error::new(ErrorKind::InvalidKey, why.to_owned()).with_table(layout.table.as_ref()).with_key(key));
+    // A shard key is the root key plus `#` and a path; keep room for it
+    // under DynamoDB's 2048-byte partition key limit.
+    if key.is_empty() || key.len() > 1024 {
+        return refuse("a primary key is 1 to 1024 bytes (DynamoDB allows 2048; dystore keeps room for shard keys)");
+    }
+    if key.contains(SHARD_KEY_MARK) {
+        return refuse("a primary key may not contain `#$`, which dystore reserves for shard keys");
+    }
+    Ok(())
+}
+
+/// `NotFound` for the object keyed `key`.
+pub(crate) fn not_found(layout: &Layout, key: &str) -> Error {
+    Error::new(ErrorKind::NotFound, "no object has this key").with_table(layout.table.as_ref()).with_key(key)
+}
+
+pub(crate) fn conflict(layout: &Layout, key: &str) -> Error {
+    Error::new(ErrorKind::Conflict, "saved or written since it was read").with_table(layout.table.as_ref()).with_key(key)
+}
+
+/// The stored root metadata, if the object exists.
+pub(crate) async fn read_meta(env: &Env<'_>, layout: &Layout, key: &str) -> Result<Option<RootMeta>> {
+    let mut projection = Expr { text: "#dm".into(), ..Default::default() };
+    projection.names.insert("#dm".into(), META.into());
+    let get = crate::backend::Get { table: layout.table.to_string(), key: key_item(&layout.key, key), projection: Some(projection), consistent: true };
+    let item = env.backend.get(get)
+        .await
+        .map_err(|e| backend_error(e, &layout.table).with_key(key))?;
+    match item.and_then(|mut i| i.remove(META)) {
+        None => Ok(None),
+        Some(meta) => RootMeta::decode(meta).map(|(_, meta)| Some(meta)).map_err(|e| e.with_table(layout.table.as_ref()).with_key(key)),
+    }
+}
+
+/// The shard tree of the layout recorded in a root.
+pub(crate) fn stored_node<'l>(layout: &'l Layout, key: &str) -> Result<Node<'l>> {
+    Node::new(layout).map_err(|e| {
+        Error::new(ErrorKind::Format, "the layout recorded in the root does not resolve").with_table(layout.table.as_ref()).with_key(key).with_source(e)
+    })
+}
+
+/// A backend error as a dystore error, for an operation on `table`.
+pub(crate) fn backend_error(e: BackendError, table: &str) -> Error {
+    let (kind, detail) = match &e {
+        BackendError::TableNotFound(_) => (ErrorKind::TableNotFound, "create it with `create_tables`".to_owned()),
+        BackendError::Throttled(_) => (ErrorKind::Throttled, String::new()),
+        BackendError::ConditionFailed => (ErrorKind::Conflict, "a condition on the item was not met".to_owned()),
+        BackendError::Validation(message) => match refusal(message) {
+            Some(decoded) => decoded,
+            None => (ErrorKind::Backend, String::new()),
+        },
+        _ => (ErrorKind::Backend, String::new()),
+    };
+    Error::new(kind, detail).with_table(table).with_source(e)
+}
+
+/// A validation error DynamoDB still sent back for input dystore checks
+/// first, decoded by what its message says (DynamoDB's own wording, as
+/// dynoxide reproduces it); `None` for anything else.
+fn refusal(message: &str) -> Option<(ErrorKind, String)> {
+    let m = message.to_ascii_lowercase();
+    let kind = if m.contains("item size") {
+        ErrorKind::ItemTooLarge
+    } else if ["nesting levels", "numeric value", "number overflow", "number underflow", "significant digits"].iter().any(|p| m.contains(p)) {
+        ErrorKind::InvalidDocument
+    } else if m.contains("empty attribute name") || m.contains("document path") {
+        ErrorKind::InvalidPath
+    } else if m.contains("key element") || m.contains("key attribute") {
+        ErrorKind::InvalidKey
+    } else {
+        return None;
+    };
+    Some((kind, "DynamoDB refused the request".to_owned()))
+}
+
+/// The primary key of an item in a table keyed by `key_name`.
+pub(crate) fn key_item(key_name: &str, key: &str) -> Item {
+    [(key_name.to_owned(), AttributeValue::S(key.to_owned()))].into()
+}

@@ -1,0 +1,55 @@
+//! Sending writes as transactions within DynamoDB's limits (100 items and
+//! 4 MB per TransactWriteItems), in order, each guarded on the root.
+
+use super::{Env, backend_error, conflict, key_item};
+use crate::backend::{BackendError, Expr, Write};
+use crate::error::Result;
+use crate::format::{CONDITION_FAILED, cancelled};
+use crate::layout::Layout;
+use crate::value::item_size;
+
+/// DynamoDB's limits on one TransactWriteItems request.
+const TRANSACT_ITEMS: usize = 100;
+const TRANSACT_BYTES: usize = 4 * 1024 * 1024;
+
+/// Sends `writes` (root last) as one transaction, or, over DynamoDB's
+/// limits, as several in order, each guarded by `guard` on the root. A
+/// failed condition on the root is a `Conflict`.
+pub(crate) async fn transact(env: &Env<'_>, layout: &Layout, key: &str, writes: Vec<Write>, guard: Option<Expr>) -> Result<()> {
+    let chunks = split_transactions(writes, guard.is_some());
+    let last = chunks.len() - 1;
+    let root = key_item(&layout.key, key);
+    for (i, mut chunk) in chunks.into_iter().enumerate() {
+        if let Some(g) = guard.as_ref().filter(|_| i != last) {
+            chunk.push(Write::Check { table: layout.table.to_string(), key: root.clone(), condition: g.clone() });
+        }
+        let on_root: Vec<bool> = chunk.iter().map(|w| w.table() == layout.table && w.key_of(&layout.key) == root.get(layout.key.as_ref())).collect();
+        env.backend.transact_write(chunk).await.map_err(|e| match e {
+            BackendError::TransactionCanceled { reasons } if cancelled(&reasons, &on_root, CONDITION_FAILED).contains(&true) => conflict(layout, key),
+            other => backend_error(other, &layout.table).with_key(key),
+        })?;
+    }
+    Ok(())
+}
+
+/// Splits writes into transactions within DynamoDB's limits (leaving room
+/// for a guard per chunk), keeping their order.
+fn split_transactions(writes: Vec<Write>, guarded: bool) -> Vec<Vec<Write>> {
+    let max_items = TRANSACT_ITEMS - usize::from(guarded);
+    let mut chunks = vec![Vec::new()];
+    let mut bytes = 0;
+    for w in writes {
+        let w_bytes = match &w {
+            Write::Put { item, .. } => item_size(item),
+            _ => 1024,
+        };
+        let current = chunks.last_mut().expect("never empty");
+        if !current.is_empty() && (current.len() == max_items || bytes + w_bytes > TRANSACT_BYTES) {
+            chunks.push(Vec::new());
+            bytes = 0;
+        }
+        chunks.last_mut().expect("never empty").push(w);
+        bytes += w_bytes;
+    }
+    chunks
+}

@@ -1,0 +1,195 @@
+//! Typed objects: `#[derive(DyObject)]` structs saved, loaded and read or
+//! written by path through the [`Client`], by way of their documents.
+
+use crate::client::Client;
+use crate::error::{Error, ErrorKind, Result};
+use crate::format::META;
+use crate::layout::Layout;
+use crate::object::DyObject;
+use crate::objects::Versioned;
+use crate::ops;
+use serde_json::Value;
+
+impl Client {
+    /// Creates the tables of `T` and of all its shards.
+    ///
+    /// # Errors
+    ///
+    /// As [`Objects::create_tables`].
+    pub async fn create_tables<T: DyObject>(&self) -> Result<()> {
+        self.objects(T::layout()).create_tables().await
+    }
+
+    /// Saves `obj`; returns its key: the `#[dystore(pk)]` field, or for a
+    /// type without one, the loader's `generate_pk`, else a new UUID v4.
+    ///
+    /// # Errors
+    ///
+    /// As [`Objects::write`], plus `Serialization` if `obj` does not
+    /// serialize to a JSON object, and `InvalidKey` (before any request) if
+    /// its `pk` field is empty: set it, or call [`save_new`](Self::save_new).
+    pub async fn save<T: DyObject>(&self, obj: &T) -> Result<String> {
+        let (doc, key) = to_document::<T>(obj)?;
+        if let (Some(field), None) = (T::PK_FIELD, &key) {
+            return Err(Error::new(ErrorKind::InvalidKey, format!("the `pk` field `{field}` is empty: set it, or call `save_new` to have a key generated"))
+                .with_table(T::layout().table.as_ref()));
+        }
+        Ok(ops::save(&self.env(), T::layout(), doc, key, None).await?.key)
+    }
+
+    /// Saves `obj` as a new object under a generated key (the loader's
+    /// `generate_pk`, else a UUID v4) and returns it; `obj`'s `pk` field, if
+    /// it has one, must be empty.
+    ///
+    /// # Errors
+    ///
+    /// As [`save`](Self::save), and `InvalidKey` if the `pk` field is set
+    /// (call `save` to store the object under it).
+    pub async fn save_new<T: DyObject>(&self, obj: &T) -> Result<String> {
+        let (doc, key) = to_document::<T>(obj)?;
+        if let (Some(field), Some(_)) = (T::PK_FIELD, &key) {
+            return Err(Error::new(ErrorKind::InvalidKey, format!("`save_new` generates the key, but the `pk` field `{field}` is set: call `save`"))
+                .with_table(T::layout().table.as_ref()));
+        }
+        Ok(ops::save(&self.env(), T::layout(), doc, None, None).await?.key)
+    }
+
+    /// Loads the object keyed `key`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Objects::read`], plus `Serialization` if the stored document
+    /// does not fit `T`.
+    pub async fn load<T: DyObject>(&self, key: &str) -> Result<T> {
+        Ok(self.load_versioned::<T>(key).await?.value)
+    }
+
+    /// Loads the object keyed `key` with its revision, for
+    /// [`save_versioned`](Self::save_versioned).
+    ///
+    /// # Errors
+    ///
+    /// As [`load`](Self::load).
+    pub async fn load_versioned<T: DyObject>(&self, key: &str) -> Result<Versioned<T>> {
+        let doc = self.objects(T::layout()).read_versioned(key).await?;
+        let value = from_document::<T>(doc.value, key, T::layout())?;
+        Ok(Versioned { key: doc.key, revision: doc.revision, value })
+    }
+
+    /// Saves an object loaded with [`load_versioned`](Self::load_versioned)
+    /// only if nobody wrote it since; returns the new revision.
+    ///
+    /// # Errors
+    ///
+    /// `Conflict` if the object changed (or was deleted) since it was read.
+    pub async fn save_versioned<T: DyObject>(&self, obj: &Versioned<T>) -> Result<String> {
+        let (doc, _) = to_document::<T>(&obj.value)?;
+        Ok(ops::save(&self.env(), T::layout(), doc, Some(obj.key.clone()), Some(&obj.revision)).await?.revision)
+    }
+
+    /// The values at `path` of the object keyed `key`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Objects::read_path`], plus `InvalidPath` (before any request)
+    /// for a path `T` has no field for (`$.emial`); filters and `..` are not
+    /// checked, nor paths below a field of a type that takes any value
+    /// (`serde_json::Value`, maps, flattened structs) or below an enum.
+    pub async fn read_path<T: DyObject>(&self, key: &str, path: &str) -> Result<Vec<Value>> {
+        if is_pk_path::<T>(path) {
+            // The pk field is not stored: it is the key itself.
+            return Ok(vec![Value::String(key.to_owned())]);
+        }
+        check_fit::<T>(key, path, None)?;
+        self.objects(T::layout()).read_path(key, path).await
+    }
+
+    /// Sets the value at `path` of the object keyed `key`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Objects::write_path`], plus, before any request, `InvalidPath`
+    /// for a path `T` has no field for, and `InvalidDocument` (naming the
+    /// path, not the value) for a value that does not fit the field's type,
+    /// so that `load::<T>` keeps working. The dynamic
+    /// [`Objects::write_path`] takes any path and value.
+    pub async fn write_path<T: DyObject>(&self, key: &str, path: &str, value: Value) -> Result<()> {
+        if is_pk_path::<T>(path) {
+            return Err(Error::new(ErrorKind::InvalidPath, "the `pk` field is the object's key; save the object under another key instead")
+                .with_table(T::layout().table.as_ref())
+                .with_key(key)
+                .with_path(path));
+        }
+        check_fit::<T>(key, path, Some(&value))?;
+        self.objects(T::layout()).write_path(key, path, value).await
+    }
+
+    /// Deletes the object keyed `key` and its shards.
+    ///
+    /// # Errors
+    ///
+    /// As [`Objects::delete`].
+    pub async fn delete<T: DyObject>(&self, key: &str) -> Result<()> {
+        self.objects(T::layout()).delete(key).await
+    }
+}
+
+/// Refuses, before any request, a path `T` has no place for
+/// (`InvalidPath`) and a value that does not fit the type there
+/// (`InvalidDocument`, naming the path, never the value). Queries
+/// (filters, `..`) are not checked.
+fn check_fit<T: DyObject>(key: &str, path: &str, value: Option<&Value>) -> Result<()> {
+    let steps = match crate::path::parse(path)? {
+        crate::path::Path::Plain(p) => p.to_pattern().steps,
+        crate::path::Path::Pattern(p) => p.steps,
+        crate::path::Path::Query(_) => return Ok(()),
+    };
+    let error = |kind, detail: String| Err(Error::new(kind, detail).with_table(T::layout().table.as_ref()).with_key(key).with_path(path));
+    match crate::probe::fit::<T>(&steps, value) {
+        crate::probe::Fit::Fits => Ok(()),
+        crate::probe::Fit::NoSuchPath(why) => error(ErrorKind::InvalidPath, format!("the type has no place at this path: {why}")),
+        crate::probe::Fit::ValueMismatch => error(ErrorKind::InvalidDocument, "the value does not fit the type of the field at this path".into()),
+    }
+}
+
+/// Whether `path` is `T`'s `#[dystore(pk)]` field (or below it).
+fn is_pk_path<T: DyObject>(path: &str) -> bool {
+    let Some(pk) = T::PK_FIELD else { return false };
+    match crate::path::parse(path) {
+        Ok(crate::path::Path::Plain(p)) => p.steps.first() == Some(&crate::path::Step::Field(pk.to_owned())),
+        _ => false,
+    }
+}
+
+/// A typed object as a document, with the key its `pk` field holds.
+fn to_document<T: DyObject>(obj: &T) -> Result<(Value, Option<String>)> {
+    // serde_json's message may quote a value, so it is not passed on.
+    let mut doc = serde_json::to_value(obj)
+        .map_err(|_| Error::new(ErrorKind::Serialization, "the object does not serialize to JSON").with_table(T::layout().table.as_ref()))?;
+    let key = match (T::PK_FIELD, doc.as_object_mut()) {
+        (Some(field), Some(map)) => match map.remove(field) {
+            Some(Value::String(k)) if !k.is_empty() => Some(k),
+            _ => None,
+        },
+        _ => None,
+    };
+    Ok((doc, key))
+}
+
+fn from_document<T: DyObject>(mut doc: Value, key: &str, layout: &Layout) -> Result<T> {
+    if let (Some(field), Some(map)) = (T::PK_FIELD, doc.as_object_mut()) {
+        map.insert(field.to_owned(), Value::String(key.to_owned()));
+    }
+    if let Some(map) = doc.as_object_mut() {
+        map.remove(META);
+    }
+    serde_path_to_error::deserialize(doc).map_err(|e| {
+        // serde's message may quote the stored value (plaintext of an
+        // encrypted field, perhaps): name only where it went wrong.
+        let path = e.path().to_string();
+        Error::new(ErrorKind::Serialization, "the stored document does not fit the type")
+            .with_table(layout.table.as_ref())
+            .with_key(key)
+            .with_path(if path == "." { "$".to_owned() } else { format!("$.{path}") })
+    })
+}
