@@ -134,14 +134,10 @@ impl Client {
         Env { backend: self.backend.as_ref(), loader: self.loader.as_ref(), policy: self.policy, region: self.region.as_deref() }
     }
 
-    /// Whether documents read back keep `__dystore_meta__`.
-    pub(crate) fn keeps_metadata(&self) -> bool {
-        self.loader.keep_metadata()
-    }
 
     /// Operations on the dynamic documents of `store`.
     pub fn store<'a>(&'a self, store: &'a Store) -> Objects<'a> {
-        Objects::new(self, store.layout())
+        Objects::new(self.env(), store.layout())
     }
 
     /// Operations on objects of any layout (a derived type's
@@ -149,6 +145,6 @@ impl Client {
     /// knowing only its root table, use a `Store` of that table alone: reads
     /// follow the layout recorded in the root.
     pub fn objects<'a>(&'a self, layout: &'a Layout) -> Objects<'a> {
-        Objects::new(self, layout)
+        Objects::new(self.env(), layout)
     }
 }

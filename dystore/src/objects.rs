@@ -1,11 +1,10 @@
 //! The [`Objects`] handle: every operation on the dynamic documents of one
 //! layout.
 
-use crate::client::Client;
 use crate::error::Result;
 use crate::format::META;
 use crate::layout::Layout;
-use crate::ops;
+use crate::ops::{self, Env};
 use serde_json::Value;
 
 /// An object read together with its revision, to be saved back only if
@@ -20,16 +19,24 @@ pub struct Versioned<T> {
     pub value: T,
 }
 
-/// Operations on the objects of one layout.
-#[derive(Debug, Clone, Copy)]
+/// Operations on the objects of one layout; from
+/// [`Client::store`](crate::Client::store) or
+/// [`Client::objects`](crate::Client::objects).
+#[derive(Clone, Copy)]
 pub struct Objects<'a> {
-    client: &'a Client,
+    env: Env<'a>,
     layout: &'a Layout,
 }
 
+impl std::fmt::Debug for Objects<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Objects").field("table", &self.layout.table).finish_non_exhaustive()
+    }
+}
+
 impl<'a> Objects<'a> {
-    pub(crate) fn new(client: &'a Client, layout: &'a Layout) -> Self {
-        Objects { client, layout }
+    pub(crate) fn new(env: Env<'a>, layout: &'a Layout) -> Self {
+        Objects { env, layout }
     }
 
     /// Creates the missing tables of the layout (root and every shard,
@@ -41,7 +48,7 @@ impl<'a> Objects<'a> {
     /// `SchemaMismatch` (saying what was expected and found),
     /// `InvalidTableName`, or a backend error.
     pub async fn create_tables(&self) -> Result<()> {
-        ops::create_tables(&self.client.env(), self.layout).await
+        ops::create_tables(&self.env, self.layout).await
     }
 
     /// Writes `doc` as a new object; returns its key (the loader's, else a
@@ -56,7 +63,7 @@ impl<'a> Objects<'a> {
     /// table and the largest part; nothing is written), `TableNotFound`,
     /// `InvalidTableName`.
     pub async fn write(&self, doc: Value) -> Result<String> {
-        Ok(ops::save(&self.client.env(), self.layout, doc, None, None).await?.key)
+        Ok(ops::save(&self.env, self.layout, doc, None, None).await?.key)
     }
 
     /// Writes `doc` under `key`, replacing any object stored there.
@@ -65,7 +72,7 @@ impl<'a> Objects<'a> {
     ///
     /// As [`write`](Self::write), plus `InvalidKey`.
     pub async fn write_with_key(&self, key: &str, doc: Value) -> Result<()> {
-        ops::save(&self.client.env(), self.layout, doc, Some(key.to_owned()), None).await.map(drop)
+        ops::save(&self.env, self.layout, doc, Some(key.to_owned()), None).await.map(drop)
     }
 
     /// Reads the object keyed `key` with its shards: one BatchGetItem when
@@ -86,7 +93,7 @@ impl<'a> Objects<'a> {
     ///
     /// As [`read`](Self::read).
     pub async fn read_shallow(&self, key: &str) -> Result<Value> {
-        let loaded = ops::load(&self.client.env(), self.layout, key, false, false).await?;
+        let loaded = ops::load(&self.env, self.layout, key, false, false).await?;
         Ok(self.finish(loaded))
     }
 
@@ -97,7 +104,7 @@ impl<'a> Objects<'a> {
     ///
     /// As [`read`](Self::read), without the crypto errors.
     pub async fn read_raw(&self, key: &str) -> Result<Value> {
-        let loaded = ops::load(&self.client.env(), self.layout, key, true, true).await?;
+        let loaded = ops::load(&self.env, self.layout, key, true, true).await?;
         Ok(self.finish(loaded))
     }
 
@@ -107,14 +114,14 @@ impl<'a> Objects<'a> {
     ///
     /// As [`read`](Self::read).
     pub async fn read_versioned(&self, key: &str) -> Result<Versioned<Value>> {
-        let loaded = ops::load(&self.client.env(), self.layout, key, true, false).await?;
+        let loaded = ops::load(&self.env, self.layout, key, true, false).await?;
         let revision = loaded.meta.revision.clone();
         Ok(Versioned { key: key.to_owned(), revision, value: self.finish(loaded) })
     }
 
     fn finish(&self, loaded: ops::Loaded) -> Value {
         let mut body = loaded.body;
-        if self.client.keeps_metadata() {
+        if self.env.loader.keep_metadata() {
             body.insert(META.to_owned(), loaded.meta_value);
         }
         Value::Object(body)
@@ -127,7 +134,7 @@ impl<'a> Objects<'a> {
     ///
     /// `Conflict` if someone wrote (or deleted) the object since.
     pub async fn write_versioned(&self, read: &Versioned<Value>) -> Result<String> {
-        let saved = ops::save(&self.client.env(), self.layout, read.value.clone(), Some(read.key.clone()), Some(&read.revision)).await?;
+        let saved = ops::save(&self.env, self.layout, read.value.clone(), Some(read.key.clone()), Some(&read.revision)).await?;
         Ok(saved.revision)
     }
 
@@ -141,7 +148,7 @@ impl<'a> Objects<'a> {
     /// `InvalidPath`, `NotFound`, `MissingShard` (the path leads into a shard
     /// the object does not have).
     pub async fn read_path(&self, key: &str, path: &str) -> Result<Vec<Value>> {
-        ops::read_path(&self.client.env(), self.layout, key, path).await
+        ops::read_path(&self.env, self.layout, key, path).await
     }
 
     /// Sets the value at a plain `path`, in one request that also advances
@@ -152,7 +159,7 @@ impl<'a> Objects<'a> {
     /// `InvalidPath` (wildcards, a path that is or holds a shard, a parent
     /// that does not exist), `NotFound`, `MissingShard`.
     pub async fn write_path(&self, key: &str, path: &str, value: Value) -> Result<()> {
-        ops::write_path(&self.client.env(), self.layout, key, path, value).await
+        ops::write_path(&self.env, self.layout, key, path, value).await
     }
 
     /// Deletes the object and all its shards in one transaction (two
@@ -162,6 +169,6 @@ impl<'a> Objects<'a> {
     ///
     /// `NotFound` if no object has this key.
     pub async fn delete(&self, key: &str) -> Result<()> {
-        ops::delete(&self.client.env(), self.layout, key).await
+        ops::delete(&self.env, self.layout, key).await
     }
 }

@@ -154,10 +154,38 @@ fn position(shard: &Shard) -> Result<(PlainPath, bool)> {
     }
 }
 
+/// The public check of a layout is the resolution every operation does;
+/// it lives here, beside it, so `layout.rs` needs nothing from this module.
+impl Layout {
+    /// Checks the layout as every operation does before its first request:
+    /// table names and key attribute names DynamoDB accepts, shard paths of
+    /// names ending in an optional `[*]`, and encryption rules that parse and
+    /// can match something (not into a list shard without an index, not
+    /// into an object shard with one, not at a key attribute or at
+    /// `__dystore_meta__`).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidPath`](crate::ErrorKind) naming the path as
+    /// written and the table of the layout that declares it;
+    /// `InvalidTableName`, `InvalidKey` or `Config` for the names.
+    ///
+    /// ```
+    /// use dystore::{ErrorKind, Store};
+    /// assert!(Store::new("People", "ID").encrypt("$['first name']").layout().validate().is_ok());
+    /// let typo = Store::new("People", "ID").encrypt("contact");
+    /// assert_eq!(typo.layout().validate().unwrap_err().kind(), ErrorKind::InvalidPath);
+    /// ```
+    pub fn validate(&self) -> crate::Result<()> {
+        Resolved::new(self).map(drop)
+    }
+
+}
+
 /// Checks a layout before use: table names DynamoDB accepts, key names,
 /// shard paths and encryption rules.
 pub(crate) fn validate(layout: &Layout) -> Result<()> {
-    Resolved::new(layout).map(drop)
+    layout.validate()
 }
 
 /// DynamoDB's rule: 3 to 255 characters of `[A-Za-z0-9_.-]`.

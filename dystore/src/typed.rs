@@ -15,7 +15,7 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// As [`Objects::create_tables`].
+    /// As [`Objects::create_tables`](crate::Objects::create_tables).
     pub async fn create_tables<T: DyObject>(&self) -> Result<()> {
         self.objects(T::layout()).create_tables().await
     }
@@ -25,7 +25,7 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// As [`Objects::write`], plus `Serialization` if `obj` does not
+    /// As [`Objects::write`](crate::Objects::write), plus `Serialization` if `obj` does not
     /// serialize to a JSON object, and `InvalidKey` (before any request) if
     /// its `pk` field is empty: set it, or call [`save_new`](Self::save_new).
     pub async fn save<T: DyObject>(&self, obj: &T) -> Result<String> {
@@ -58,7 +58,7 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// As [`Objects::read`], plus `Serialization` if the stored document
+    /// As [`Objects::read`](crate::Objects::read), plus `Serialization` if the stored document
     /// does not fit `T`.
     pub async fn load<T: DyObject>(&self, key: &str) -> Result<T> {
         Ok(self.load_versioned::<T>(key).await?.value)
@@ -91,7 +91,7 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// As [`Objects::read_path`], plus `InvalidPath` (before any request)
+    /// As [`Objects::read_path`](crate::Objects::read_path), plus `InvalidPath` (before any request)
     /// for a path `T` has no field for (`$.emial`); filters and `..` are not
     /// checked, nor paths below a field of a type that takes any value
     /// (`serde_json::Value`, maps, flattened structs) or below an enum.
@@ -108,11 +108,11 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// As [`Objects::write_path`], plus, before any request, `InvalidPath`
+    /// As [`Objects::write_path`](crate::Objects::write_path), plus, before any request, `InvalidPath`
     /// for a path `T` has no field for, and `InvalidDocument` (naming the
     /// path, not the value) for a value that does not fit the field's type,
     /// so that `load::<T>` keeps working. The dynamic
-    /// [`Objects::write_path`] takes any path and value.
+    /// [`Objects::write_path`](crate::Objects::write_path) takes any path and value.
     pub async fn write_path<T: DyObject>(&self, key: &str, path: &str, value: Value) -> Result<()> {
         if is_pk_path::<T>(path) {
             return Err(Error::new(ErrorKind::InvalidPath, "the `pk` field is the object's key; save the object under another key instead")
@@ -128,7 +128,7 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// As [`Objects::delete`].
+    /// As [`Objects::delete`](crate::Objects::delete).
     pub async fn delete<T: DyObject>(&self, key: &str) -> Result<()> {
         self.objects(T::layout()).delete(key).await
     }

@@ -20,7 +20,7 @@ use zeroize::Zeroize;
 use super::key::Cipher;
 use super::plaintext::{self, EncodeError};
 use super::{Context, Key, legacy};
-use crate::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result};
 
 /// The first byte of a format 1 envelope. Not a base64 character, so it can
 /// never be confused with dynamo-store 0.6's base64 text.
@@ -122,7 +122,7 @@ pub(crate) fn seal_with_iv(
 /// header has been read:
 ///
 /// - [`ErrorKind::UnsupportedFormat`]: the first byte is not a known format
-///   (dynamo-store 0.6 text included: use [`open_legacy`](crate::open_legacy));
+///   (dynamo-store 0.6 text included: use [`open_legacy`](crate::crypto::open_legacy));
 /// - [`ErrorKind::MalformedCiphertext`]: empty, a header cut short, an empty
 ///   or non-UTF-8 key id, or a body whose length is not an IV, whole AES
 ///   blocks and a tag; also a body that does not decode under a valid tag,

@@ -10,7 +10,7 @@ use hkdf::Hkdf;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result};
 
 /// The name of an encryption key, stored in every ciphertext header.
 pub type KeyId = String;
@@ -85,7 +85,7 @@ impl Key {
     /// bytes, a 32-byte (AES-256) key.
     ///
     /// It opens that package's ciphertexts with
-    /// [`open_legacy`](crate::open_legacy), and works as a format 1 key too.
+    /// [`open_legacy`](crate::crypto::open_legacy), and works as a format 1 key too.
     pub fn from_legacy_string(key_string: &str) -> Key {
         let mut digest = Zeroizing::new([0u8; 32]);
         Sha256::new_with_prefix(key_string.as_bytes())

@@ -16,7 +16,7 @@ use base64::engine::general_purpose::STANDARD;
 use zeroize::Zeroize;
 
 use super::Key;
-use crate::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result};
 
 const IV_LEN: usize = 16;
 const BLOCK: usize = 16;

@@ -21,7 +21,7 @@ pub use envelope::{envelope_key_id, open, seal};
 pub use key::{Key, KeyId};
 pub use legacy::{is_legacy, open_legacy};
 
-use crate::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind};
 
 /// Where a leaf lives; bound into its ciphertext, so the same bytes do not
 /// open anywhere else.

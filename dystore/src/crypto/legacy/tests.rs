@@ -89,12 +89,12 @@ fn fixture_values_refuse_the_other_key_string() {
 /// string and gives one of the strings of its expected documents.
 #[test]
 fn every_fixture_ciphertext_opens() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/dynamo-store-0.6");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/dynamo-store-0.6");
     let mut opened = 0;
     for file in ["documents.json", "objects.json"] {
         let path = format!("{dir}/{file}");
         let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{path}: {e} (shared/ must sit beside the work tree)"));
+            .unwrap_or_else(|e| panic!("{path}: {e} (the fixture ships in dystore/tests/fixtures)"));
         let fixture: serde_json::Value = serde_json::from_str(&text).unwrap();
         let key = Key::from_legacy_string(fixture["key_string"].as_str().unwrap());
         let mut expected = Vec::new();
