@@ -87,7 +87,11 @@ async fn main() -> dystore::Result<()> {
 
     requests.reset();
     let key = db.save_new(&ada).await?;
-    step("save", &requests, format!("root and 3 shards as one transaction, key {key} (save_new: the pk field was empty, a UUID was generated)"));
+    step(
+        "save",
+        &requests,
+        format!("root and 3 shards as one transaction, key {key} (save_new: the pk field was empty, a UUID was generated)"),
+    );
 
     requests.reset();
     let loaded: Root = db.load(&key).await?;

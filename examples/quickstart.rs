@@ -7,8 +7,8 @@
 //! path, and deletes it — printing the DynamoDB requests each step sent.
 
 use dystore::backend::{Item, Scan};
-use serde_dynamo::AttributeValue;
 use dystore::{Client, Store};
+use serde_dynamo::AttributeValue;
 use serde_json::json;
 
 #[tokio::main(flavor = "current_thread")]
@@ -35,7 +35,11 @@ async fn main() -> dystore::Result<()> {
 
     println!("which table holds which part:");
     for (table, key_name) in [("People", "ID"), ("Locations", "IDX"), ("GeoLocations", "GID"), ("BirthDetails", "BID")] {
-        let page = db.backend().scan(Scan { table: table.into(), ..Default::default() }).await.map_err(|e| dystore::Error::new(dystore::ErrorKind::Backend, "scan failed").with_source(e))?;
+        let page = db
+            .backend()
+            .scan(Scan { table: table.into(), ..Default::default() })
+            .await
+            .map_err(|e| dystore::Error::new(dystore::ErrorKind::Backend, "scan failed").with_source(e))?;
         for item in page.items {
             println!("  {table:<13} {}", describe(&item, key_name));
         }

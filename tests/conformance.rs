@@ -3,11 +3,11 @@
 
 mod common;
 
-use common::{client, people, person, table, Target};
-use dystore::backend::{op, Get, Scan, Write};
+use common::{Target, client, people, person, table};
+use dystore::backend::{Get, Scan, Write, op};
 use dystore::{ConfigLoader, ErrorKind, Store};
 use serde_dynamo::AttributeValue;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 async fn ready(target: Target) -> (dystore::Client, Store) {
     let db = client(target).await;
@@ -108,7 +108,13 @@ async fn write_path_refuses_what_it_cannot_do_in_one_item(target: Target) {
     let (db, store) = ready(target).await;
     let objects = db.store(&store);
     let key = objects.write(person()).await.unwrap();
-    for (path, why) in [("$.location", "shard"), ("$.loc*", "JSONPath"), ("$..city", "wildcards"), ("$.location[*].city", "wildcards"), ("$", "holds shards")] {
+    for (path, why) in [
+        ("$.location", "shard"),
+        ("$.loc*", "JSONPath"),
+        ("$..city", "wildcards"),
+        ("$.location[*].city", "wildcards"),
+        ("$", "holds shards"),
+    ] {
         let e = objects.write_path(&key, path, json!(1)).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidPath, "{path}: {e}");
         assert!(e.to_string().contains(why), "{path}: {e}");
@@ -143,10 +149,9 @@ async fn paths_into_missing_shards_are_their_own_error(target: Target) {
     doc["location"] = Value::Null;
     let key = objects.write(doc.clone()).await.unwrap();
     assert_eq!(objects.read(&key).await.unwrap(), doc);
-    for result in [
-        objects.read_path(&key, "$.location.city").await.map(drop),
-        objects.write_path(&key, "$.location.city", json!("x")).await,
-    ] {
+    for result in
+        [objects.read_path(&key, "$.location.city").await.map(drop), objects.write_path(&key, "$.location.city", json!("x")).await]
+    {
         let e = result.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::MissingShard, "{e}");
         assert_eq!(e.path(), Some("$.location"));
@@ -393,4 +398,3 @@ conformance!(
     create_tables_checks_existing_schemas,
     concurrent_saves_never_show_a_mix,
 );
-

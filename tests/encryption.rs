@@ -3,11 +3,11 @@
 
 mod common;
 
-use common::{client, table, Target};
-use dystore::backend::{op, Get, Write};
+use common::{Target, client, table};
+use dystore::backend::{Get, Write, op};
 use dystore::{ErrorKind, Key, Keyring, PathPattern, Store};
 use serde_dynamo::AttributeValue;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 fn material(byte: u8, len: usize) -> Key {
     Key::new(vec![byte; len]).unwrap()
@@ -188,7 +188,14 @@ async fn tampered_and_truncated_ciphertexts_fail(target: Target) {
         (sealed[..sealed.len() - 16].to_vec(), ErrorKind::Authentication),
         (sealed[..sealed.len() - 5].to_vec(), ErrorKind::MalformedCiphertext),
         (sealed[..3].to_vec(), ErrorKind::MalformedCiphertext),
-        ({ let mut v = sealed.clone(); v[0] = 0x7f; v }, ErrorKind::UnsupportedFormat),
+        (
+            {
+                let mut v = sealed.clone();
+                v[0] = 0x7f;
+                v
+            },
+            ErrorKind::UnsupportedFormat,
+        ),
     ] {
         set(&db, &root_table, "ID", &key, "firstname", AttributeValue::B(bytes)).await;
         let e = db.store(&store).read_path(&key, "$.firstname").await.unwrap_err();

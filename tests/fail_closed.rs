@@ -7,12 +7,12 @@
 
 mod common;
 
-use common::{client, stored_item, table, Target};
+use common::{Target, client, stored_item, table};
 use dystore::backend::{Item, Write};
 use dystore::{Client, DyObject, ErrorKind, Key, Keyring, PathPattern, Store};
 use serde::{Deserialize, Serialize};
 use serde_dynamo::AttributeValue;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 fn keyring() -> Keyring {
     Keyring::new().with_key("k1", Key::new([7u8; 32]).unwrap()).default_key("k1")
@@ -236,7 +236,9 @@ async fn bad_rules_and_shard_paths_are_refused_before_any_request(target: Target
     assert!(e.is_not_found(), "nothing was written: {e}");
     // The empty name, which DynamoDB refuses, at the top or deeper.
     let (counted, requests) = db.clone().counted();
-    for (doc, path) in [(json!({"": "x"}), "$['']"), (json!({"a": {"": 1}}), "$.a['']"), (json!({"locales": [{"": 1}]}), "$.locales[0]['']")] {
+    for (doc, path) in
+        [(json!({"": "x"}), "$['']"), (json!({"a": {"": 1}}), "$.a['']"), (json!({"locales": [{"": 1}]}), "$.locales[0]['']")]
+    {
         let e = counted.store(&good).write(doc).await.unwrap_err();
         assert_eq!((e.kind(), e.path()), (ErrorKind::InvalidDocument, Some(path)), "{e}");
         assert!(e.to_string().contains("empty attribute name"), "{e}");
@@ -301,10 +303,14 @@ fn tamper_doc() -> Value {
 /// as someone with write access to the table but not to the keys could.
 async fn set(db: &Client, table: &str, key_name: &str, key: &str, path: &[&str], value: AttributeValue) {
     let mut update = dystore::backend::Expr::default();
-    let names: Vec<String> = path.iter().enumerate().map(|(i, n)| {
-        update.names.insert(format!("#a{i}"), (*n).to_owned());
-        format!("#a{i}")
-    }).collect();
+    let names: Vec<String> = path
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            update.names.insert(format!("#a{i}"), (*n).to_owned());
+            format!("#a{i}")
+        })
+        .collect();
     update.text = format!("SET {} = :v", names.join("."));
     update.values.insert(":v".into(), value);
     let key = [(key_name.to_owned(), AttributeValue::S(key.to_owned()))].into();
@@ -330,7 +336,13 @@ async fn clear_values_at_encrypted_paths_are_refused(target: Target) {
         let places = [
             (store.layout().table.to_string(), "ID", key.clone(), "firstname", "$.firstname"),
             (store.layout().shards[0].layout.table.to_string(), "IDX", ref_key(entry(&root, "location")), "city", "$.location.city"),
-            (store.layout().shards[1].layout.table.to_string(), "TID", ref_key(element(entry(&root, "tags"), 1)), "label", "$.tags[1].label"),
+            (
+                store.layout().shards[1].layout.table.to_string(),
+                "TID",
+                ref_key(element(entry(&root, "tags"), 1)),
+                "label",
+                "$.tags[1].label",
+            ),
         ];
         for (table, key_name, item_key, attr, path) in places {
             let sealed = stored_item(target, &db, &table, key_name, &item_key).await.unwrap()[attr].clone();
@@ -355,8 +367,14 @@ async fn clear_values_at_encrypted_paths_are_refused(target: Target) {
         let Some(AttributeValue::L(shards)) = layout.get_mut("shards") else { panic!("shards") };
         let path = if list { "$.firstname[*]" } else { "$.firstname" };
         let other = [("table", store.layout().shards[0].layout.table.to_string()), ("key", "IDX".to_owned())];
-        let other: Item = other.into_iter().map(|(k, v)| (k.to_owned(), AttributeValue::S(v))).chain([("shards".to_owned(), AttributeValue::L(vec![]))]).collect();
-        shards.push(AttributeValue::M([("path".to_owned(), AttributeValue::S(path.into())), ("layout".to_owned(), AttributeValue::M(other))].into()));
+        let other: Item = other
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), AttributeValue::S(v)))
+            .chain([("shards".to_owned(), AttributeValue::L(vec![]))])
+            .collect();
+        shards.push(AttributeValue::M(
+            [("path".to_owned(), AttributeValue::S(path.into())), ("layout".to_owned(), AttributeValue::M(other))].into(),
+        ));
         meta.remove("shape");
         db.backend().write(Write::Put { table: store.layout().table.to_string(), item: root, condition: None }).await.unwrap();
         for e in [objects.read(&key).await.unwrap_err(), objects.read_path(&key, "$.firstname").await.unwrap_err()] {
@@ -366,7 +384,15 @@ async fn clear_values_at_encrypted_paths_are_refused(target: Target) {
 
     // A shard's place holding data instead of a reference is refused too.
     let key = objects.write(tamper_doc()).await.unwrap();
-    set(&db, &store.layout().table, "ID", &key, &["location"], AttributeValue::M([("city".to_owned(), AttributeValue::S("Mallory".into()))].into())).await;
+    set(
+        &db,
+        &store.layout().table,
+        "ID",
+        &key,
+        &["location"],
+        AttributeValue::M([("city".to_owned(), AttributeValue::S("Mallory".into()))].into()),
+    )
+    .await;
     let e = objects.read(&key).await.unwrap_err();
     assert_eq!((e.kind(), e.path()), (ErrorKind::Format, Some("$.location")), "{e}");
 }

@@ -1,6 +1,5 @@
 //! `Client::open(path)`: data written by one process is read by the next.
 
-
 use dystore::{Client, Store};
 use serde_json::json;
 use std::process::Command;

@@ -7,11 +7,11 @@
 
 mod common;
 
-use common::{client, table, Target};
+use common::{Target, client, table};
 use dystore::backend::{Expr, Scan, Write};
 use dystore::{Client, ErrorKind, Key, Keyring, Store};
 use serde_dynamo::AttributeValue;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 async fn keys_in(db: &Client, table: &str) -> Vec<String> {
     let page = db.backend().scan(Scan { table: table.to_owned(), consistent: true, ..Default::default() }).await.unwrap();
@@ -146,7 +146,12 @@ async fn deletes_through_the_root_table_alone_leave_nothing(target: Target) {
     db.store(&root_only).write_path(&key, "$.location.city", json!("Paris")).await.unwrap();
     assert_eq!(db.store(&store).read(&key).await.unwrap()["location"]["city"], json!("Paris"), "written into the shard, not the reference");
     db.store(&root_only).delete(&key).await.unwrap();
-    let tables = [&store.layout().table, &store.layout().shards[0].layout.table, &store.layout().shards[0].layout.shards[0].layout.table, &store.layout().shards[1].layout.table];
+    let tables = [
+        &store.layout().table,
+        &store.layout().shards[0].layout.table,
+        &store.layout().shards[0].layout.shards[0].layout.table,
+        &store.layout().shards[1].layout.table,
+    ];
     for t in tables {
         assert_eq!(items_in(&db, t).await, 0, "no item of the object remains in {t}");
     }
@@ -174,7 +179,9 @@ async fn saves_racing_on_a_list_shard_leave_only_the_winner(target: Target) {
     }
     // A delete racing a save: afterwards, nothing or a whole object.
     let (db2, store2, key2) = (db.clone(), store.clone(), key.clone());
-    let saving = tokio::spawn(async move { db2.store(&store2).write_with_key(&key2, json!({"locales": [{"n": 1}, {"n": 2}, {"n": 3}, {"n": 4}]})).await });
+    let saving = tokio::spawn(async move {
+        db2.store(&store2).write_with_key(&key2, json!({"locales": [{"n": 1}, {"n": 2}, {"n": 3}, {"n": 4}]})).await
+    });
     let deleted = db.store(&store).delete(&key).await;
     saving.await.unwrap().unwrap();
     match db.store(&store).read(&key).await {
@@ -252,7 +259,10 @@ async fn numbers_and_nesting_dynamodb_refuses_are_invalid_documents(target: Targ
         (json!({"a": [1, 1e-131]}), "$.a[1]".to_owned()),
         (json!({"location": {"b": -1e200}}), "$.location.b".to_owned()),
         (json!({"locales": [{"x": {"y": 1e-140}}]}), "$.locales[0].x.y".to_owned()),
-        (json!({"deep": deep}), "$.deep[0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0]".to_owned()),
+        (
+            json!({"deep": deep}),
+            "$.deep[0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0]".to_owned(),
+        ),
     ] {
         let e = objects.write_with_key(&key, doc).await.unwrap_err();
         assert_eq!((e.kind(), e.path()), (ErrorKind::InvalidDocument, Some(path.as_str())), "{e}");

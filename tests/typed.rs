@@ -12,8 +12,8 @@
 
 mod common;
 
-use common::{assert_same_json, client, Target};
-use dystore::backend::{op, Get, Item};
+use common::{Target, assert_same_json, client};
+use dystore::backend::{Get, Item, op};
 use dystore::{Client, DyObject, ErrorKind, FnLoader, Key, Keyring, Store};
 use serde::{Deserialize, Serialize};
 use serde_dynamo::AttributeValue;
@@ -298,7 +298,10 @@ async fn python_list_example_round_trips(target: Target) {
 
     db.write_path::<RootMulti>(&key, "$.locations[1].geolocation.lattitude", json!(45.76)).await.unwrap();
     assert_eq!(db.read_path::<RootMulti>(&key, "$.locations[1].geolocation.lattitude").await.unwrap(), vec![json!(45.76)]);
-    assert_eq!(db.read_path::<RootMulti>(&key, "$.locations[*].city").await.unwrap(), vec![json!("London"), json!("Paris"), json!("Turin")]);
+    assert_eq!(
+        db.read_path::<RootMulti>(&key, "$.locations[*].city").await.unwrap(),
+        vec![json!("London"), json!("Paris"), json!("Turin")]
+    );
 
     // A shorter list leaves no element behind.
     let shorter = multi(&["Geneva"]);
@@ -565,7 +568,13 @@ fn root_store() -> Store {
                 .at("$.location")
                 .shard(Store::new("dystore_typed_GeoLocation", "ShardID").region("us-east-2").at("$.geolocation")),
         )
-        .shard(Store::new("dystore_typed_BirthDetails", "ID").region("us-east-2").at("$.birth_details").encrypt("$.dob").encrypt_with("$.hospital", "k2"))
+        .shard(
+            Store::new("dystore_typed_BirthDetails", "ID")
+                .region("us-east-2")
+                .at("$.birth_details")
+                .encrypt("$.dob")
+                .encrypt_with("$.hospital", "k2"),
+        )
         .shard(Store::new("dystore_typed_Passport", "PID").at("$.passport").encrypt("$.number"))
 }
 
@@ -603,7 +612,12 @@ async fn typed_paths_are_checked_against_the_type(target: Target) {
     let db = ready::<Root>(target).await;
     let key = db.save(&ada(&unique())).await.unwrap();
     let (counted, requests) = db.clone().counted();
-    for (path, value) in [("$.firstname", json!(12345)), ("$.visits", json!("many")), ("$.location.geolocation.lattitude", json!("north")), ("$.nickname", json!(["a"]))] {
+    for (path, value) in [
+        ("$.firstname", json!(12345)),
+        ("$.visits", json!("many")),
+        ("$.location.geolocation.lattitude", json!("north")),
+        ("$.nickname", json!(["a"])),
+    ] {
         let e = counted.write_path::<Root>(&key, path, value.clone()).await.unwrap_err();
         assert_eq!((e.kind(), e.path()), (ErrorKind::InvalidDocument, Some(path)), "{e}");
         assert!(!e.to_string().contains(&value.to_string()), "the value is not quoted: {e}");

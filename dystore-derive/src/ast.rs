@@ -45,9 +45,7 @@ impl<'a> Input<'a> {
         let rename_all = attrs.rename_all.unwrap_or(RenameRule::None);
         let fields = match &input.data {
             Data::Struct(data) => match &data.fields {
-                Fields::Named(named) => {
-                    named.named.iter().map(|field| Field::from_syn(cx, field, rename_all)).collect()
-                }
+                Fields::Named(named) => named.named.iter().map(|field| Field::from_syn(cx, field, rename_all)).collect(),
                 Fields::Unnamed(unnamed) => not_named(cx, unnamed),
                 Fields::Unit => not_named(cx, &input.ident),
             },
@@ -136,8 +134,7 @@ fn single_argument(ty: &Type) -> Option<(&'static str, &Type)> {
 /// Whether `ty` is written `String` (or a path ending in `String`).
 pub(crate) fn is_string(ty: &Type) -> bool {
     let Type::Path(path) = ty else { return false };
-    path.qself.is_none()
-        && path.path.segments.last().is_some_and(|last| last.ident == "String" && last.arguments.is_none())
+    path.qself.is_none() && path.path.segments.last().is_some_and(|last| last.ident == "String" && last.arguments.is_none())
 }
 
 /// The JSONPath of a member of the root, in the normal form the runtime

@@ -300,13 +300,7 @@ fn encrypt(cx: &Ctxt, meta: &ParseNestedMeta<'_>) -> syn::Result<Encrypt> {
 }
 
 /// Reports an unknown keyword, pointing a misplaced one at where it belongs.
-fn unknown(
-    cx: &Ctxt,
-    meta: &ParseNestedMeta<'_>,
-    place: &str,
-    expected: &[Symbol],
-    elsewhere: &[Symbol],
-) -> syn::Result<()> {
+fn unknown(cx: &Ctxt, meta: &ParseNestedMeta<'_>, place: &str, expected: &[Symbol], elsewhere: &[Symbol]) -> syn::Result<()> {
     let name = display(&meta.path);
     let (here, there) = if place == "struct" { ("the struct", "a field") } else { ("a field", "the struct") };
     let message = if elsewhere.iter().any(|word| meta.path == *word) {

@@ -117,10 +117,7 @@ fn check_single_pk(cx: &Ctxt, input: &Input<'_>) {
     let mut pks = input.fields.iter().filter_map(|field| Some((field, field.attrs.pk.as_ref()?)));
     let Some((first, _)) = pks.next() else { return };
     for (_, keyword) in pks {
-        cx.error_spanned_by(
-            keyword,
-            format_args!("only one field can be `pk`: `{}` already holds the primary key", first.ident),
-        );
+        cx.error_spanned_by(keyword, format_args!("only one field can be `pk`: `{}` already holds the primary key", first.ident));
     }
 }
 
@@ -168,10 +165,7 @@ fn check_shard_encrypt(cx: &Ctxt, field: &Field<'_>) {
 // A field is either encrypted or exempt, not both.
 fn check_encrypt_no_encrypt(cx: &Ctxt, field: &Field<'_>) {
     if let (Some(_), Some(keyword)) = (&field.attrs.encrypt, &field.attrs.no_encrypt) {
-        cx.error_spanned_by(
-            keyword,
-            "`encrypt` and `no_encrypt` cannot be used on the same field: keep the one you mean",
-        );
+        cx.error_spanned_by(keyword, "`encrypt` and `no_encrypt` cannot be used on the same field: keep the one you mean");
     }
 }
 
@@ -194,16 +188,10 @@ fn check_pk_attrs(cx: &Ctxt, field: &Field<'_>) {
         );
     }
     if let Some(keyword) = &field.attrs.shard {
-        cx.error_spanned_by(
-            keyword,
-            "`shard` cannot be used on the `pk` field: the primary key is stored in the root item",
-        );
+        cx.error_spanned_by(keyword, "`shard` cannot be used on the `pk` field: the primary key is stored in the root item");
     }
     if let Some(path) = &field.attrs.skip_deserializing {
-        cx.error_spanned_by(
-            path,
-            "`pk` cannot be used on a field with `#[serde(skip_deserializing)]`: `load` could not fill it",
-        );
+        cx.error_spanned_by(path, "`pk` cannot be used on a field with `#[serde(skip_deserializing)]`: `load` could not fill it");
     }
 }
 
@@ -213,10 +201,7 @@ fn check_skipped(cx: &Ctxt, field: &Field<'_>) {
     let Some(skip) = &field.attrs.skip else { return };
     let skip = skip.get_ident().map(ToString::to_string).unwrap_or_default();
     for (name, keyword) in dystore_keywords(field) {
-        cx.error_spanned_by(
-            keyword,
-            format_args!("`{name}` cannot be used on a field with `#[serde({skip})]`: the field is not stored"),
-        );
+        cx.error_spanned_by(keyword, format_args!("`{name}` cannot be used on a field with `#[serde({skip})]`: the field is not stored"));
     }
 }
 
@@ -228,9 +213,7 @@ fn check_flattened(cx: &Ctxt, field: &Field<'_>) {
     for (name, keyword) in dystore_keywords(field) {
         cx.error_spanned_by(
             keyword,
-            format_args!(
-                "`{name}` cannot be used on a field with `#[serde(flatten)]`: a flattened field has no path of its own"
-            ),
+            format_args!("`{name}` cannot be used on a field with `#[serde(flatten)]`: a flattened field has no path of its own"),
         );
     }
 }

@@ -52,7 +52,13 @@ impl Client {
     /// A client over a shared backend.
     pub fn from_backend(backend: Arc<dyn Backend>) -> Self {
         let policy = RetryPolicy::default();
-        Client { backend: Arc::new(Retrying::new(backend.clone(), policy)), raw: backend, loader: Arc::new(DefaultLoader), region: None, policy }
+        Client {
+            backend: Arc::new(Retrying::new(backend.clone(), policy)),
+            raw: backend,
+            loader: Arc::new(DefaultLoader),
+            region: None,
+            policy,
+        }
     }
 
     /// The same client with another retry policy: how long throttled
@@ -69,7 +75,8 @@ impl Client {
     /// `Backend` if the engine cannot open its in-memory database.
     #[cfg(feature = "embedded")]
     pub fn memory() -> Result<Self> {
-        let engine = crate::backend::Embedded::memory().map_err(|e| Error::new(ErrorKind::Backend, "cannot open the in-memory engine").with_source(e))?;
+        let engine = crate::backend::Embedded::memory()
+            .map_err(|e| Error::new(ErrorKind::Backend, "cannot open the in-memory engine").with_source(e))?;
         Ok(Client::new(engine))
     }
 
@@ -133,7 +140,6 @@ impl Client {
     pub(crate) fn env(&self) -> Env<'_> {
         Env { backend: self.backend.as_ref(), loader: self.loader.as_ref(), policy: self.policy, region: self.region.as_deref() }
     }
-
 
     /// Operations on the dynamic documents of `store`.
     pub fn store<'a>(&'a self, store: &'a Store) -> Objects<'a> {

@@ -10,7 +10,7 @@ use crate::loader::ConfigLoader;
 use crate::path::{PlainPath, Step};
 use crate::rules::{Rule, Rules};
 use crate::shard::Branch;
-use crate::value::{number_refusal, to_attr, to_json, MAX_DEPTH};
+use crate::value::{MAX_DEPTH, number_refusal, to_attr, to_json};
 use serde_dynamo::AttributeValue;
 use serde_json::{Map, Value};
 
@@ -35,7 +35,14 @@ pub(crate) struct Codec<'a> {
 impl Codec<'_> {
     /// A JSON body (fields of the object at `base`, whose own shards are
     /// `shards`) as an item body.
-    pub(crate) fn encode_body(&self, site: Site<'_>, shards: &[Branch<'_>], base: &PlainPath, body: Map<String, Value>, doc: &Value) -> Result<Item> {
+    pub(crate) fn encode_body(
+        &self,
+        site: Site<'_>,
+        shards: &[Branch<'_>],
+        base: &PlainPath,
+        body: Map<String, Value>,
+        doc: &Value,
+    ) -> Result<Item> {
         body.into_iter()
             .map(|(name, value)| {
                 let rel = PlainPath::root().child(Step::Field(name.clone()));
@@ -49,13 +56,24 @@ impl Codec<'_> {
     /// or the loader say so. A shard's place (one of `shards`, holding the
     /// reference the split put there) is stored as it is: whatever a user
     /// value looks like, it is never taken for dystore's own structure.
-    pub(crate) fn encode_value(&self, site: Site<'_>, shards: &[Branch<'_>], base: &PlainPath, rel: PlainPath, value: Value, doc: &Value) -> Result<AttributeValue> {
+    pub(crate) fn encode_value(
+        &self,
+        site: Site<'_>,
+        shards: &[Branch<'_>],
+        base: &PlainPath,
+        rel: PlainPath,
+        value: Value,
+        doc: &Value,
+    ) -> Result<AttributeValue> {
         if shards.iter().any(|b| b.at == rel) {
             return Ok(to_attr(value));
         }
         if rel.steps.len() > MAX_DEPTH {
-            return Err(Error::new(ErrorKind::InvalidDocument, format!("DynamoDB nests values at most {MAX_DEPTH} levels deep in an item"))
-                .with_path(base.join(&rel).to_string()));
+            return Err(Error::new(
+                ErrorKind::InvalidDocument,
+                format!("DynamoDB nests values at most {MAX_DEPTH} levels deep in an item"),
+            )
+            .with_path(base.join(&rel).to_string()));
         }
         match value {
             Value::Object(map) => map
@@ -139,7 +157,8 @@ impl Codec<'_> {
                 .with_key(site.root_key)
                 .with_path(path));
         }
-        let key_id = crypto::envelope_key_id(&bytes).map_err(|e| e.with_table(site.table).with_key(site.root_key).with_path(path.clone()))?;
+        let key_id =
+            crypto::envelope_key_id(&bytes).map_err(|e| e.with_table(site.table).with_key(site.root_key).with_path(path.clone()))?;
         let key = self.key(site, &path, key_id)?;
         let leaf = crypto::open(&key, &context, &bytes)?;
         to_json(leaf).map_err(|e| e.with_table(site.table).with_key(site.root_key).with_path(path))
@@ -148,7 +167,14 @@ impl Codec<'_> {
     /// A stored value at `base` + `rel` as JSON, ciphertexts opened. A
     /// value in clear where the rules say the path is encrypted is refused:
     /// someone without the keys wrote it.
-    pub(crate) fn decode_value(&self, site: Site<'_>, shards: &[Branch<'_>], base: &PlainPath, rel: PlainPath, value: AttributeValue) -> Result<Value> {
+    pub(crate) fn decode_value(
+        &self,
+        site: Site<'_>,
+        shards: &[Branch<'_>],
+        base: &PlainPath,
+        rel: PlainPath,
+        value: AttributeValue,
+    ) -> Result<Value> {
         if let Some(branch) = shards.iter().find(|b| b.at == rel) {
             let full = base.join(&rel);
             // An absent shard stores `null` (an empty list shard `[]`) in its
@@ -156,10 +182,7 @@ impl Codec<'_> {
             // shard there, that is a value in clear: the recorded layout may
             // have been forged to pass it off as a shard's place.
             let empty = matches!(&value, AttributeValue::Null(_)) || matches!(&value, AttributeValue::L(l) if l.is_empty());
-            let forged_null = empty
-                && !self.raw
-                && self.rules.encrypts(&full.steps)
-                && !self.rules.is_shard_place(&full.steps);
+            let forged_null = empty && !self.raw && self.rules.encrypts(&full.steps) && !self.rules.is_shard_place(&full.steps);
             if forged_null {
                 return Err(clear_at_encrypted(site, &full));
             }
@@ -229,10 +252,13 @@ fn check_name(name: &str, base: &PlainPath, rel: &PlainPath) -> Result<()> {
 
 /// A value in clear where the reader's marks say the path is encrypted.
 fn clear_at_encrypted(site: Site<'_>, path: &PlainPath) -> Error {
-    Error::new(ErrorKind::Authentication, "a value in clear where the layout says the path is encrypted: it was not written through dystore's keys")
-        .with_table(site.table)
-        .with_key(site.root_key)
-        .with_path(path.to_string())
+    Error::new(
+        ErrorKind::Authentication,
+        "a value in clear where the layout says the path is encrypted: it was not written through dystore's keys",
+    )
+    .with_table(site.table)
+    .with_key(site.root_key)
+    .with_path(path.to_string())
 }
 
 /// The stored value at a shard's place: a reference, a list of references

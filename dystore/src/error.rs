@@ -101,15 +101,7 @@ struct Inner {
 impl Error {
     /// A new error of `kind`; `detail` says what happened in words for a user.
     pub fn new(kind: ErrorKind, detail: impl Into<String>) -> Self {
-        Error(Box::new(Inner {
-            kind,
-            detail: detail.into(),
-            table: None,
-            key: None,
-            path: None,
-            key_id: None,
-            source: None,
-        }))
+        Error(Box::new(Inner { kind, detail: detail.into(), table: None, key: None, path: None, key_id: None, source: None }))
     }
 
     /// The kind of error.
@@ -195,12 +187,7 @@ impl fmt::Display for Error {
         if !self.0.detail.is_empty() {
             write!(f, ": {}", self.0.detail)?;
         }
-        let context = [
-            ("table", &self.0.table),
-            ("key", &self.0.key),
-            ("path", &self.0.path),
-            ("key id", &self.0.key_id),
-        ];
+        let context = [("table", &self.0.table), ("key", &self.0.key), ("path", &self.0.path), ("key id", &self.0.key_id)];
         let mut first = true;
         for (name, value) in context {
             if let Some(value) = value {
@@ -218,11 +205,7 @@ impl fmt::Display for Error {
 
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Error")
-            .field("kind", &self.0.kind)
-            .field("message", &self.to_string())
-            .field("source", &self.0.source)
-            .finish()
+        f.debug_struct("Error").field("kind", &self.0.kind).field("message", &self.to_string()).field("source", &self.0.source).finish()
     }
 }
 
@@ -238,14 +221,8 @@ mod tests {
 
     #[test]
     fn message_names_context_in_order() {
-        let e = Error::new(ErrorKind::NotFound, "no root item")
-            .with_path("$.a")
-            .with_table("People")
-            .with_key("k1");
-        assert_eq!(
-            e.to_string(),
-            "object not found: no root item (table `People`, key `k1`, path `$.a`)"
-        );
+        let e = Error::new(ErrorKind::NotFound, "no root item").with_path("$.a").with_table("People").with_key("k1");
+        assert_eq!(e.to_string(), "object not found: no root item (table `People`, key `k1`, path `$.a`)");
         assert!(e.is_not_found());
     }
 

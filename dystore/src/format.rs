@@ -16,7 +16,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::layout::{Layout, Shard};
 use crate::path::PlainPath;
 use serde_dynamo::AttributeValue;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
@@ -76,11 +76,7 @@ pub(crate) fn attr_ref(value: &AttributeValue) -> Option<Ref> {
 /// The layout as stored in the root's metadata (encryption rules excluded:
 /// they are the application's policy, not the data's shape).
 pub(crate) fn layout_to_meta(layout: &Layout) -> Value {
-    let shards: Vec<Value> = layout
-        .shards
-        .iter()
-        .map(|s| json!({"path": s.path.as_ref(), "layout": layout_to_meta(&s.layout)}))
-        .collect();
+    let shards: Vec<Value> = layout.shards.iter().map(|s| json!({"path": s.path.as_ref(), "layout": layout_to_meta(&s.layout)})).collect();
     let mut m = Map::new();
     m.insert("table".into(), layout.table.as_ref().into());
     m.insert("key".into(), layout.key.as_ref().into());
@@ -98,7 +94,11 @@ fn format_error(detail: &str) -> Error {
 /// The layout recorded in a root's metadata.
 pub(crate) fn layout_from_meta(value: &Value) -> Result<Layout> {
     let text = |name: &str| {
-        value.get(name).and_then(Value::as_str).map(|s| Cow::Owned(s.to_owned())).ok_or_else(|| format_error(&format!("layout lacks `{name}`")))
+        value
+            .get(name)
+            .and_then(Value::as_str)
+            .map(|s| Cow::Owned(s.to_owned()))
+            .ok_or_else(|| format_error(&format!("layout lacks `{name}`")))
     };
     let shards = match value.get("shards") {
         None => Vec::new(),
@@ -223,9 +223,8 @@ impl RootMeta {
 
     pub(crate) fn from_value(value: &Value) -> Result<Self> {
         check_version(value)?;
-        let text = |name: &str| {
-            value.get(name).and_then(Value::as_str).map(str::to_owned).ok_or_else(|| format_error(&format!("lacks `{name}`")))
-        };
+        let text =
+            |name: &str| value.get(name).and_then(Value::as_str).map(str::to_owned).ok_or_else(|| format_error(&format!("lacks `{name}`")));
         let lists = match value.get("lists") {
             None => BTreeMap::new(),
             Some(v) => serde_json::from_value(v.clone()).map_err(|_| format_error("has unreadable `lists`"))?,

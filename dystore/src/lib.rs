@@ -76,11 +76,11 @@ pub use backend::RetryPolicy;
 pub use client::Client;
 pub use crypto::{Context, Key, KeyId};
 pub use error::{Error, ErrorKind, Result};
-pub use loader::{FnLoader, Keyring, PathPattern};
-pub use objects::{Objects, Versioned};
 pub use layout::{EncryptRule, Layout, Shard};
 pub use loader::{ConfigLoader, DefaultLoader};
+pub use loader::{FnLoader, Keyring, PathPattern};
 pub use object::DyObject;
+pub use objects::{Objects, Versioned};
 pub use store::Store;
 
 pub use dystore_derive::DyObject;

@@ -91,9 +91,7 @@ pub(crate) fn parse(path: &str) -> Result<Path> {
 }
 
 fn check_query(path: &str) -> Result<()> {
-    jsonpath_rust::parser::parse_json_path(path)
-        .map(drop)
-        .map_err(|e| invalid(path, &format!("not a valid JSONPath: {e}")))
+    jsonpath_rust::parser::parse_json_path(path).map(drop).map_err(|e| invalid(path, &format!("not a valid JSONPath: {e}")))
 }
 
 /// Parses a path that must be plain (names and indexes only); `operation`
@@ -149,7 +147,9 @@ fn parse_steps(path: &str) -> Result<Pattern, Unplain> {
                     Some('.') => Unplain::Complex,
                     Some('*') if len == 1 => Unplain::Complex,
                     None | Some('[') => Unplain::Invalid("empty name after `.`"),
-                    Some(_) => Unplain::Invalid("a name after `.` holds letters, digits, `_` and `-` only; quote any other name as JSONPath does: `['e.mail']`"),
+                    Some(_) => Unplain::Invalid(
+                        "a name after `.` holds letters, digits, `_` and `-` only; quote any other name as JSONPath does: `['e.mail']`",
+                    ),
                 });
             }
             steps.push(PatternStep::Step(Step::Field(name_start[..len].to_owned())));
@@ -214,7 +214,11 @@ fn quoted_name(body: &str, quote: char) -> Result<(String, usize), Unplain> {
                     'r' => '\r',
                     't' => '\t',
                     'u' => unicode_escape(&mut chars)?,
-                    _ => return Err(Unplain::Invalid("unknown escape in a quoted name (JSONPath allows \\' \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)")),
+                    _ => {
+                        return Err(Unplain::Invalid(
+                            "unknown escape in a quoted name (JSONPath allows \\' \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)",
+                        ));
+                    }
                 });
             }
             c if c == quote && name.is_empty() => return Err(Unplain::Invalid("DynamoDB accepts no empty attribute name, at any depth")),
@@ -271,9 +275,7 @@ impl PlainPath {
 
     /// `Some(rest)` if `self` starts with `prefix`.
     pub(crate) fn strip_prefix(&self, prefix: &PlainPath) -> Option<PlainPath> {
-        self.steps
-            .starts_with(&prefix.steps)
-            .then(|| PlainPath { steps: self.steps[prefix.steps.len()..].to_vec() })
+        self.steps.starts_with(&prefix.steps).then(|| PlainPath { steps: self.steps[prefix.steps.len()..].to_vec() })
     }
 
     /// The same path as a pattern (with no `[*]`).

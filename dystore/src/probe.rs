@@ -95,7 +95,11 @@ struct Probe<'a> {
 impl Probe<'_> {
     /// At the end of the path: the value's own deserializer, its errors
     /// meaning "does not fit"; with no value, the end is reached.
-    fn end<'de, V: Visitor<'de>>(self, with: impl FnOnce(Value, V) -> Result<V::Value, serde_json::Error>, visitor: V) -> Result<V::Value, ProbeError> {
+    fn end<'de, V: Visitor<'de>>(
+        self,
+        with: impl FnOnce(Value, V) -> Result<V::Value, serde_json::Error>,
+        visitor: V,
+    ) -> Result<V::Value, ProbeError> {
         match self.value {
             Some(value) => with(value.clone(), visitor).map_err(|_| ProbeError::Value),
             None => Err(ProbeError::Reached),
@@ -170,7 +174,12 @@ impl<'de> Deserializer<'de> for Probe<'_> {
         visitor.visit_newtype_struct(self)
     }
 
-    fn deserialize_struct<V: Visitor<'de>>(self, name: &'static str, fields: &'static [&'static str], visitor: V) -> Result<V::Value, ProbeError> {
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, ProbeError> {
         if self.steps.is_empty() {
             return self.end(|v, visitor| v.deserialize_struct(name, fields, visitor), visitor);
         }
@@ -223,7 +232,12 @@ impl<'de> Deserializer<'de> for Probe<'_> {
         Err(self.below_a_leaf("a unit struct"))
     }
 
-    fn deserialize_enum<V: Visitor<'de>>(self, name: &'static str, variants: &'static [&'static str], visitor: V) -> Result<V::Value, ProbeError> {
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, ProbeError> {
         if self.steps.is_empty() {
             return self.end(|v, visitor| v.deserialize_enum(name, variants, visitor), visitor);
         }
@@ -312,7 +326,18 @@ mod tests {
 
     #[test]
     fn paths_the_type_has_fit() {
-        for path in ["$.email", "$.age", "$.address.city", "$.tags[3]", "$.orders[0].total", "$.orders[*].card_last4", "$.extra.anything", "$.any.deep[2].x", "$['first name']", "$.address"] {
+        for path in [
+            "$.email",
+            "$.age",
+            "$.address.city",
+            "$.tags[3]",
+            "$.orders[0].total",
+            "$.orders[*].card_last4",
+            "$.extra.anything",
+            "$.any.deep[2].x",
+            "$['first name']",
+            "$.address",
+        ] {
             assert_eq!(check(path, None), Fit::Fits, "{path}");
         }
     }

@@ -2,7 +2,7 @@
 //! holds a path.
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::{ref_value, shard_key, META};
+use crate::format::{META, ref_value, shard_key};
 use crate::layout::{Layout, Shard};
 use crate::path::{Pattern, PatternStep, PlainPath, Step, parse_pattern};
 use crate::rules::{Rules, never_matches, never_matches_shard};
@@ -54,7 +54,9 @@ impl<'l> Node<'l> {
     pub(crate) fn new(layout: &'l Layout) -> Result<Self> {
         validate_table_name(&layout.table)?;
         if layout.key.is_empty() || layout.key.len() > 255 {
-            return Err(Error::new(ErrorKind::InvalidKey, "the key attribute name must be 1 to 255 bytes").with_table(layout.table.as_ref()));
+            return Err(
+                Error::new(ErrorKind::InvalidKey, "the key attribute name must be 1 to 255 bytes").with_table(layout.table.as_ref())
+            );
         }
         let shards = layout
             .shards
@@ -72,9 +74,12 @@ impl<'l> Node<'l> {
             .collect::<Result<Vec<Branch<'l>>>>()?;
         for (i, a) in shards.iter().enumerate() {
             if let Some(b) = shards[..i].iter().find(|b| a.at.strip_prefix(&b.at).is_some() || b.at.strip_prefix(&a.at).is_some()) {
-                return Err(Error::new(ErrorKind::InvalidPath, format!("two shards at overlapping paths, `{}` and `{}`: one would be stored inside the other's reference", b.at, a.at))
-                    .with_table(layout.table.as_ref())
-                    .with_path(a.at.to_string()));
+                return Err(Error::new(
+                    ErrorKind::InvalidPath,
+                    format!("two shards at overlapping paths, `{}` and `{}`: one would be stored inside the other's reference", b.at, a.at),
+                )
+                .with_table(layout.table.as_ref())
+                .with_path(a.at.to_string()));
             }
         }
         Ok(Node { layout, shards })
@@ -179,7 +184,6 @@ impl Layout {
     pub fn validate(&self) -> crate::Result<()> {
         Resolved::new(self).map(drop)
     }
-
 }
 
 /// Checks a layout before use: table names DynamoDB accepts, key names,
@@ -194,7 +198,8 @@ pub(crate) fn validate_table_name(name: &str) -> Result<()> {
     if (3..=255).contains(&name.len()) && ok_chars {
         return Ok(());
     }
-    Err(Error::new(ErrorKind::InvalidTableName, "a table name is 3 to 255 characters of letters, digits, `_`, `-` and `.`").with_table(name))
+    Err(Error::new(ErrorKind::InvalidTableName, "a table name is 3 to 255 characters of letters, digits, `_`, `-` and `.`")
+        .with_table(name))
 }
 
 /// One item of a split document.
@@ -291,7 +296,10 @@ fn checked_shard_key(layout: &Layout, root_key: &str, path: &PlainPath) -> Resul
     if key.len() > MAX_KEY_BYTES {
         return Err(Error::new(
             ErrorKind::InvalidKey,
-            format!("the shard's key (root key, `#`, path) would be {} bytes, over DynamoDB's {MAX_KEY_BYTES}: shorten the names on the path", key.len()),
+            format!(
+                "the shard's key (root key, `#`, path) would be {} bytes, over DynamoDB's {MAX_KEY_BYTES}: shorten the names on the path",
+                key.len()
+            ),
         )
         .with_table(layout.table.as_ref())
         .with_path(path.to_string()));
@@ -335,7 +343,13 @@ pub(crate) fn deterministic_keys<'a>(node: &Node<'a>, root_key: &str, path: &Pla
 
 /// Keys of every shard item of an object whose list shards have the element
 /// counts `lists` (as recorded in its root metadata).
-pub(crate) fn all_shard_keys<'a>(node: &Node<'a>, root_key: &str, path: &PlainPath, lists: &BTreeMap<String, usize>, out: &mut Vec<(&'a Layout, String)>) {
+pub(crate) fn all_shard_keys<'a>(
+    node: &Node<'a>,
+    root_key: &str,
+    path: &PlainPath,
+    lists: &BTreeMap<String, usize>,
+    out: &mut Vec<(&'a Layout, String)>,
+) {
     for branch in &node.shards {
         let full = path.join(&branch.at);
         if branch.list {
@@ -397,8 +411,8 @@ pub(crate) fn holder<'a>(root: &'a Node<'a>, root_key: &str, path: &PlainPath) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::path::plain;
     use crate::Store;
+    use crate::path::plain;
     use serde_json::json;
 
     fn people() -> Layout {
@@ -407,7 +421,6 @@ mod tests {
             .shard(Store::new("Locales", "LID").at("$.locales[*]"))
             .into_layout()
     }
-
 
     #[test]
     fn split_places_references_and_keys() {
@@ -491,8 +504,20 @@ mod tests {
             validate(&with(ok)).unwrap_or_else(|e| panic!("{ok}: {e}"));
         }
         for never in [
-            "$.locales.type", "$.location[*]", "$.location[0].x", "$.ID", "$.__dystore_meta__", "$.location.IDX", "$.locales[*].LID",
-            "$[*].card", "$[0]", "$[*]", "$.locales[*][0]", "$.locales[0][*]", "$.locales[*][*]", "$.location[0]",
+            "$.locales.type",
+            "$.location[*]",
+            "$.location[0].x",
+            "$.ID",
+            "$.__dystore_meta__",
+            "$.location.IDX",
+            "$.locales[*].LID",
+            "$[*].card",
+            "$[0]",
+            "$[*]",
+            "$.locales[*][0]",
+            "$.locales[0][*]",
+            "$.locales[*][*]",
+            "$.location[0]",
         ] {
             let e = validate(&with(never)).unwrap_err();
             assert_eq!((e.kind(), e.path(), e.table()), (ErrorKind::InvalidPath, Some(never), Some("People")), "{never}");
@@ -513,10 +538,7 @@ mod tests {
             assert_eq!((e.kind(), e.path()), (ErrorKind::InvalidPath, Some(bad)), "{bad}: {e}");
         }
         for (a, b) in [("$.a", "$['a']"), ("$.a", "$.a.b"), ("$.a.b", "$.a[*]")] {
-            let layout = Store::new("People", "ID")
-                .shard(Store::new("One", "K1").at(a))
-                .shard(Store::new("Two", "K2").at(b))
-                .into_layout();
+            let layout = Store::new("People", "ID").shard(Store::new("One", "K1").at(a)).shard(Store::new("Two", "K2").at(b)).into_layout();
             let e = validate(&layout).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::InvalidPath, "{a} {b}");
             assert!(e.to_string().contains("overlapping"), "{e}");

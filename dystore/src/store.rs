@@ -60,9 +60,7 @@ impl Store {
     /// Adds a shard; `child` must have been placed with [`Store::at`] (a
     /// shard without a path is placed at the field named like its table).
     pub fn shard(mut self, child: Store) -> Self {
-        let path = child.path.unwrap_or_else(|| {
-            PlainPath::root().child(Step::Field(child.layout.table.to_string())).to_string()
-        });
+        let path = child.path.unwrap_or_else(|| PlainPath::root().child(Step::Field(child.layout.table.to_string())).to_string());
         self.layout.shards.to_mut().push(Shard { path: Cow::Owned(path), layout: child.layout });
         self
     }
@@ -83,11 +81,7 @@ impl Store {
     }
 
     fn rule(mut self, path: String, key_id: Option<String>, exempt: bool) -> Self {
-        self.layout.encrypt.to_mut().push(EncryptRule {
-            path: Cow::Owned(path),
-            key_id: key_id.map(Cow::Owned),
-            exempt,
-        });
+        self.layout.encrypt.to_mut().push(EncryptRule { path: Cow::Owned(path), key_id: key_id.map(Cow::Owned), exempt });
         self
     }
 

@@ -31,8 +31,11 @@ impl Client {
     pub async fn save<T: DyObject>(&self, obj: &T) -> Result<String> {
         let (doc, key) = to_document::<T>(obj)?;
         if let (Some(field), None) = (T::PK_FIELD, &key) {
-            return Err(Error::new(ErrorKind::InvalidKey, format!("the `pk` field `{field}` is empty: set it, or call `save_new` to have a key generated"))
-                .with_table(T::layout().table.as_ref()));
+            return Err(Error::new(
+                ErrorKind::InvalidKey,
+                format!("the `pk` field `{field}` is empty: set it, or call `save_new` to have a key generated"),
+            )
+            .with_table(T::layout().table.as_ref()));
         }
         Ok(ops::save(&self.env(), T::layout(), doc, key, None).await?.key)
     }
@@ -48,8 +51,11 @@ impl Client {
     pub async fn save_new<T: DyObject>(&self, obj: &T) -> Result<String> {
         let (doc, key) = to_document::<T>(obj)?;
         if let (Some(field), Some(_)) = (T::PK_FIELD, &key) {
-            return Err(Error::new(ErrorKind::InvalidKey, format!("`save_new` generates the key, but the `pk` field `{field}` is set: call `save`"))
-                .with_table(T::layout().table.as_ref()));
+            return Err(Error::new(
+                ErrorKind::InvalidKey,
+                format!("`save_new` generates the key, but the `pk` field `{field}` is set: call `save`"),
+            )
+            .with_table(T::layout().table.as_ref()));
         }
         Ok(ops::save(&self.env(), T::layout(), doc, None, None).await?.key)
     }
@@ -115,10 +121,13 @@ impl Client {
     /// [`Objects::write_path`](crate::Objects::write_path) takes any path and value.
     pub async fn write_path<T: DyObject>(&self, key: &str, path: &str, value: Value) -> Result<()> {
         if is_pk_path::<T>(path) {
-            return Err(Error::new(ErrorKind::InvalidPath, "the `pk` field is the object's key; save the object under another key instead")
-                .with_table(T::layout().table.as_ref())
-                .with_key(key)
-                .with_path(path));
+            return Err(Error::new(
+                ErrorKind::InvalidPath,
+                "the `pk` field is the object's key; save the object under another key instead",
+            )
+            .with_table(T::layout().table.as_ref())
+            .with_key(key)
+            .with_path(path));
         }
         check_fit::<T>(key, path, Some(&value))?;
         self.objects(T::layout()).write_path(key, path, value).await
@@ -148,7 +157,9 @@ fn check_fit<T: DyObject>(key: &str, path: &str, value: Option<&Value>) -> Resul
     match crate::probe::fit::<T>(&steps, value) {
         crate::probe::Fit::Fits => Ok(()),
         crate::probe::Fit::NoSuchPath(why) => error(ErrorKind::InvalidPath, format!("the type has no place at this path: {why}")),
-        crate::probe::Fit::ValueMismatch => error(ErrorKind::InvalidDocument, "the value does not fit the type of the field at this path".into()),
+        crate::probe::Fit::ValueMismatch => {
+            error(ErrorKind::InvalidDocument, "the value does not fit the type of the field at this path".into())
+        }
     }
 }
 
@@ -164,8 +175,9 @@ fn is_pk_path<T: DyObject>(path: &str) -> bool {
 /// A typed object as a document, with the key its `pk` field holds.
 fn to_document<T: DyObject>(obj: &T) -> Result<(Value, Option<String>)> {
     // serde_json's message may quote a value, so it is not passed on.
-    let mut doc = serde_json::to_value(obj)
-        .map_err(|_| Error::new(ErrorKind::Serialization, "the object does not serialize to JSON").with_table(T::layout().table.as_ref()))?;
+    let mut doc = serde_json::to_value(obj).map_err(|_| {
+        Error::new(ErrorKind::Serialization, "the object does not serialize to JSON").with_table(T::layout().table.as_ref())
+    })?;
     let key = match (T::PK_FIELD, doc.as_object_mut()) {
         (Some(field), Some(map)) => match map.remove(field) {
             Some(Value::String(k)) if !k.is_empty() => Some(k),

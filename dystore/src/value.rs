@@ -37,11 +37,9 @@ pub(crate) fn to_json(value: AttributeValue) -> Result<Value> {
         AttributeValue::B(b) => Value::String(base64::engine::general_purpose::STANDARD.encode(b)),
         AttributeValue::Ss(v) => Value::Array(v.into_iter().map(Value::String).collect()),
         AttributeValue::Ns(v) => Value::Array(v.iter().map(|n| number(n).map(Value::Number)).collect::<Result<_>>()?),
-        AttributeValue::Bs(v) => Value::Array(
-            v.into_iter()
-                .map(|b| Value::String(base64::engine::general_purpose::STANDARD.encode(b)))
-                .collect(),
-        ),
+        AttributeValue::Bs(v) => {
+            Value::Array(v.into_iter().map(|b| Value::String(base64::engine::general_purpose::STANDARD.encode(b))).collect())
+        }
         AttributeValue::L(items) => Value::Array(items.into_iter().map(to_json).collect::<Result<_>>()?),
         AttributeValue::M(map) => Value::Object(map_to_json(map)?),
     })
@@ -64,10 +62,7 @@ fn number(n: &str) -> Result<Number> {
             return Ok(u.into());
         }
     }
-    n.parse::<f64>()
-        .ok()
-        .and_then(Number::from_f64)
-        .ok_or_else(|| Error::new(ErrorKind::Format, "stored number is not a finite decimal"))
+    n.parse::<f64>().ok().and_then(Number::from_f64).ok_or_else(|| Error::new(ErrorKind::Format, "stored number is not a finite decimal"))
 }
 
 /// DynamoDB's limits on a number (its developer guide, "Data types"): at
@@ -159,10 +154,23 @@ mod tests {
 
     #[test]
     fn numbers_out_of_dynamodb_range_are_named() {
-        for ok in ["0", "-0.0", "1e125", "9.9999999999999999999999999999999999999e125", "1e-130", "-1E-130", "12345678901234567890123456789012345678", "0.000123", "1.5", "100000000000000000000000000000000000000000"] {
+        for ok in [
+            "0",
+            "-0.0",
+            "1e125",
+            "9.9999999999999999999999999999999999999e125",
+            "1e-130",
+            "-1E-130",
+            "12345678901234567890123456789012345678",
+            "0.000123",
+            "1.5",
+            "100000000000000000000000000000000000000000",
+        ] {
             assert_eq!(number_refusal(ok), None, "{ok}");
         }
-        for bad in ["1e300", "1e126", "1e-131", "-1e-131", "123456789012345678901234567890123456789", "1.00000000000000000000000000000000000001"] {
+        for bad in
+            ["1e300", "1e126", "1e-131", "-1e-131", "123456789012345678901234567890123456789", "1.00000000000000000000000000000000000001"]
+        {
             assert!(number_refusal(bad).is_some(), "{bad}");
         }
     }

@@ -46,9 +46,13 @@ pub fn server() -> SocketAddr {
 async fn network_client(endpoint: &str, static_credentials: bool) -> Client {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).endpoint_url(endpoint);
     if static_credentials {
-        loader = loader
-            .region(aws_config::Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "dystore-tests"));
+        loader = loader.region(aws_config::Region::new("us-east-1")).credentials_provider(Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "dystore-tests",
+        ));
     }
     Client::from_conf(&loader.load().await)
 }
@@ -63,9 +67,13 @@ pub async fn sdk(target: Target) -> aws_sdk_dynamodb::Client {
     };
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).endpoint_url(endpoint);
     if target == Target::Http {
-        loader = loader
-            .region(aws_config::Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "dystore-tests"));
+        loader = loader.region(aws_config::Region::new("us-east-1")).credentials_provider(Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "dystore-tests",
+        ));
     }
     aws_sdk_dynamodb::Client::new(&loader.load().await)
 }
@@ -132,11 +140,7 @@ pub fn table(name: &str) -> String {
 /// birth_details as shards — four items per object.
 pub fn people() -> Store {
     Store::new(table("People"), "ID")
-        .shard(
-            Store::new(table("Locations"), "IDX")
-                .at("$.location")
-                .shard(Store::new(table("Geo"), "GID").at("$.geolocation")),
-        )
+        .shard(Store::new(table("Locations"), "IDX").at("$.location").shard(Store::new(table("Geo"), "GID").at("$.geolocation")))
         .shard(Store::new(table("Births"), "BID").at("$.birth_details"))
 }
 

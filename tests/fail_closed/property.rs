@@ -7,13 +7,13 @@
 //! ciphertext and every other leaf as itself; and load, `read_path` and
 //! `write_path` round-trip exactly.
 
-use super::common::{client, stored_item, table, Target};
+use super::common::{Target, client, stored_item, table};
 use super::{element, entry, is_sealed, keyring, member, ref_key};
 use dystore::{Client, Store};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_dynamo::AttributeValue;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
 /// How many generated objects each backend stores.
@@ -25,8 +25,24 @@ fn name() -> impl Strategy<Value = String> {
         "[0-9]{1,3}",
         proptest::collection::vec(
             prop_oneof![
-                Just(' '), Just('.'), Just('\''), Just('"'), Just('['), Just(']'), Just('\\'), Just('$'), Just('*'),
-                Just('@'), Just('ä'), Just('城'), Just('😀'), Just('\n'), Just('\u{1}'), Just('-'), Just('a'), Just('0'),
+                Just(' '),
+                Just('.'),
+                Just('\''),
+                Just('"'),
+                Just('['),
+                Just(']'),
+                Just('\\'),
+                Just('$'),
+                Just('*'),
+                Just('@'),
+                Just('ä'),
+                Just('城'),
+                Just('😀'),
+                Just('\n'),
+                Just('\u{1}'),
+                Just('-'),
+                Just('a'),
+                Just('0'),
             ],
             1..6,
         )
@@ -212,7 +228,9 @@ async fn check(target: Target, db: &Client, tables: &Tables, case: Case) -> Resu
         check_stored(value, entry(&shard, name), *mark != Mark::Clear, &format!("$shard{}", quoted(name)))?;
     }
     for (i, el) in case.elements.iter().enumerate() {
-        let item = stored_item(target, db, &tables.list, "LID", &ref_key(element(entry(&root, &case.list_name), i))).await.expect("an element item");
+        let item = stored_item(target, db, &tables.list, "LID", &ref_key(element(entry(&root, &case.list_name), i)))
+            .await
+            .expect("an element item");
         for (name, value) in el {
             check_stored(value, entry(&item, name), case.list_marks[name] != Mark::Clear, &format!("$list[{i}]{}", quoted(name)))?;
         }

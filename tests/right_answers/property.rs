@@ -8,11 +8,11 @@
 //!   exactly or fails with a typed error that is not `Backend`, and an
 //!   operation that fails has written nothing.
 
-use super::common::{client, table, Target};
+use super::common::{Target, client, table};
 use dystore::{Client, ErrorKind, Store};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 const CASES: u32 = 24;
 
@@ -148,7 +148,13 @@ fn typed(what: &str, e: &dystore::Error) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-async fn every_operation_round_trips_or_refuses(db: &Client, store: &Store, first: Value, second: Value, key: String) -> Result<(), TestCaseError> {
+async fn every_operation_round_trips_or_refuses(
+    db: &Client,
+    store: &Store,
+    first: Value,
+    second: Value,
+    key: String,
+) -> Result<(), TestCaseError> {
     let objects = db.store(store);
     // A save: the document reads back exactly, or a typed error and nothing stored.
     let saved = match objects.write_with_key(&key, first.clone()).await {

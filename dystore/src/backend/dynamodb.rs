@@ -3,10 +3,10 @@
 
 use super::{Backend, BackendError, BatchGetOutput, Expr, Get, Item, Page, Query, Scan, TableInfo, TableKeys, Write};
 use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types as aws;
-use aws_sdk_dynamodb::Client;
 use serde_dynamo::AttributeValue;
 use std::collections::HashMap;
 
@@ -43,12 +43,9 @@ fn map_code(code: Option<&str>, message: String) -> BackendError {
         Some("ConditionalCheckFailedException") => BackendError::ConditionFailed,
         Some("ResourceNotFoundException") => BackendError::TableNotFound(message),
         Some("ResourceInUseException") => BackendError::TableExists(message),
-        Some(
-            "ThrottlingException"
-            | "ProvisionedThroughputExceededException"
-            | "RequestLimitExceeded"
-            | "LimitExceededException",
-        ) => BackendError::Throttled(message),
+        Some("ThrottlingException" | "ProvisionedThroughputExceededException" | "RequestLimitExceeded" | "LimitExceededException") => {
+            BackendError::Throttled(message)
+        }
         Some("ValidationException") => BackendError::Validation(message),
         _ => BackendError::Other(message),
     }
@@ -71,11 +68,7 @@ where
 
 fn map_transact_err<R: std::fmt::Debug>(e: SdkError<TransactWriteItemsError, R>) -> BackendError {
     if let Some(TransactWriteItemsError::TransactionCanceledException(t)) = e.as_service_error() {
-        let reasons = t
-            .cancellation_reasons()
-            .iter()
-            .map(|r| r.code().filter(|c| *c != "None").map(str::to_owned))
-            .collect();
+        let reasons = t.cancellation_reasons().iter().map(|r| r.code().filter(|c| *c != "None").map(str::to_owned)).collect();
         return BackendError::TransactionCanceled { reasons };
     }
     map_err(e)
@@ -84,7 +77,6 @@ fn map_transact_err<R: std::fmt::Debug>(e: SdkError<TransactWriteItemsError, R>)
 fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> BackendError {
     BackendError::Validation(e.to_string())
 }
-
 
 fn split(condition: Option<Expr>) -> (Option<String>, Option<HashMap<String, String>>, Option<AwsItem>) {
     match condition {
@@ -148,10 +140,7 @@ fn transact_item(write: Write) -> Result<aws::TransactWriteItem, BackendError> {
 }
 
 fn page(items: Option<Vec<AwsItem>>, last: Option<AwsItem>) -> Page {
-    Page {
-        items: items.unwrap_or_default().into_iter().map(from_aws).collect(),
-        last_key: last.filter(|k| !k.is_empty()).map(from_aws),
-    }
+    Page { items: items.unwrap_or_default().into_iter().map(from_aws).collect(), last_key: last.filter(|k| !k.is_empty()).map(from_aws) }
 }
 
 #[async_trait]
@@ -257,13 +246,7 @@ impl Backend for DynamoDb {
 
     async fn transact_write(&self, writes: Vec<Write>) -> Result<(), BackendError> {
         let items = writes.into_iter().map(transact_item).collect::<Result<Vec<_>, _>>()?;
-        self.client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-            .map(drop)
-            .map_err(map_transact_err)
+        self.client.transact_write_items().set_transact_items(Some(items)).send().await.map(drop).map_err(map_transact_err)
     }
 
     async fn transact_get(&self, gets: Vec<Get>) -> Result<Vec<Option<Item>>, BackendError> {
@@ -282,13 +265,7 @@ impl Backend for DynamoDb {
                 .map_err(build_err)?;
             items.push(aws::TransactGetItem::builder().get(get).build());
         }
-        let out = self
-            .client
-            .transact_get_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-            .map_err(map_err)?;
+        let out = self.client.transact_get_items().set_transact_items(Some(items)).send().await.map_err(map_err)?;
         Ok(out.responses.unwrap_or_default().into_iter().map(|r| r.item.map(from_aws)).collect())
     }
 
@@ -326,11 +303,7 @@ impl Backend for DynamoDb {
     }
 
     async fn create_table(&self, table: &str, key: &str) -> Result<(), BackendError> {
-        let schema = aws::KeySchemaElement::builder()
-            .attribute_name(key)
-            .key_type(aws::KeyType::Hash)
-            .build()
-            .map_err(build_err)?;
+        let schema = aws::KeySchemaElement::builder().attribute_name(key).key_type(aws::KeyType::Hash).build().map_err(build_err)?;
         let definition = aws::AttributeDefinition::builder()
             .attribute_name(key)
             .attribute_type(aws::ScalarAttributeType::S)
@@ -357,12 +330,7 @@ impl Backend for DynamoDb {
         let Some(t) = out.table else { return Ok(None) };
         Ok(Some(TableInfo {
             name: t.table_name.unwrap_or_default(),
-            key_schema: t
-                .key_schema
-                .unwrap_or_default()
-                .into_iter()
-                .map(|k| (k.attribute_name, k.key_type.as_str().to_owned()))
-                .collect(),
+            key_schema: t.key_schema.unwrap_or_default().into_iter().map(|k| (k.attribute_name, k.key_type.as_str().to_owned())).collect(),
             attribute_types: t
                 .attribute_definitions
                 .unwrap_or_default()

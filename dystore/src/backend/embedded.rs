@@ -8,8 +8,8 @@
 use super::{Backend, BackendError, BatchGetOutput, Expr, Get, Item, Page, Query, Scan, TableInfo, TableKeys, Write};
 use async_trait::async_trait;
 use dynoxide::actions::{
-    batch_get_item, create_table, delete_item, describe_table, get_item, put_item, query, scan,
-    transact_get_items, transact_write_items as twi, update_item,
+    batch_get_item, create_table, delete_item, describe_table, get_item, put_item, query, scan, transact_get_items,
+    transact_write_items as twi, update_item,
 };
 use dynoxide::types as dx;
 use dynoxide::{Database, DynoxideError};
@@ -81,7 +81,6 @@ fn some_if<T>(map: HashMap<String, T>) -> Option<HashMap<String, T>> {
     (!map.is_empty()).then_some(map)
 }
 
-
 type Cond = (Option<String>, Option<HashMap<String, String>>, Option<HashMap<String, dx::AttributeValue>>);
 
 fn cond(condition: Option<Expr>) -> Cond {
@@ -146,16 +145,12 @@ fn transact_item(write: Write) -> twi::TransactWriteItem {
 fn map_err(e: DynoxideError) -> BackendError {
     match e {
         DynoxideError::ConditionalCheckFailedException(..) => BackendError::ConditionFailed,
-        DynoxideError::TransactionCanceledException(_, reasons) => BackendError::TransactionCanceled {
-            reasons: reasons
-                .into_iter()
-                .map(|r| (r.code != "None").then_some(r.code))
-                .collect(),
-        },
+        DynoxideError::TransactionCanceledException(_, reasons) => {
+            BackendError::TransactionCanceled { reasons: reasons.into_iter().map(|r| (r.code != "None").then_some(r.code)).collect() }
+        }
         DynoxideError::ResourceNotFoundException(m) => BackendError::TableNotFound(m),
         DynoxideError::ResourceInUseException(m) => BackendError::TableExists(m),
-        DynoxideError::ProvisionedThroughputExceededException(m)
-=> BackendError::Throttled(m),
+        DynoxideError::ProvisionedThroughputExceededException(m) => BackendError::Throttled(m),
         DynoxideError::ValidationException(m) => BackendError::Validation(m),
         other => BackendError::Other(other.to_string()),
     }
@@ -177,10 +172,7 @@ fn get_request(get: Get) -> get_item::GetItemRequest {
 }
 
 fn page(items: Option<Vec<dx::Item>>, last: Option<HashMap<String, dx::AttributeValue>>) -> Page {
-    Page {
-        items: items.unwrap_or_default().into_iter().map(from_dx_item).collect(),
-        last_key: last.map(from_dx_item),
-    }
+    Page { items: items.unwrap_or_default().into_iter().map(from_dx_item).collect(), last_key: last.map(from_dx_item) }
 }
 
 #[async_trait]
@@ -209,11 +201,7 @@ impl Backend for Embedded {
         if !response.unprocessed_keys.is_empty() {
             return Err(BackendError::Other("embedded engine left unprocessed keys".into()));
         }
-        let items = response
-            .responses
-            .into_iter()
-            .map(|(table, items)| (table, items.into_iter().map(from_dx_item).collect()))
-            .collect();
+        let items = response.responses.into_iter().map(|(table, items)| (table, items.into_iter().map(from_dx_item).collect())).collect();
         Ok(BatchGetOutput { items, unprocessed: Vec::new() })
     }
 
@@ -262,10 +250,8 @@ impl Backend for Embedded {
     }
 
     async fn transact_write(&self, writes: Vec<Write>) -> Result<(), BackendError> {
-        let request = twi::TransactWriteItemsRequest {
-            transact_items: writes.into_iter().map(transact_item).collect(),
-            ..Default::default()
-        };
+        let request =
+            twi::TransactWriteItemsRequest { transact_items: writes.into_iter().map(transact_item).collect(), ..Default::default() };
         self.db.transact_write_items(request).map(drop).map_err(map_err)
     }
 
@@ -322,10 +308,7 @@ impl Backend for Embedded {
     async fn create_table(&self, table: &str, key: &str) -> Result<(), BackendError> {
         let request = create_table::CreateTableRequest {
             table_name: table.to_owned(),
-            key_schema: vec![dx::KeySchemaElement {
-                attribute_name: key.to_owned(),
-                key_type: dx::KeyType::HASH,
-            }],
+            key_schema: vec![dx::KeySchemaElement { attribute_name: key.to_owned(), key_type: dx::KeyType::HASH }],
             attribute_definitions: vec![dx::AttributeDefinition {
                 attribute_name: key.to_owned(),
                 attribute_type: dx::ScalarAttributeType::S,
@@ -345,16 +328,8 @@ impl Backend for Embedded {
         };
         Ok(Some(TableInfo {
             name: t.table_name,
-            key_schema: t
-                .key_schema
-                .into_iter()
-                .map(|k| (k.attribute_name, format!("{:?}", k.key_type)))
-                .collect(),
-            attribute_types: t
-                .attribute_definitions
-                .into_iter()
-                .map(|a| (a.attribute_name, format!("{:?}", a.attribute_type)))
-                .collect(),
+            key_schema: t.key_schema.into_iter().map(|k| (k.attribute_name, format!("{:?}", k.key_type))).collect(),
+            attribute_types: t.attribute_definitions.into_iter().map(|a| (a.attribute_name, format!("{:?}", a.attribute_type))).collect(),
             status: t.table_status,
         }))
     }

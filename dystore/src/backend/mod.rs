@@ -8,16 +8,16 @@
 
 mod counting;
 mod dynamodb;
-mod retry;
 #[cfg(feature = "embedded")]
 mod embedded;
+mod retry;
 
 pub use counting::{Counting, Requests};
-pub(crate) use retry::{Backoff, Retrying};
-pub use retry::RetryPolicy;
 pub use dynamodb::DynamoDb;
 #[cfg(feature = "embedded")]
 pub use embedded::Embedded;
+pub use retry::RetryPolicy;
+pub(crate) use retry::{Backoff, Retrying};
 
 use async_trait::async_trait;
 use serde_dynamo::AttributeValue;
@@ -139,10 +139,7 @@ impl Write {
     /// The table this write touches.
     pub fn table(&self) -> &str {
         match self {
-            Write::Put { table, .. }
-            | Write::Update { table, .. }
-            | Write::Delete { table, .. }
-            | Write::Check { table, .. } => table,
+            Write::Put { table, .. } | Write::Update { table, .. } | Write::Delete { table, .. } | Write::Check { table, .. } => table,
         }
     }
 }

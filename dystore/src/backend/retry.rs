@@ -139,7 +139,11 @@ mod tests {
 
     fn retrying(deadline_ms: u64) -> Retrying {
         let engine = super::super::Embedded::memory().expect("embedded engine");
-        let policy = RetryPolicy { deadline: Duration::from_millis(deadline_ms), first_backoff: Duration::from_millis(1), max_backoff: Duration::from_millis(2) };
+        let policy = RetryPolicy {
+            deadline: Duration::from_millis(deadline_ms),
+            first_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(2),
+        };
         Retrying::new(Arc::new(engine), policy)
     }
 
@@ -156,7 +160,12 @@ mod tests {
         let calls = AtomicUsize::new(0);
         assert!(matches!(retrying(20).run(|| throttled(&calls, usize::MAX)).await, Err(BackendError::Throttled(_))), "past the deadline");
         let calls = AtomicUsize::new(0);
-        let other = retrying(1_000).run(|| async { calls.fetch_add(1, Ordering::SeqCst); Err::<(), _>(BackendError::Validation("no".into())) }).await;
+        let other = retrying(1_000)
+            .run(|| async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err::<(), _>(BackendError::Validation("no".into()))
+            })
+            .await;
         assert_eq!((other, calls.load(Ordering::SeqCst)), (Err(BackendError::Validation("no".into())), 1), "other errors are not retried");
     }
 

@@ -67,32 +67,23 @@ struct Parsed<'a> {
 /// ```
 pub fn seal(key_id: &str, key: &Key, ctx: &Context<'_>, leaf: &AttributeValue) -> Result<Vec<u8>> {
     let mut iv = [0u8; IV_LEN];
-    getrandom::getrandom(&mut iv).map_err(|_| {
-        ctx.error(ErrorKind::Config, "the operating system's random number generator failed")
-            .with_key_id(key_id)
-    })?;
+    getrandom::getrandom(&mut iv)
+        .map_err(|_| ctx.error(ErrorKind::Config, "the operating system's random number generator failed").with_key_id(key_id))?;
     seal_with_iv(key_id, key, ctx, leaf, &iv)
 }
 
 /// [`seal`] with a chosen IV. Only `seal` and the test vectors call it: an
 /// IV must never repeat under one key.
-pub(crate) fn seal_with_iv(
-    key_id: &str,
-    key: &Key,
-    ctx: &Context<'_>,
-    leaf: &AttributeValue,
-    iv: &[u8; IV_LEN],
-) -> Result<Vec<u8>> {
+pub(crate) fn seal_with_iv(key_id: &str, key: &Key, ctx: &Context<'_>, leaf: &AttributeValue, iv: &[u8; IV_LEN]) -> Result<Vec<u8>> {
     let error = |kind, detail: String| ctx.error(kind, detail).with_key_id(key_id);
     let id_len = u8::try_from(key_id.len())
         .ok()
         .filter(|&len| len > 0)
         .ok_or_else(|| error(ErrorKind::Config, format!("a key id is 1 to 255 bytes, not {}", key_id.len())))?;
     let plain_len = plaintext::encoded_len(leaf).map_err(|e| match e {
-        EncodeError::NotALeaf(what) => error(
-            ErrorKind::InvalidDocument,
-            format!("{what} cannot be encrypted as one value; only its leaves can"),
-        ),
+        EncodeError::NotALeaf(what) => {
+            error(ErrorKind::InvalidDocument, format!("{what} cannot be encrypted as one value; only its leaves can"))
+        }
         EncodeError::TooLong => error(ErrorKind::InvalidDocument, "a set element is over 4 GiB".into()),
     })?;
     // PKCS#7 always adds 1..=16 bytes.
@@ -135,13 +126,12 @@ pub fn open(key: &Key, ctx: &Context<'_>, envelope: &[u8]) -> Result<AttributeVa
     let error = |kind, detail| ctx.error(kind, detail).with_key_id(parsed.key_id);
     let mut mac = mac_prefix(key, ctx, parsed.header, parsed.iv);
     mac.update(parsed.ciphertext);
-    mac.verify_slice(parsed.tag)
-        .map_err(|_| {
-            error(
-                ErrorKind::Authentication,
-                "the tag does not match: wrong key, or the value was altered, cut short, or moved from another table, item or path",
-            )
-        })?;
+    mac.verify_slice(parsed.tag).map_err(|_| {
+        error(
+            ErrorKind::Authentication,
+            "the tag does not match: wrong key, or the value was altered, cut short, or moved from another table, item or path",
+        )
+    })?;
     let plain = key
         .cipher()
         .decrypt_padded(parsed.iv, parsed.ciphertext)
@@ -172,9 +162,7 @@ fn parse(envelope: &[u8]) -> Result<Parsed<'_>> {
     if id_len == 0 {
         return Err(malformed("the key id is empty"));
     }
-    let (key_id, body) = rest
-        .split_at_checked(usize::from(id_len))
-        .ok_or_else(|| malformed("the header is cut short"))?;
+    let (key_id, body) = rest.split_at_checked(usize::from(id_len)).ok_or_else(|| malformed("the header is cut short"))?;
     let key_id = std::str::from_utf8(key_id).map_err(|_| malformed("the key id is not UTF-8"))?;
     let with_id = |e: Error| e.with_key_id(key_id);
     if body.len() < IV_LEN + BLOCK + TAG_LEN {
@@ -232,12 +220,12 @@ impl Cipher {
         let iv = GenericArray::from_slice(iv);
         let mut out = vec![0u8; ciphertext.len()];
         let len = match self {
-            Cipher::Aes128(c) => cbc::Decryptor::inner_iv_init(c.clone(), iv)
-                .decrypt_padded_b2b_mut::<Pkcs7>(ciphertext, &mut out)
-                .map(<[u8]>::len),
-            Cipher::Aes256(c) => cbc::Decryptor::inner_iv_init(c.clone(), iv)
-                .decrypt_padded_b2b_mut::<Pkcs7>(ciphertext, &mut out)
-                .map(<[u8]>::len),
+            Cipher::Aes128(c) => {
+                cbc::Decryptor::inner_iv_init(c.clone(), iv).decrypt_padded_b2b_mut::<Pkcs7>(ciphertext, &mut out).map(<[u8]>::len)
+            }
+            Cipher::Aes256(c) => {
+                cbc::Decryptor::inner_iv_init(c.clone(), iv).decrypt_padded_b2b_mut::<Pkcs7>(ciphertext, &mut out).map(<[u8]>::len)
+            }
         };
         match len {
             Ok(len) => {

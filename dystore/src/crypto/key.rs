@@ -72,10 +72,7 @@ impl Key {
         if !matches!(bytes.len(), 16 | 32) {
             return Err(Error::new(
                 ErrorKind::Config,
-                format!(
-                    "an encryption key is 16 bytes (AES-128) or 32 bytes (AES-256), not {}",
-                    bytes.len()
-                ),
+                format!("an encryption key is 16 bytes (AES-128) or 32 bytes (AES-256), not {}", bytes.len()),
             ));
         }
         Ok(Key::derive(bytes))
@@ -88,8 +85,7 @@ impl Key {
     /// [`open_legacy`](crate::crypto::open_legacy), and works as a format 1 key too.
     pub fn from_legacy_string(key_string: &str) -> Key {
         let mut digest = Zeroizing::new([0u8; 32]);
-        Sha256::new_with_prefix(key_string.as_bytes())
-            .finalize_into(GenericArray::from_mut_slice(&mut digest[..]));
+        Sha256::new_with_prefix(key_string.as_bytes()).finalize_into(GenericArray::from_mut_slice(&mut digest[..]));
         Key::derive(&digest[..])
     }
 
@@ -108,11 +104,7 @@ impl Key {
         } else {
             Cipher::Aes256(aes::Aes256::new(GenericArray::from_slice(aes_key)))
         };
-        let material = Material {
-            master: Zeroizing::new(master.to_vec()),
-            cipher,
-            mac_key,
-        };
+        let material = Material { master: Zeroizing::new(master.to_vec()), cipher, mac_key };
         Key { inner: Arc::new(material) }
     }
 
@@ -173,10 +165,7 @@ mod tests {
     fn legacy_string_key_is_sha256_of_the_string() {
         // SHA-256("abc"), FIPS 180-2 appendix B.1.
         let key = Key::from_legacy_string("abc");
-        assert_eq!(
-            hex(key.master()),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(hex(key.master()), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 
     #[test]

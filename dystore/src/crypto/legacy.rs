@@ -66,15 +66,10 @@ pub fn open_legacy(key: &Key, bytes: &[u8]) -> Result<String> {
     }
     let master = key.master();
     if master.len() != 32 {
-        return Err(Error::new(
-            ErrorKind::Config,
-            "dynamo-store 0.6 ciphertext needs the 32-byte key made by Key::from_legacy_string",
-        ));
+        return Err(Error::new(ErrorKind::Config, "dynamo-store 0.6 ciphertext needs the 32-byte key made by Key::from_legacy_string"));
     }
     let malformed = |detail| Error::new(ErrorKind::MalformedCiphertext, detail);
-    let mut raw = STANDARD
-        .decode(bytes)
-        .map_err(|_| malformed("dynamo-store 0.6 ciphertext is not base64"))?;
+    let mut raw = STANDARD.decode(bytes).map_err(|_| malformed("dynamo-store 0.6 ciphertext is not base64"))?;
     if raw.len() < IV_LEN + BLOCK || !raw.len().is_multiple_of(BLOCK) {
         return Err(malformed("dynamo-store 0.6 ciphertext is not an IV and whole AES blocks"));
     }

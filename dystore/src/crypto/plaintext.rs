@@ -148,10 +148,7 @@ mod tests {
         assert_eq!(encoded(&AttributeValue::Bool(true)), b"\x04\x01");
         assert_eq!(encoded(&AttributeValue::Bool(false)), b"\x04\x00");
         assert_eq!(encoded(&AttributeValue::Null(true)), b"\x05");
-        assert_eq!(
-            encoded(&AttributeValue::Ss(vec!["a".into(), "".into()])),
-            b"\x06\x00\x00\x00\x01a\x00\x00\x00\x00"
-        );
+        assert_eq!(encoded(&AttributeValue::Ss(vec!["a".into(), "".into()])), b"\x06\x00\x00\x00\x01a\x00\x00\x00\x00");
         assert_eq!(encoded(&AttributeValue::Ns(vec!["7".into()])), b"\x07\x00\x00\x00\x017");
         assert_eq!(encoded(&AttributeValue::Bs(vec![vec![9, 9]])), b"\x08\x00\x00\x00\x02\x09\x09");
     }
@@ -182,17 +179,9 @@ mod tests {
 
     #[test]
     fn malformed_plaintexts_are_errors() {
-        for bad in [
-            &b""[..],
-            b"\x09",
-            b"\x01\xff",
-            b"\x04",
-            b"\x04\x02",
-            b"\x04\x01\x00",
-            b"\x05\x00",
-            b"\x06\x00\x00\x00\x02a",
-            b"\x07\x00\x00",
-        ] {
+        for bad in
+            [&b""[..], b"\x09", b"\x01\xff", b"\x04", b"\x04\x02", b"\x04\x01\x00", b"\x05\x00", b"\x06\x00\x00\x00\x02a", b"\x07\x00\x00"]
+        {
             assert!(decode(bad.to_vec()).is_err(), "{bad:?}");
         }
     }

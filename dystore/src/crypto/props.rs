@@ -38,11 +38,7 @@ fn key() -> impl Strategy<Value = Key> {
 type Place = (String, String, String);
 
 fn place() -> impl Strategy<Value = Place> {
-    (
-        "[A-Za-z0-9_.-]{3,40}",
-        any::<String>(),
-        "\\$(\\.[a-z_]{1,8}|\\[[0-9]{1,2}\\]){1,5}",
-    )
+    ("[A-Za-z0-9_.-]{3,40}", any::<String>(), "\\$(\\.[a-z_]{1,8}|\\[[0-9]{1,2}\\]){1,5}")
 }
 
 fn ctx(place: &Place) -> Context<'_> {
@@ -57,10 +53,7 @@ fn key_id() -> impl Strategy<Value = String> {
 fn assert_rejected(key: &Key, ctx: &Context<'_>, bytes: &[u8]) -> Result<(), TestCaseError> {
     let err = open(key, ctx, bytes).expect_err("a damaged envelope opened");
     prop_assert!(
-        matches!(
-            err.kind(),
-            ErrorKind::Authentication | ErrorKind::MalformedCiphertext | ErrorKind::UnsupportedFormat
-        ),
+        matches!(err.kind(), ErrorKind::Authentication | ErrorKind::MalformedCiphertext | ErrorKind::UnsupportedFormat),
         "{}",
         err
     );

@@ -7,9 +7,9 @@ use std::fmt;
 use regex::Regex;
 use serde_json::Value;
 
+use super::ConfigLoader;
 use crate::crypto::{Key, KeyId};
 use crate::error::{Error, ErrorKind, Result};
-use super::ConfigLoader;
 use crate::path::{Pattern, parse_pattern, parse_plain_only};
 
 /// Which paths a [`Keyring`] rule applies to.
@@ -169,8 +169,7 @@ impl Keyring {
                 return Err(Error::new(ErrorKind::Config, "a key id is 1 to 255 bytes").with_key_id(id.as_str()));
             }
             if !self.keys.contains_key(id) {
-                return Err(Error::new(ErrorKind::MissingKey, "the keyring names a key id it has no key for")
-                    .with_key_id(id.as_str()));
+                return Err(Error::new(ErrorKind::MissingKey, "the keyring names a key id it has no key for").with_key_id(id.as_str()));
             }
         }
         Ok(())
@@ -267,10 +266,7 @@ mod tests {
 
     #[test]
     fn keys_resolve_by_id_including_retired_ones() {
-        let keyring = Keyring::new()
-            .with_key("old", key(1))
-            .with_key("new", key(2))
-            .rule(PathPattern::prefix("$").unwrap(), "new");
+        let keyring = Keyring::new().with_key("old", key(1)).with_key("new", key(2)).rule(PathPattern::prefix("$").unwrap(), "new");
         assert!(keyring.key(&"old".to_owned()).is_some());
         assert!(keyring.key(&"new".to_owned()).is_some());
         assert!(keyring.key(&"gone".to_owned()).is_none());

@@ -25,10 +25,7 @@ pub(crate) async fn batch_get_all(
         let mut backoff = Backoff::new(policy);
         while !pending.is_empty() {
             let first_table = pending[0].table.clone();
-            let out = backend
-                .batch_get(pending.clone())
-                .await
-                .map_err(|e| backend_error(e, &first_table))?;
+            let out = backend.batch_get(pending.clone()).await.map_err(|e| backend_error(e, &first_table))?;
             for (table, items) in out.items {
                 let key_name = key_names.get(table.as_str()).copied().unwrap_or_default();
                 for item in items {
@@ -57,4 +54,3 @@ fn group(keys: &[(String, String, String)]) -> Vec<TableKeys> {
     }
     by_table
 }
-

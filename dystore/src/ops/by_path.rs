@@ -15,7 +15,6 @@ use jsonpath_rust::JsonPath;
 use serde_dynamo::AttributeValue;
 use serde_json::Value;
 
-
 /// The values at `path` in the object keyed `key`: one or none for a plain
 /// path, any number for a pattern or a query.
 pub(crate) async fn read_path(env: &Env<'_>, layout: &Layout, key: &str, path: &str) -> Result<Vec<Value>> {
@@ -50,9 +49,9 @@ pub(crate) async fn read_path(env: &Env<'_>, layout: &Layout, key: &str, path: &
 async fn query_loaded(env: &Env<'_>, layout: &Layout, key: &str, query: &str) -> Result<Vec<Value>> {
     let loaded = load(env, layout, key, true, false).await?;
     let doc = Value::Object(loaded.body);
-    let found = doc
-        .query(query)
-        .map_err(|e| Error::new(ErrorKind::InvalidPath, format!("the query failed: {e}")).with_path(query).with_table(layout.table.as_ref()))?;
+    let found = doc.query(query).map_err(|e| {
+        Error::new(ErrorKind::InvalidPath, format!("the query failed: {e}")).with_path(query).with_table(layout.table.as_ref())
+    })?;
     Ok(found.into_iter().cloned().collect())
 }
 
@@ -98,9 +97,7 @@ async fn read_in_item(env: &Env<'_>, rules: &Rules, root_layout: &Layout, root_k
         projection.text.push_str(", #dm.#shape");
     }
     let get = Get { table: layout.table.to_string(), key: key_item(&layout.key, at.key), projection: Some(projection), consistent: true };
-    let item = env.backend.get(get)
-        .await
-        .map_err(|e| backend_error(e, &layout.table).with_key(root_key))?;
+    let item = env.backend.get(get).await.map_err(|e| backend_error(e, &layout.table).with_key(root_key))?;
     let Some(mut item) = item else {
         return match missing_item(env, root_layout, root_key, layout, at.base).await {
             e if e.kind() == ErrorKind::MissingShard && !stored_in_shape(env, root_layout, root_key).await? => Ok(None),
@@ -139,7 +136,12 @@ async fn missing_item(env: &Env<'_>, root_layout: &Layout, root_key: &str, layou
     }
     let mut projection = Expr::default();
     projection.text = placeholder_for(&mut projection, &root_layout.key);
-    let get = Get { table: root_layout.table.to_string(), key: key_item(&root_layout.key, root_key), projection: Some(projection), consistent: true };
+    let get = Get {
+        table: root_layout.table.to_string(),
+        key: key_item(&root_layout.key, root_key),
+        projection: Some(projection),
+        consistent: true,
+    };
     match env.backend.get(get).await {
         Ok(Some(_)) => Error::new(ErrorKind::MissingShard, "the object has no shard here")
             .with_table(layout.table.as_ref())
@@ -238,13 +240,17 @@ impl Request<'_> {
         let encoded = codec
             .encode_value(site, &node.shards, &base, rest.clone(), value, &Value::Null)
             .map_err(|e| e.with_table(item_layout.table.as_ref()).with_key(key))?;
-        let size = crate::value::size(&encoded) + rest.steps.iter().map(|s| if let Step::Field(n) = s { n.len() } else { 0 }).sum::<usize>();
+        let size =
+            crate::value::size(&encoded) + rest.steps.iter().map(|s| if let Step::Field(n) = s { n.len() } else { 0 }).sum::<usize>();
         if size > MAX_ITEM_BYTES {
-            return Err(Error::new(ErrorKind::ItemTooLarge, format!("the value alone is {size} bytes, over DynamoDB's {MAX_ITEM_BYTES} per item"))
-                .with_table(item_layout.table.as_ref())
-                .with_key(key)
-                .with_path(path)
-                .into());
+            return Err(Error::new(
+                ErrorKind::ItemTooLarge,
+                format!("the value alone is {size} bytes, over DynamoDB's {MAX_ITEM_BYTES} per item"),
+            )
+            .with_table(item_layout.table.as_ref())
+            .with_key(key)
+            .with_path(path)
+            .into());
         }
 
         let mut update = Expr::default();
@@ -265,16 +271,31 @@ impl Request<'_> {
             if indexed {
                 guard.text = format!("({}) AND attribute_exists({operand})", guard.text);
             }
-            writes.push(Write::Update { table: self.root.table.to_string(), key: key_item(&self.root.key, key), update, condition: Some(guard) });
+            writes.push(Write::Update {
+                table: self.root.table.to_string(),
+                key: key_item(&self.root.key, key),
+                update,
+                condition: Some(guard),
+            });
         } else {
             let mut guard = Guard::Exists.condition(&item_layout.key);
             if indexed {
                 guard.text = format!("{} AND attribute_exists({operand})", guard.text);
             }
-            writes.push(Write::Update { table: item_layout.table.to_string(), key: key_item(&item_layout.key, &item_key), update, condition: Some(guard) });
+            writes.push(Write::Update {
+                table: item_layout.table.to_string(),
+                key: key_item(&item_layout.key, &item_key),
+                update,
+                condition: Some(guard),
+            });
             let mut root_update = Expr { text: "SET #dm.#rev = :rev".into(), ..Default::default() };
             add_revision(&mut root_update, revision);
-            writes.push(Write::Update { table: self.root.table.to_string(), key: key_item(&self.root.key, key), update: root_update, condition: Some(root_guard) });
+            writes.push(Write::Update {
+                table: self.root.table.to_string(),
+                key: key_item(&self.root.key, key),
+                update: root_update,
+                condition: Some(root_guard),
+            });
         }
         // The update of the item holding the path, then (in a transaction)
         // the root's revision update: `Part::Item`, `Part::Root`.
@@ -387,12 +408,15 @@ fn invalid(at: Target<'_>, message: Option<String>) -> Error {
 async fn past_the_end_or_missing(env: &Env<'_>, at: Target<'_>, item_key: &str) -> Error {
     let mut projection = Expr::default();
     projection.text = placeholder_for(&mut projection, &at.layout.key);
-    let get = Get { table: at.layout.table.to_string(), key: key_item(&at.layout.key, item_key), projection: Some(projection), consistent: true };
+    let get =
+        Get { table: at.layout.table.to_string(), key: key_item(&at.layout.key, item_key), projection: Some(projection), consistent: true };
     match env.backend.get(get).await {
-        Ok(Some(_)) => Error::new(ErrorKind::InvalidPath, "no element at this index: write_path replaces an existing element, it does not append")
-            .with_table(at.layout.table.as_ref())
-            .with_key(at.key)
-            .with_path(at.path),
+        Ok(Some(_)) => {
+            Error::new(ErrorKind::InvalidPath, "no element at this index: write_path replaces an existing element, it does not append")
+                .with_table(at.layout.table.as_ref())
+                .with_key(at.key)
+                .with_path(at.path)
+        }
         Ok(None) => missing_item(env, at.root, at.key, at.layout, at.base).await,
         Err(e) => backend_error(e, &at.layout.table).with_key(at.key),
     }

@@ -66,7 +66,9 @@ async fn try_load(env: &Env<'_>, resolved: &Resolved<'_>, key: &str, resolve: bo
         return Err(not_found(layout, key));
     };
     let site = Site { table: &layout.table, root_key: key };
-    let meta_attr = root.remove(META).ok_or_else(|| Error::new(ErrorKind::Format, format!("the item has no `{META}`")).with_table(layout.table.as_ref()).with_key(key))?;
+    let meta_attr = root.remove(META).ok_or_else(|| {
+        Error::new(ErrorKind::Format, format!("the item has no `{META}`")).with_table(layout.table.as_ref()).with_key(key)
+    })?;
     let (meta_value, meta) = RootMeta::decode(meta_attr).map_err(|e| e.with_table(layout.table.as_ref()).with_key(key))?;
     // The shape recorded in the root: which places hold references.
     let stored = stored_node(&meta.layout, key)?;
@@ -174,7 +176,8 @@ impl Assembly<'_, '_> {
         let Some(r) = format::as_ref(slot) else { return Ok(Ok(())) };
         let Some(mut item) = self.fetched.remove(&(r.table.clone(), r.key.clone())) else { return Ok(Err(Torn)) };
         let meta = item.remove(META).map(crate::value::to_json).transpose()?;
-        let write_id = meta.as_ref().map(format::write_id_of).transpose().map_err(|e| e.with_table(r.table.clone()).with_path(path.to_string()))?;
+        let write_id =
+            meta.as_ref().map(format::write_id_of).transpose().map_err(|e| e.with_table(r.table.clone()).with_path(path.to_string()))?;
         if write_id != Some(self.write_id) {
             return Ok(Err(Torn));
         }

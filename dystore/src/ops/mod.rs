@@ -79,10 +79,13 @@ pub(crate) fn conflict(layout: &Layout, key: &str) -> Error {
 pub(crate) async fn read_meta(env: &Env<'_>, layout: &Layout, key: &str) -> Result<Option<RootMeta>> {
     let mut projection = Expr { text: "#dm".into(), ..Default::default() };
     projection.names.insert("#dm".into(), META.into());
-    let get = crate::backend::Get { table: layout.table.to_string(), key: key_item(&layout.key, key), projection: Some(projection), consistent: true };
-    let item = env.backend.get(get)
-        .await
-        .map_err(|e| backend_error(e, &layout.table).with_key(key))?;
+    let get = crate::backend::Get {
+        table: layout.table.to_string(),
+        key: key_item(&layout.key, key),
+        projection: Some(projection),
+        consistent: true,
+    };
+    let item = env.backend.get(get).await.map_err(|e| backend_error(e, &layout.table).with_key(key))?;
     match item.and_then(|mut i| i.remove(META)) {
         None => Ok(None),
         Some(meta) => RootMeta::decode(meta).map(|(_, meta)| Some(meta)).map_err(|e| e.with_table(layout.table.as_ref()).with_key(key)),
@@ -92,7 +95,10 @@ pub(crate) async fn read_meta(env: &Env<'_>, layout: &Layout, key: &str) -> Resu
 /// The shard tree of the layout recorded in a root.
 pub(crate) fn stored_node<'l>(layout: &'l Layout, key: &str) -> Result<Node<'l>> {
     Node::new(layout).map_err(|e| {
-        Error::new(ErrorKind::Format, "the layout recorded in the root does not resolve").with_table(layout.table.as_ref()).with_key(key).with_source(e)
+        Error::new(ErrorKind::Format, "the layout recorded in the root does not resolve")
+            .with_table(layout.table.as_ref())
+            .with_key(key)
+            .with_source(e)
     })
 }
 
@@ -118,7 +124,8 @@ fn refusal(message: &str) -> Option<(ErrorKind, String)> {
     let m = message.to_ascii_lowercase();
     let kind = if m.contains("item size") {
         ErrorKind::ItemTooLarge
-    } else if ["nesting levels", "numeric value", "number overflow", "number underflow", "significant digits"].iter().any(|p| m.contains(p)) {
+    } else if ["nesting levels", "numeric value", "number overflow", "number underflow", "significant digits"].iter().any(|p| m.contains(p))
+    {
         ErrorKind::InvalidDocument
     } else if m.contains("empty attribute name") || m.contains("document path") {
         ErrorKind::InvalidPath

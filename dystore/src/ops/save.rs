@@ -4,6 +4,7 @@
 
 use super::transact::transact;
 use super::{Env, RACE_ATTEMPTS, check_key, conflict, key_item, read_meta, stored_node};
+use crate::backend::Backoff;
 use crate::backend::{Item, Write};
 use crate::codec::{Codec, Site};
 use crate::error::{Error, ErrorKind, Result};
@@ -13,13 +14,9 @@ use crate::path::{PlainPath, Step};
 use crate::rules::Rules;
 use crate::shard::{Plan, Resolved, all_shard_keys, split};
 use crate::value::{MAX_ITEM_BYTES, item_size, size, to_attr};
-use crate::backend::Backoff;
 use serde_dynamo::AttributeValue;
 use serde_json::{Map, Value};
 use std::collections::HashSet;
-
-
-
 
 /// What a save wrote.
 pub(crate) struct Saved {
@@ -86,7 +83,9 @@ fn prepare(env: &Env<'_>, layout: &Layout, doc: Value, key: Option<String>) -> R
     };
     body.remove(META);
     if body.contains_key(layout.key.as_ref()) {
-        return Err(invalid_document(layout, "the document has a field named like the key attribute").with_path(format!("$.{}", layout.key)));
+        return Err(
+            invalid_document(layout, "the document has a field named like the key attribute").with_path(format!("$.{}", layout.key))
+        );
     }
     let doc = Value::Object(body);
     let key = match key {
@@ -103,7 +102,15 @@ fn invalid_document(layout: &Layout, detail: &str) -> Error {
 
 /// The items of a plan, deepest first and the root last, with keys and
 /// metadata, each checked against the item size limit.
-fn encode_items(env: &Env<'_>, rules: &Rules, layout: &Layout, key: &str, plan: &Plan<'_>, meta: &RootMeta, doc: &Value) -> Result<Vec<(String, Item)>> {
+fn encode_items(
+    env: &Env<'_>,
+    rules: &Rules,
+    layout: &Layout,
+    key: &str,
+    plan: &Plan<'_>,
+    meta: &RootMeta,
+    doc: &Value,
+) -> Result<Vec<(String, Item)>> {
     let codec = Codec { loader: env.loader, rules, raw: false };
     let root_region = layout.region.as_deref().or(env.region);
     let mut puts = Vec::with_capacity(plan.parts.len());
@@ -133,7 +140,8 @@ fn check_reserved(layout: &Layout, path: &PlainPath, body: &Map<String, Value>) 
     for name in [layout.key.as_ref(), META] {
         if body.contains_key(name) {
             let what = if name == META { "dystore's metadata" } else { "the shard table's key attribute" };
-            return Err(invalid_document(layout, &format!("the shard has a field named like {what}")).with_path(path.child(Step::Field(name.to_owned())).to_string()));
+            return Err(invalid_document(layout, &format!("the shard has a field named like {what}"))
+                .with_path(path.child(Step::Field(name.to_owned())).to_string()));
         }
     }
     Ok(())
@@ -175,5 +183,3 @@ fn check_size(layout: &Layout, base: &PlainPath, key: &str, item: &Item) -> Resu
     .with_key(key)
     .with_path(base.child(Step::Field(largest)).to_string()))
 }
-
-

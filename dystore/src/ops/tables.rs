@@ -11,8 +11,11 @@ use std::time::Duration;
 fn tables(layout: &Layout, out: &mut Vec<(String, String)>) -> Result<()> {
     match out.iter().find(|(t, _)| t == layout.table.as_ref()) {
         Some((_, k)) if k != layout.key.as_ref() => {
-            return Err(Error::new(ErrorKind::Config, format!("the layout uses this table with two key attributes, `{k}` and `{}`", layout.key))
-                .with_table(layout.table.as_ref()));
+            return Err(Error::new(
+                ErrorKind::Config,
+                format!("the layout uses this table with two key attributes, `{k}` and `{}`", layout.key),
+            )
+            .with_table(layout.table.as_ref()));
         }
         Some(_) => {}
         None => out.push((layout.table.to_string(), layout.key.to_string())),
@@ -45,10 +48,13 @@ async fn ensure(env: &Env<'_>, table: &str, key: &str) -> Result<()> {
         }
     }
     // Creation on DynamoDB takes seconds; poll until the table is usable.
-    let wait = RetryPolicy { deadline: Duration::from_secs(300), first_backoff: Duration::from_millis(20), max_backoff: Duration::from_secs(5) };
+    let wait =
+        RetryPolicy { deadline: Duration::from_secs(300), first_backoff: Duration::from_millis(20), max_backoff: Duration::from_secs(5) };
     let mut backoff = Backoff::new(wait);
     loop {
-        let info = describe(env, table).await?.ok_or_else(|| Error::new(ErrorKind::TableNotFound, "the table vanished while it was being created").with_table(table))?;
+        let info = describe(env, table)
+            .await?
+            .ok_or_else(|| Error::new(ErrorKind::TableNotFound, "the table vanished while it was being created").with_table(table))?;
         check_schema(&info, key)?;
         if info.status == "ACTIVE" {
             return Ok(());
@@ -71,11 +77,8 @@ fn check_schema(info: &TableInfo, key: &str) -> Result<()> {
         .iter()
         .map(|(name, kind)| format!("{kind} `{name}` ({})", info.attribute_types.get(name).map_or("?", String::as_str)))
         .collect();
-    Err(Error::new(
-        ErrorKind::SchemaMismatch,
-        format!("expected partition key `{key}` (S) and no sort key, found {}", found.join(", ")),
-    )
-    .with_table(info.name.clone()))
+    Err(Error::new(ErrorKind::SchemaMismatch, format!("expected partition key `{key}` (S) and no sort key, found {}", found.join(", ")))
+        .with_table(info.name.clone()))
 }
 
 #[cfg(test)]
@@ -96,7 +99,10 @@ mod tests {
         check_schema(&info(&[("ID", "HASH", "S")]), "ID").unwrap();
         let e = check_schema(&info(&[("id", "HASH", "S"), ("sk", "RANGE", "N")]), "ID").unwrap_err();
         assert_eq!(e.kind(), ErrorKind::SchemaMismatch);
-        assert_eq!(e.to_string(), "table schema mismatch: expected partition key `ID` (S) and no sort key, found HASH `id` (S), RANGE `sk` (N) (table `T`)");
+        assert_eq!(
+            e.to_string(),
+            "table schema mismatch: expected partition key `ID` (S) and no sort key, found HASH `id` (S), RANGE `sk` (N) (table `T`)"
+        );
         let e = check_schema(&info(&[("ID", "HASH", "N")]), "ID").unwrap_err();
         assert!(e.to_string().contains("HASH `ID` (N)"), "{e}");
     }

@@ -23,9 +23,12 @@ pub(crate) async fn transact(env: &Env<'_>, layout: &Layout, key: &str, writes: 
         if let Some(g) = guard.as_ref().filter(|_| i != last) {
             chunk.push(Write::Check { table: layout.table.to_string(), key: root.clone(), condition: g.clone() });
         }
-        let on_root: Vec<bool> = chunk.iter().map(|w| w.table() == layout.table && w.key_of(&layout.key) == root.get(layout.key.as_ref())).collect();
+        let on_root: Vec<bool> =
+            chunk.iter().map(|w| w.table() == layout.table && w.key_of(&layout.key) == root.get(layout.key.as_ref())).collect();
         env.backend.transact_write(chunk).await.map_err(|e| match e {
-            BackendError::TransactionCanceled { reasons } if cancelled(&reasons, &on_root, CONDITION_FAILED).contains(&true) => conflict(layout, key),
+            BackendError::TransactionCanceled { reasons } if cancelled(&reasons, &on_root, CONDITION_FAILED).contains(&true) => {
+                conflict(layout, key)
+            }
             other => backend_error(other, &layout.table).with_key(key),
         })?;
     }

@@ -8,7 +8,9 @@ fn plain_paths_round_trip_to_normal_form() {
     }
     assert_eq!(plain("$['a']['b']").to_string(), "$.a.b");
     assert_eq!(plain("$[\"a\"]").to_string(), "$.a");
-    for odd in ["it's", "back\\slash", "both ' and \\", "e.mail", "städte", "a b", "$", "*", "@", "[0]", "0", "😀", "tab\there", "nl\n", "\u{1}"] {
+    for odd in
+        ["it's", "back\\slash", "both ' and \\", "e.mail", "städte", "a b", "$", "*", "@", "[0]", "0", "😀", "tab\there", "nl\n", "\u{1}"]
+    {
         let path = PlainPath::root().child(Step::Field(odd.to_owned()));
         assert_eq!(plain(&path.to_string()), path, "{path}");
     }
@@ -99,9 +101,27 @@ pub(crate) fn any_name() -> impl Strategy<Value = String> {
         "[0-9]{1,3}",
         proptest::collection::vec(
             prop_oneof![
-                Just(' '), Just('.'), Just('\''), Just('"'), Just('['), Just(']'), Just('\\'), Just('$'), Just('*'),
-                Just('@'), Just('ä'), Just('é'), Just('城'), Just('😀'), Just('\n'), Just('\u{1}'), Just('-'), Just('_'),
-                Just('a'), Just('Z'), Just('0'),
+                Just(' '),
+                Just('.'),
+                Just('\''),
+                Just('"'),
+                Just('['),
+                Just(']'),
+                Just('\\'),
+                Just('$'),
+                Just('*'),
+                Just('@'),
+                Just('ä'),
+                Just('é'),
+                Just('城'),
+                Just('😀'),
+                Just('\n'),
+                Just('\u{1}'),
+                Just('-'),
+                Just('_'),
+                Just('a'),
+                Just('Z'),
+                Just('0'),
             ],
             1..8,
         )

@@ -8,9 +8,7 @@ fn unhex(text: &str) -> Vec<u8> {
     (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap()).collect()
 }
 
-const VECTOR_IV: [u8; 16] = [
-    0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, 0xa8, 0xa9, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf,
-];
+const VECTOR_IV: [u8; 16] = [0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, 0xa8, 0xa9, 0xaa, 0xab, 0xac, 0xad, 0xae, 0xaf];
 
 /// The vectors printed in docs/ENCRYPTION.md, also reproduced there by an
 /// independent script (Python's hmac/hashlib and the openssl CLI).
@@ -119,11 +117,7 @@ fn layout_is_header_iv_blocks_tag() {
 fn wrong_key_and_moves_fail_authentication_with_context() {
     let envelope = sealed(&AttributeValue::S("secret value".into()));
     let other_key = Key::new([0x5bu8; 32]).unwrap();
-    let moved = [
-        Context { table: "Other", ..CTX },
-        Context { key: "p-2", ..CTX },
-        Context { path: "$.contact.email", ..CTX },
-    ];
+    let moved = [Context { table: "Other", ..CTX }, Context { key: "p-2", ..CTX }, Context { path: "$.contact.email", ..CTX }];
     let cases = [(other_key, CTX)].into_iter().chain(moved.map(|ctx| (key(), ctx)));
     for (key, ctx) in cases {
         let err = open_err(&key, &ctx, &envelope);

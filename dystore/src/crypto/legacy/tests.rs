@@ -93,8 +93,7 @@ fn every_fixture_ciphertext_opens() {
     let mut opened = 0;
     for file in ["documents.json", "objects.json"] {
         let path = format!("{dir}/{file}");
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{path}: {e} (the fixture ships in dystore/tests/fixtures)"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e} (the fixture ships in dystore/tests/fixtures)"));
         let fixture: serde_json::Value = serde_json::from_str(&text).unwrap();
         let key = Key::from_legacy_string(fixture["key_string"].as_str().unwrap());
         let mut expected = Vec::new();
@@ -176,9 +175,9 @@ fn shape_errors_are_malformed() {
     let key = Key::from_legacy_string("k");
     let cases: [&[u8]; 4] = [
         b"not base64!",
-        b"QUJD",                                     // 3 bytes
+        b"QUJD",                                             // 3 bytes
         b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", // 35 bytes
-        b"AAAAAAAAAAAAAAAAAAAAAA==",                 // 16 bytes: an IV alone
+        b"AAAAAAAAAAAAAAAAAAAAAA==",                         // 16 bytes: an IV alone
     ];
     for bytes in cases {
         assert_eq!(open_legacy(&key, bytes).unwrap_err().kind(), ErrorKind::MalformedCiphertext, "{bytes:?}");
