@@ -9,7 +9,7 @@ use crate::format::attr_ref;
 use crate::loader::ConfigLoader;
 use crate::path::{PlainPath, Step};
 use crate::rules::{Rule, Rules};
-use crate::shard::Branch;
+use crate::tree::Branch;
 use crate::value::{MAX_DEPTH, number_refusal, to_attr, to_json};
 use serde_dynamo::AttributeValue;
 use serde_json::{Map, Value};

@@ -38,20 +38,27 @@
 //!
 //! # Layout
 //!
-//! - `client`: [`Client`] and [`Objects`], every operation.
-//! - `backend`: the [`Backend`](backend::Backend) trait, its `dynamodb` and `embedded` implementations, request counting.
-//! - `ops`: save, load and delete of whole objects; `paths`: `read_path` and `write_path`.
-//! - `shard`: a layout resolved once per operation, splitting a document into items; `format`: the stored metadata and references.
-//! - `codec`: items to and from JSON, leaf by leaf (where encryption happens); `value`: JSON and attribute values, item sizes.
-//! - `path`: the one path model (plain paths, `[*]` patterns, their printer); `rules`: which leaves a layout marks encrypted.
-//! - `tables`: `create_tables`; `io`: retries and batching.
+//! The public face:
+//! - `client`: [`Client`], a backend with a loader and a [`RetryPolicy`]; `typed`: its typed operations (`save`, `load`, ...).
+//! - `objects`: [`Objects`], every operation on the dynamic documents of one layout (`db.store(&store)`).
 //! - `error`: the [`Error`] type and its [`ErrorKind`].
-//! - `layout`: [`Layout`], the shape of a stored object (tables, keys, shards, encrypted paths).
-//! - `store`: [`Store`], the run-time builder of a layout for dynamic documents.
+//!
+//! The shape of an object:
+//! - `layout`: [`Layout`] (tables, keys, shards, encrypt marks); `store`: [`Store`], its run-time builder.
 //! - `object`: [`DyObject`], the trait `#[derive(DyObject)]` implements.
-//! - `loader`: [`ConfigLoader`], the application's say on keys and metadata.
+//!
+//! Pure helpers, no I/O:
+//! - `path`: the one path model (plain paths, `[*]` patterns, their printer); `probe`: paths and values checked against a type.
+//! - `tree`: a layout resolved once per operation; `rules`: which leaves its marks encrypt.
+//! - `shard`: splitting a document into items, enumerating shard keys, finding the item holding a path.
+//! - `codec`: items to and from JSON, leaf by leaf (where encryption happens); `value`: JSON and attribute values, DynamoDB's limits.
+//! - `format`: every fact of the stored format (metadata, references, guards, cancellation reasons).
+//!
+//! I/O:
+//! - `ops/`: one file per operation family (save, load, delete, by path, tables, batched reads, transactions), over an `Env`, never the `Client`.
+//! - [`backend`]: the [`Backend`](backend::Backend) trait, its `dynamodb` and `embedded` implementations, and decorators (counting, retrying).
 //! - [`crypto`]: per-leaf authenticated encryption, key material, the dynamo-store 0.6 reader.
-//! - `keyring`: ready-made loaders, [`Keyring`] and [`FnLoader`].
+//! - `loader/`: [`ConfigLoader`], and the ready-made [`Keyring`] and [`FnLoader`].
 
 pub mod backend;
 mod client;
@@ -69,6 +76,7 @@ mod probe;
 mod rules;
 mod shard;
 mod store;
+mod tree;
 mod typed;
 mod value;
 

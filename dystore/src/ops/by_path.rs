@@ -9,7 +9,8 @@ use crate::format::{CONDITION_FAILED, Guard, META, VALIDATION_ERROR, cancelled, 
 use crate::layout::Layout;
 use crate::path::{Path, PlainPath, Step, parse, parse_plain_only, placeholder_for};
 use crate::rules::Rules;
-use crate::shard::{Holder, Node, Resolved, holder};
+use crate::shard::{Holder, holder};
+use crate::tree::{Node, Resolved};
 use crate::value::MAX_ITEM_BYTES;
 use jsonpath_rust::JsonPath;
 use serde_dynamo::AttributeValue;

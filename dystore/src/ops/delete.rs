@@ -8,7 +8,8 @@ use crate::error::Result;
 use crate::format::{self, Guard};
 use crate::layout::Layout;
 use crate::path::PlainPath;
-use crate::shard::{Resolved, all_shard_keys};
+use crate::shard::all_shard_keys;
+use crate::tree::Resolved;
 use std::collections::BTreeMap;
 
 /// Deletes the object keyed `key` and all its shards; `NotFound` if it does

@@ -28,7 +28,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::format::{META, RootMeta};
 use crate::layout::Layout;
 use crate::loader::ConfigLoader;
-use crate::shard::Node;
+use crate::tree::Node;
 use serde_dynamo::AttributeValue;
 
 /// What every operation works with.
