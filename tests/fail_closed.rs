@@ -299,6 +299,23 @@ fn tamper_doc() -> Value {
     json!({"firstname": "Ada", "location": {"city": "London"}, "tags": [{"label": "a"}, {"label": "b"}]})
 }
 
+async fn empty_containers_at_encrypted_paths_are_sealed(target: Target) {
+    let db = client(target).await.with_loader(keyring());
+    let store = tamper_store();
+    let objects = db.store(&store);
+    objects.create_tables().await.unwrap();
+    for empty in [json!({}), json!([])] {
+        let doc = json!({"firstname": empty, "location": {"city": []}, "tags": [{"label": {}}]});
+        let key = objects.write(doc.clone()).await.unwrap();
+        let root = stored_item(target, &db, &store.layout().table, "ID", &key).await.unwrap();
+        assert!(is_sealed(entry(&root, "firstname")), "{empty} is sealed whole: {:?}", root.get("firstname"));
+        assert_eq!(objects.read(&key).await.unwrap(), doc);
+        assert_eq!(objects.read_path(&key, "$.firstname").await.unwrap(), vec![empty.clone()]);
+        objects.write_path(&key, "$.location.city", empty.clone()).await.unwrap();
+        assert_eq!(objects.read_path(&key, "$.location.city").await.unwrap(), [empty]);
+    }
+}
+
 /// Sets the attribute at `path` (names from the item's top) of one item,
 /// as someone with write access to the table but not to the keys could.
 async fn set(db: &Client, table: &str, key_name: &str, key: &str, path: &[&str], value: AttributeValue) {
@@ -329,6 +346,10 @@ async fn clear_values_at_encrypted_paths_are_refused(target: Target) {
         AttributeValue::Null(true),
         AttributeValue::M([("a".to_owned(), AttributeValue::S("Mallory".into()))].into()),
         AttributeValue::L(vec![AttributeValue::S("Mallory".into())]),
+        // Empty containers too: dystore seals an empty map or list at an
+        // encrypted path whole, so a clear one there is a forgery.
+        AttributeValue::M(Default::default()),
+        AttributeValue::L(vec![]),
     ];
     for value in forged {
         let key = objects.write(tamper_doc()).await.unwrap();
@@ -398,6 +419,7 @@ async fn clear_values_at_encrypted_paths_are_refused(target: Target) {
 }
 
 conformance!(
+    empty_containers_at_encrypted_paths_are_sealed,
     quoted_names_are_encrypted_through_the_derive,
     quoted_names_are_encrypted_through_store_rules,
     bad_rules_and_shard_paths_are_refused_before_any_request,

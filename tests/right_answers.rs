@@ -238,8 +238,15 @@ async fn values_over_the_item_limit_are_item_too_large(target: Target) {
     // refusal is decoded as what it is.
     let half = json!("y".repeat(300 * 1024));
     objects.write_path(&key, "$.a", half.clone()).await.unwrap();
-    let e = objects.write_path(&key, "$.b", half).await.unwrap_err();
+    let e = objects.write_path(&key, "$.b", half.clone()).await.unwrap_err();
     assert_eq!((e.kind(), e.path()), (ErrorKind::ItemTooLarge, Some("$.b")), "{e}");
+    // The same in a shard item, where the refusal comes back as a
+    // transaction's bare reason code.
+    objects.write_path(&key, "$.location.a", half.clone()).await.unwrap();
+    let e = objects.write_path(&key, "$.location.b", half).await.unwrap_err();
+    assert_eq!((e.kind(), e.path()), (ErrorKind::ItemTooLarge, Some("$.location.b")), "{e}");
+    let e = objects.write_path(&key, "$.location.none.x", json!(1)).await.unwrap_err();
+    assert_eq!((e.kind(), e.path()), (ErrorKind::InvalidPath, Some("$.location.none.x")), "a missing parent is still InvalidPath: {e}");
 }
 
 async fn numbers_and_nesting_dynamodb_refuses_are_invalid_documents(target: Target) {
@@ -283,7 +290,78 @@ async fn numbers_and_nesting_dynamodb_refuses_are_invalid_documents(target: Targ
     assert_eq!(objects.read(&key).await.unwrap(), json!({"deep": ok, "big": 9.99e125, "small": 1e-130}));
 }
 
+async fn paths_read_through_another_shape_follow_the_stored_one(target: Target) {
+    let full = Store::new(table("RaShRoot"), "ID")
+        .shard(Store::new(table("RaShLoc"), "LX").at("$.loc").shard(Store::new(table("RaShGeo"), "GX").at("$.geo")))
+        .shard(Store::new(table("RaShLst"), "SX").at("$.lst[*]").shard(Store::new(table("RaShInn"), "IX").at("$.inn[*]")));
+    let db = ready(target, &full).await;
+    let doc = json!({"loc": {"c": "x", "geo": {"g": 1}}, "lst": [{"inn": [{"i": 2}]}]});
+    let key = db.store(&full).write(doc).await.unwrap();
+    // The same tables, without the shards below the first level.
+    let mut partial = full.clone().into_layout();
+    partial.shards.to_mut()[0].layout.shards = Vec::new().into();
+    partial.shards.to_mut()[1].layout.shards = Vec::new().into();
+    let objects = db.objects(&partial);
+    for (path, want) in [
+        ("$.loc.geo.g", json!(1)),
+        ("$.loc.geo", json!({"g": 1})),
+        ("$.lst[0].inn[0].i", json!(2)),
+        ("$.lst[0].inn", json!([{"i": 2}])),
+        ("$.loc.c", json!("x")),
+    ] {
+        assert_eq!(objects.read_path(&key, path).await.unwrap(), [want], "{path}: never a reference, never a wrong answer");
+    }
+}
+
+async fn key_attributes_and_metadata_are_not_document_paths(target: Target) {
+    let store = shards();
+    let db = ready(target, &store).await;
+    let key = db.store(&store).write(json!({"location": {"c": 1}, "locales": [{"t": 1}]})).await.unwrap();
+    let (counted, requests) = db.clone().counted();
+    let objects = counted.store(&store);
+    for path in [
+        "$.ID",
+        "$.ID.x",
+        "$.__dystore_meta__",
+        "$.__dystore_meta__.shape",
+        "$.location.IDX",
+        "$.location.__dystore_meta__",
+        "$.locales[0].LID",
+    ] {
+        let e = objects.read_path(&key, path).await.unwrap_err();
+        assert_eq!((e.kind(), e.path()), (ErrorKind::InvalidPath, Some(path)), "{e}");
+        let e = objects.write_path(&key, path, json!(1)).await.unwrap_err();
+        assert_eq!((e.kind(), e.path()), (ErrorKind::InvalidPath, Some(path)), "{e}");
+    }
+    assert_eq!(requests.total(), 0, "refused before any request");
+}
+
+async fn shard_keys_over_the_limit_are_invalid_keys_for_every_operation(target: Target) {
+    let long = "n".repeat(1100);
+    let store = Store::new(table("RaLongRoot"), "ID").shard(Store::new(table("RaLongShard"), "SX").at(format!("$.{long}")));
+    let db = ready(target, &store).await;
+    let root_key = "k".repeat(1000);
+    let (counted, requests) = db.clone().counted();
+    let objects = counted.store(&store);
+    let errors = [
+        objects.write_with_key(&root_key, json!({"a": 1})).await.unwrap_err(),
+        objects.write_with_key(&root_key, json!({long.clone(): {"b": 1}})).await.unwrap_err(),
+        objects.read(&root_key).await.unwrap_err(),
+        objects.read_path(&root_key, &format!("$.{long}.b")).await.unwrap_err(),
+        objects.write_path(&root_key, &format!("$.{long}.b"), json!(1)).await.unwrap_err(),
+        objects.delete(&root_key).await.unwrap_err(),
+    ];
+    for e in errors {
+        assert_eq!(e.kind(), ErrorKind::InvalidKey, "{e}");
+    }
+    assert_eq!(requests.total(), 0, "refused before any request");
+    objects.write_with_key("short", json!({long.clone(): {"b": 1}})).await.unwrap();
+}
+
 conformance!(
+    paths_read_through_another_shape_follow_the_stored_one,
+    key_attributes_and_metadata_are_not_document_paths,
+    shard_keys_over_the_limit_are_invalid_keys_for_every_operation,
     numbers_and_nesting_dynamodb_refuses_are_invalid_documents,
     read_path_reads_any_index,
     write_path_never_appends,

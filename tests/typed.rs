@@ -606,6 +606,53 @@ async fn typed_and_dynamic_objects_share_one_format(target: Target) {
     assert_eq!(key_id(&raw["firstname"]), "k1", "the store's rules are the type's rules");
 }
 
+/// A struct whose fields take values only their own types accept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DyObject)]
+#[dystore(table = "dystore_typed_Shapes", key = "ID")]
+struct Shapes {
+    #[dystore(pk)]
+    id: String,
+    either: Either,
+    pair: (u8, String),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+enum Either {
+    N(u8),
+    S(String),
+}
+
+/// Values are checked against untagged enums and tuples as a whole; the
+/// `pk` field reads as the key only for an object that exists; a versioned
+/// save refuses a changed `pk` field.
+async fn typed_paths_check_enums_tuples_and_the_key(target: Target) {
+    let db = ready::<Shapes>(target).await;
+    let id = unique();
+    let obj = Shapes { id: id.clone(), either: Either::N(1), pair: (1, "a".into()) };
+    db.save(&obj).await.unwrap();
+    for (path, value) in [("$.either", json!([1])), ("$.either", json!(300)), ("$.pair", json!([1, 2]))] {
+        let e = db.write_path::<Shapes>(&id, path, value).await.unwrap_err();
+        assert_eq!((e.kind(), e.path()), (ErrorKind::InvalidDocument, Some(path)), "{e}");
+    }
+    db.write_path::<Shapes>(&id, "$.either", json!("text")).await.unwrap();
+    db.write_path::<Shapes>(&id, "$.pair", json!([2, "b"])).await.unwrap();
+    assert_eq!(db.load::<Shapes>(&id).await.unwrap(), Shapes { id: id.clone(), either: Either::S("text".into()), pair: (2, "b".into()) });
+
+    assert_eq!(db.read_path::<Shapes>(&id, "$.id").await.unwrap(), [json!(id)]);
+    assert!(db.read_path::<Shapes>(&unique(), "$.id").await.unwrap_err().is_not_found());
+    for bad in ["", "a#$b"] {
+        assert_eq!(db.read_path::<Shapes>(bad, "$.id").await.unwrap_err().kind(), ErrorKind::InvalidKey);
+    }
+    assert_eq!(db.read_path::<Shapes>(&id, "$.id.x").await.unwrap_err().kind(), ErrorKind::InvalidPath);
+
+    let mut loaded = db.load_versioned::<Shapes>(&id).await.unwrap();
+    loaded.value.id = unique();
+    let e = db.save_versioned(&loaded).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidKey, "{e}");
+    assert!(db.load::<Shapes>(&loaded.value.id).await.unwrap_err().is_not_found(), "nothing saved under the new key");
+}
+
 /// Typed path operations check the path and the value against the type
 /// before any request, so `load::<T>` keeps working.
 async fn typed_paths_are_checked_against_the_type(target: Target) {
@@ -642,6 +689,7 @@ async fn typed_paths_are_checked_against_the_type(target: Target) {
 }
 
 conformance!(
+    typed_paths_check_enums_tuples_and_the_key,
     typed_paths_are_checked_against_the_type,
     python_example_round_trips,
     optional_shards_come_and_go,

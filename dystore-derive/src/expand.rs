@@ -7,7 +7,7 @@ use crate::ctxt::Ctxt;
 use proc_macro2::{Group, Span, TokenStream, TokenTree};
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{Data, DeriveInput};
+use syn::{Data, DeriveInput, GenericArgument, PathArguments, Type};
 
 /// Expands `#[derive(DyObject)]` on `input`.
 pub(crate) fn derive(input: &DeriveInput) -> TokenStream {
@@ -50,7 +50,8 @@ fn impl_dy_object(input: &Input<'_>, p: &TokenStream) -> TokenStream {
     let assertions = input.stored_fields().filter(|field| field.attrs.shard.is_some());
     let assertions = assertions.map(|field| distinct_table(input, field, p));
     let inline = input.stored_fields().filter(|field| field.attrs.shard.is_none() && field.attrs.pk.is_none());
-    let inline: Vec<TokenStream> = inline.map(|field| not_inline_object(field, p)).collect();
+    let inline: Vec<TokenStream> =
+        inline.flat_map(|field| nested_types(field.ty).into_iter().map(move |ty| not_inline_object(field, ty, p))).collect();
     quote! {
         const _: () = {
             #[automatically_derived]
@@ -72,16 +73,44 @@ fn impl_dy_object(input: &Input<'_>, p: &TokenStream) -> TokenStream {
     }
 }
 
+/// `ty` and every type written inside it (generic arguments, tuple and
+/// array elements, referents): wherever a `DyObject` could hide in a field
+/// stored inline (`Box<Inner>`, `HashMap<String, Inner>`, `(Inner, u8)`,
+/// `[Inner; 1]`, `Option<Vec<Inner>>`).
+fn nested_types(ty: &Type) -> Vec<&Type> {
+    let mut out = vec![ty];
+    match ty {
+        Type::Path(path) => {
+            for segment in &path.path.segments {
+                if let PathArguments::AngleBracketed(args) = &segment.arguments {
+                    for arg in &args.args {
+                        if let GenericArgument::Type(inner) = arg {
+                            out.extend(nested_types(inner));
+                        }
+                    }
+                }
+            }
+        }
+        Type::Tuple(tuple) => tuple.elems.iter().for_each(|t| out.extend(nested_types(t))),
+        Type::Array(array) => out.extend(nested_types(&array.elem)),
+        Type::Slice(slice) => out.extend(nested_types(&slice.elem)),
+        Type::Reference(reference) => out.extend(nested_types(&reference.elem)),
+        Type::Paren(paren) => out.extend(nested_types(&paren.elem)),
+        Type::Group(group) => out.extend(nested_types(&group.elem)),
+        _ => {}
+    }
+    out
+}
+
 /// A compile-time assertion, spanned at the field's type, that a field
 /// stored inline (not a shard) does not hold a `DyObject`: that type's
 /// `encrypt` marks and shards would silently not apply inside its parent.
-fn not_inline_object(field: &Field<'_>, p: &TokenStream) -> TokenStream {
-    let element = field.element();
+fn not_inline_object(field: &Field<'_>, element: &Type, p: &TokenStream) -> TokenStream {
     let message = format!(
         "field `{}` holds a type that derives `DyObject` but is not a shard: its `encrypt` marks and shards would not apply here: make the field a `#[dystore(shard)]`, or do not derive `DyObject` on its type",
         field.ident,
     );
-    let span = field.ty.span();
+    let span = element.span();
     let p = respan(p, span);
     quote_spanned! {span=>
         const _: () = {

@@ -75,7 +75,11 @@ impl Codec<'_> {
             )
             .with_path(base.join(&rel).to_string()));
         }
+        let empty_container = matches!(&value, Value::Object(m) if m.is_empty()) || matches!(&value, Value::Array(l) if l.is_empty());
         match value {
+            // An empty map or list has no leaves to seal: at an encrypted
+            // path it is sealed whole, so a clear one there is a forgery.
+            container if empty_container => self.encode_leaf(site, base, &rel, container, doc),
             Value::Object(map) => map
                 .into_iter()
                 .map(|(k, v)| {
@@ -91,21 +95,25 @@ impl Codec<'_> {
                 .map(|(i, v)| self.encode_value(site, shards, base, rel.child(Step::Index(i)), v, doc))
                 .collect::<Result<_>>()
                 .map(AttributeValue::L),
-            leaf => {
-                let full = base.join(&rel);
-                match self.key_id_for(&full, doc)? {
-                    Some(key_id) => self.seal_leaf(site, &full, &key_id, to_attr(leaf)),
-                    None => {
-                        // Only what DynamoDB sees is held to its number
-                        // limits: a sealed number is bytes to it.
-                        if let Value::Number(n) = &leaf
-                            && let Some(why) = number_refusal(&n.to_string())
-                        {
-                            return Err(Error::new(ErrorKind::InvalidDocument, why).with_path(full.to_string()));
-                        }
-                        Ok(to_attr(leaf))
-                    }
+            leaf => self.encode_leaf(site, base, &rel, leaf, doc),
+        }
+    }
+
+    /// A leaf (or an empty map or list) at `base` + `rel`: sealed where the
+    /// rules or the loader say so, else stored as itself.
+    fn encode_leaf(&self, site: Site<'_>, base: &PlainPath, rel: &PlainPath, leaf: Value, doc: &Value) -> Result<AttributeValue> {
+        let full = base.join(rel);
+        match self.key_id_for(&full, doc)? {
+            Some(key_id) => self.seal_leaf(site, &full, &key_id, to_attr(leaf)),
+            None => {
+                // Only what DynamoDB sees is held to its number limits: a
+                // sealed number is bytes to it.
+                if let Value::Number(n) = &leaf
+                    && let Some(why) = number_refusal(&n.to_string())
+                {
+                    return Err(Error::new(ErrorKind::InvalidDocument, why).with_path(full.to_string()));
                 }
+                Ok(to_attr(leaf))
             }
         }
     }
@@ -187,6 +195,10 @@ impl Codec<'_> {
                 return Err(clear_at_encrypted(site, &full));
             }
             return decode_reference(site, branch, &full, value);
+        }
+        let empty = matches!(&value, AttributeValue::M(m) if m.is_empty()) || matches!(&value, AttributeValue::L(l) if l.is_empty());
+        if empty && !self.raw && self.rules.encrypts(&base.join(&rel).steps) {
+            return Err(clear_at_encrypted(site, &base.join(&rel)));
         }
         match value {
             AttributeValue::M(map) => Ok(Value::Object(

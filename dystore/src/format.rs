@@ -7,7 +7,7 @@
 //!                                    layout: {table, key, region?, shards: [{path, layout}]},
 //!                                    shape: <fingerprint of layout>, lists: {"$.locales": 3}} }
 //! shard item  { <key>: "K#$.location", ...fields,
-//!               "__dystore_meta__": {version: 1, write_id, root: "K", path: "$.location"} }
+//!               "__dystore_meta__": {version: 1, write_id, shape, root: "K", path: "$.location"} }
 //! ```
 //! See `docs/FORMAT.md` for the full description.
 
@@ -239,8 +239,8 @@ impl RootMeta {
 }
 
 /// The metadata of a shard item.
-pub(crate) fn shard_meta(write_id: &str, root_key: &str, path: &PlainPath) -> Value {
-    json!({"version": VERSION, "write_id": write_id, "root": root_key, "path": path.to_string()})
+pub(crate) fn shard_meta(write_id: &str, shape: &str, root_key: &str, path: &PlainPath) -> Value {
+    json!({"version": VERSION, "write_id": write_id, "shape": shape, "root": root_key, "path": path.to_string()})
 }
 
 /// The write id recorded in any item's metadata.

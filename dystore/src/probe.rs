@@ -16,7 +16,8 @@
 //! deserializes "any" value (`serde_json::Value`, untagged enums).
 //!
 //! What it cannot see is accepted: paths below a field whose type takes any
-//! value (`serde_json::Value`, a map, a flattened struct), and below enums.
+//! value (`serde_json::Value`, a map, a flattened struct), below enums, and
+//! below tuples (whose elements differ in type by index).
 
 use crate::path::{PatternStep, Step};
 use serde::de::{self, DeserializeSeed, Deserializer, IntoDeserializer, MapAccess, SeqAccess, Visitor};
@@ -120,6 +121,17 @@ impl Probe<'_> {
         match self.next_name() {
             Some(name) => visitor.visit_map(One { key: Some(name.to_owned()), rest }),
             None => visitor.visit_seq(OneElement { rest: Some(rest) }),
+        }
+    }
+
+    /// Runs `seed` on this probe. At the end of the path, whatever the type
+    /// there says against the value is a misfit, its own words included (an
+    /// untagged enum reports "no variant matches" only after reading it).
+    fn deserialize_into<'de, S: DeserializeSeed<'de>>(self, seed: S) -> Result<S::Value, ProbeError> {
+        let at_value = self.steps.is_empty() && self.value.is_some();
+        match seed.deserialize(self) {
+            Err(ProbeError::Other | ProbeError::NoSuchPath(_)) if at_value => Err(ProbeError::Value),
+            other => other,
         }
     }
 
@@ -267,7 +279,7 @@ impl<'de> MapAccess<'de> for One<'_> {
     }
 
     fn next_value_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<S::Value, ProbeError> {
-        seed.deserialize(self.rest)
+        self.rest.deserialize_into(seed)
     }
 }
 
@@ -280,7 +292,7 @@ impl<'de> SeqAccess<'de> for OneElement<'_> {
     type Error = ProbeError;
 
     fn next_element_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<Option<S::Value>, ProbeError> {
-        self.rest.take().map(|rest| seed.deserialize(rest)).transpose()
+        self.rest.take().map(|rest| rest.deserialize_into(seed)).transpose()
     }
 }
 
@@ -304,6 +316,8 @@ mod tests {
         any: Value,
         #[serde(rename = "first name")]
         first_name: String,
+        either: Either,
+        pair: (u8, String),
     }
 
     #[allow(dead_code)]
@@ -311,6 +325,14 @@ mod tests {
     struct Address {
         city: String,
         zip: Option<u32>,
+    }
+
+    #[allow(dead_code)]
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        N(u8),
+        S(String),
     }
 
     #[allow(dead_code)]
@@ -361,5 +383,12 @@ mod tests {
         assert_eq!(check("$.tags", Some(json!(["a", "b"]))), Fit::Fits);
         assert_eq!(check("$.any.x", Some(json!({"whatever": [1]}))), Fit::Fits);
         assert_eq!(check("$.extra.k", Some(json!("x"))), Fit::ValueMismatch);
+        assert_eq!(check("$.either", Some(json!(7))), Fit::Fits);
+        assert_eq!(check("$.either", Some(json!("s"))), Fit::Fits);
+        for bad in [json!([1]), json!(300), json!({"a": 1})] {
+            assert_eq!(check("$.either", Some(bad.clone())), Fit::ValueMismatch, "untagged {bad}");
+        }
+        assert_eq!(check("$.pair", Some(json!([1, "x"]))), Fit::Fits);
+        assert_eq!(check("$.pair", Some(json!([1, 2]))), Fit::ValueMismatch);
     }
 }

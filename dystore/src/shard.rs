@@ -97,19 +97,35 @@ fn split_object<'a>(
 /// DynamoDB's limit on a partition key value, in bytes.
 const MAX_KEY_BYTES: usize = 2048;
 
+/// Refuses, before any request, a root key whose shard items outside lists
+/// (the ones every operation names from the layout alone) would have keys
+/// over DynamoDB's limit; list elements are checked as a save splits them.
+pub(crate) fn check_shard_keys(root: &Node<'_>, root_key: &str) -> Result<()> {
+    for branch in root.shards.iter().filter(|b| !b.list) {
+        for (layout, key) in deterministic_keys(&branch.node, root_key, &branch.at) {
+            if key.len() > MAX_KEY_BYTES {
+                // A shard key is the root key, `#`, then the path.
+                return Err(too_long(layout, key.len(), key[root_key.len() + 1..].to_owned()));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn too_long(layout: &Layout, bytes: usize, path: String) -> Error {
+    Error::new(
+        ErrorKind::InvalidKey,
+        format!("the shard's key (root key, `#`, path) would be {bytes} bytes, over DynamoDB's {MAX_KEY_BYTES}: shorten the key or the names on the path"),
+    )
+    .with_table(layout.table.as_ref())
+    .with_path(path)
+}
+
 /// The key of the shard item at `path`, if DynamoDB accepts it.
 fn checked_shard_key(layout: &Layout, root_key: &str, path: &PlainPath) -> Result<String> {
     let key = shard_key(root_key, path);
     if key.len() > MAX_KEY_BYTES {
-        return Err(Error::new(
-            ErrorKind::InvalidKey,
-            format!(
-                "the shard's key (root key, `#`, path) would be {} bytes, over DynamoDB's {MAX_KEY_BYTES}: shorten the names on the path",
-                key.len()
-            ),
-        )
-        .with_table(layout.table.as_ref())
-        .with_path(path.to_string()));
+        return Err(too_long(layout, key.len(), path.to_string()));
     }
     Ok(key)
 }

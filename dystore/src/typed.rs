@@ -87,9 +87,21 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// `Conflict` if the object changed (or was deleted) since it was read.
+    /// `Conflict` if the object changed (or was deleted) since it was read;
+    /// `InvalidKey` (before any request) if its `pk` field no longer holds
+    /// the key it was loaded under.
     pub async fn save_versioned<T: DyObject>(&self, obj: &Versioned<T>) -> Result<String> {
-        let (doc, _) = to_document::<T>(&obj.value)?;
+        let (doc, pk) = to_document::<T>(&obj.value)?;
+        if let (Some(field), Some(pk)) = (T::PK_FIELD, pk)
+            && pk != obj.key
+        {
+            return Err(Error::new(
+                ErrorKind::InvalidKey,
+                format!("the `pk` field `{field}` no longer holds the key the object was loaded under: save it as a new object instead"),
+            )
+            .with_table(T::layout().table.as_ref())
+            .with_key(obj.key.as_str()));
+        }
         Ok(ops::save(&self.env(), T::layout(), doc, Some(obj.key.clone()), Some(&obj.revision)).await?.revision)
     }
 
@@ -100,11 +112,11 @@ impl Client {
     /// As [`Objects::read_path`](crate::Objects::read_path), plus `InvalidPath` (before any request)
     /// for a path `T` has no field for (`$.emial`); filters and `..` are not
     /// checked, nor paths below a field of a type that takes any value
-    /// (`serde_json::Value`, maps, flattened structs) or below an enum.
+    /// (`serde_json::Value`, maps, flattened structs), below an enum or a
+    /// tuple (whose elements differ in type by index).
     pub async fn read_path<T: DyObject>(&self, key: &str, path: &str) -> Result<Vec<Value>> {
         if is_pk_path::<T>(path) {
-            // The pk field is not stored: it is the key itself.
-            return Ok(vec![Value::String(key.to_owned())]);
+            return self.read_pk::<T>(key, path).await;
         }
         check_fit::<T>(key, path, None)?;
         self.objects(T::layout()).read_path(key, path).await
@@ -159,6 +171,25 @@ fn check_fit<T: DyObject>(key: &str, path: &str, value: Option<&Value>) -> Resul
         crate::probe::Fit::NoSuchPath(why) => error(ErrorKind::InvalidPath, format!("the type has no place at this path: {why}")),
         crate::probe::Fit::ValueMismatch => {
             error(ErrorKind::InvalidDocument, "the value does not fit the type of the field at this path".into())
+        }
+    }
+}
+
+impl Client {
+    /// The `pk` field read by path: the key itself (it is not stored as an
+    /// attribute), once the object is found; nothing is below it.
+    async fn read_pk<T: DyObject>(&self, key: &str, path: &str) -> Result<Vec<Value>> {
+        let layout = T::layout();
+        if crate::path::parse_plain_only(path, "read_path")?.steps.len() > 1 {
+            return Err(Error::new(ErrorKind::InvalidPath, "the `pk` field is the key, a string: no path goes below it")
+                .with_table(layout.table.as_ref())
+                .with_key(key)
+                .with_path(path));
+        }
+        ops::check_key(layout, key)?;
+        match ops::read_meta(&self.env(), layout, key).await? {
+            Some(_) => Ok(vec![Value::String(key.to_owned())]),
+            None => Err(ops::not_found(layout, key)),
         }
     }
 }

@@ -23,6 +23,10 @@ pub(super) const TAG_SS: u8 = 0x06;
 pub(super) const TAG_NS: u8 = 0x07;
 /// `BS`: each element as a u32 big-endian length, then its bytes.
 pub(super) const TAG_BS: u8 = 0x08;
+/// An empty `M` (`{}`): nothing follows. Only an empty map is a leaf.
+pub(super) const TAG_EMPTY_M: u8 = 0x09;
+/// An empty `L` (`[]`): nothing follows. Only an empty list is a leaf.
+pub(super) const TAG_EMPTY_L: u8 = 0x0a;
 
 /// Why a leaf cannot be encoded.
 #[derive(Debug, PartialEq, Eq)]
@@ -49,6 +53,8 @@ pub(super) fn encoded_len(leaf: &AttributeValue) -> Result<usize, EncodeError> {
         AttributeValue::Null(_) => 1,
         AttributeValue::Ss(items) | AttributeValue::Ns(items) => set_len(items)?,
         AttributeValue::Bs(items) => set_len(items)?,
+        AttributeValue::M(m) if m.is_empty() => 1,
+        AttributeValue::L(l) if l.is_empty() => 1,
         AttributeValue::M(_) => return Err(EncodeError::NotALeaf("a map")),
         AttributeValue::L(_) => return Err(EncodeError::NotALeaf("a list")),
     })
@@ -75,7 +81,9 @@ pub(super) fn encode(leaf: &AttributeValue, out: &mut Vec<u8>) {
         AttributeValue::Ss(items) => set(out, TAG_SS, items),
         AttributeValue::Ns(items) => set(out, TAG_NS, items),
         AttributeValue::Bs(items) => set(out, TAG_BS, items),
-        AttributeValue::M(_) | AttributeValue::L(_) => {}
+        // Only empty ones pass `encoded_len`.
+        AttributeValue::M(_) => out.push(TAG_EMPTY_M),
+        AttributeValue::L(_) => out.push(TAG_EMPTY_L),
     }
 }
 
@@ -108,6 +116,9 @@ pub(super) fn decode(mut plain: Vec<u8>) -> Result<AttributeValue, &'static str>
         TAG_SS => split_set(&plain)?.into_iter().map(|e| utf8(e.to_vec())).collect::<Result<_, _>>().map(AttributeValue::Ss),
         TAG_NS => split_set(&plain)?.into_iter().map(|e| utf8(e.to_vec())).collect::<Result<_, _>>().map(AttributeValue::Ns),
         TAG_BS => Ok(AttributeValue::Bs(split_set(&plain)?.into_iter().map(<[u8]>::to_vec).collect())),
+        TAG_EMPTY_M if plain.is_empty() => Ok(AttributeValue::M(Default::default())),
+        TAG_EMPTY_L if plain.is_empty() => Ok(AttributeValue::L(Vec::new())),
+        TAG_EMPTY_M | TAG_EMPTY_L => Err("a decrypted empty map or list carries bytes"),
         _ => Err("the decrypted value has an unknown type tag"),
     }
 }
@@ -151,13 +162,15 @@ mod tests {
         assert_eq!(encoded(&AttributeValue::Ss(vec!["a".into(), "".into()])), b"\x06\x00\x00\x00\x01a\x00\x00\x00\x00");
         assert_eq!(encoded(&AttributeValue::Ns(vec!["7".into()])), b"\x07\x00\x00\x00\x017");
         assert_eq!(encoded(&AttributeValue::Bs(vec![vec![9, 9]])), b"\x08\x00\x00\x00\x02\x09\x09");
+        assert_eq!(encoded(&AttributeValue::M(Default::default())), b"\x09");
+        assert_eq!(encoded(&AttributeValue::L(vec![])), b"\x0a");
     }
 
     #[test]
-    fn maps_and_lists_are_not_leaves() {
-        let map = AttributeValue::M(Default::default());
+    fn maps_and_lists_with_members_are_not_leaves() {
+        let map = AttributeValue::M([("a".to_owned(), AttributeValue::Null(true))].into());
         assert_eq!(encoded_len(&map), Err(EncodeError::NotALeaf("a map")));
-        assert_eq!(encoded_len(&AttributeValue::L(vec![])), Err(EncodeError::NotALeaf("a list")));
+        assert_eq!(encoded_len(&AttributeValue::L(vec![AttributeValue::Null(true)])), Err(EncodeError::NotALeaf("a list")));
     }
 
     #[test]
@@ -171,6 +184,8 @@ mod tests {
             AttributeValue::Ss(vec!["x".into(), "yz".into()]),
             AttributeValue::Ns(vec!["1".into(), "2".into()]),
             AttributeValue::Bs(vec![vec![], vec![1]]),
+            AttributeValue::M(Default::default()),
+            AttributeValue::L(vec![]),
         ];
         for leaf in leaves {
             assert_eq!(decode(encoded(&leaf)).unwrap(), leaf);
@@ -179,9 +194,19 @@ mod tests {
 
     #[test]
     fn malformed_plaintexts_are_errors() {
-        for bad in
-            [&b""[..], b"\x09", b"\x01\xff", b"\x04", b"\x04\x02", b"\x04\x01\x00", b"\x05\x00", b"\x06\x00\x00\x00\x02a", b"\x07\x00\x00"]
-        {
+        for bad in [
+            &b""[..],
+            b"\x0b",
+            b"\x09\x00",
+            b"\x0a\x01",
+            b"\x01\xff",
+            b"\x04",
+            b"\x04\x02",
+            b"\x04\x01\x00",
+            b"\x05\x00",
+            b"\x06\x00\x00\x00\x02a",
+            b"\x07\x00\x00",
+        ] {
             assert!(decode(bad.to_vec()).is_err(), "{bad:?}");
         }
     }

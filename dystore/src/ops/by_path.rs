@@ -9,6 +9,7 @@ use crate::format::{CONDITION_FAILED, Guard, META, VALIDATION_ERROR, cancelled, 
 use crate::layout::Layout;
 use crate::path::{Path, PlainPath, Step, parse, parse_plain_only, placeholder_for};
 use crate::rules::Rules;
+use crate::shard::check_shard_keys;
 use crate::shard::{Holder, holder};
 use crate::tree::{Node, Resolved};
 use crate::value::MAX_ITEM_BYTES;
@@ -29,12 +30,17 @@ pub(crate) async fn read_path(env: &Env<'_>, layout: &Layout, key: &str, path: &
         Path::Query(q) => return query_loaded(env, layout, key, &q).await,
     };
     check_key(layout, key)?;
+    check_shard_keys(&resolved.root, key)?;
     if let Holder::Item { node, base, key: item_key, rest } = holder(&resolved.root, key, &plain)?
         && !rest.steps.is_empty()
     {
-        if let Some(Step::Index(_)) = rest.steps.first() {
+        match rest.steps.first() {
             // An object is a map: nothing is at an index of it.
-            return Ok(Vec::new());
+            Some(Step::Index(_)) => return Ok(Vec::new()),
+            Some(Step::Field(name)) if name == META || name == node.layout.key.as_ref() => {
+                return Err(not_a_document_path(node.layout, key, path));
+            }
+            _ => {}
         }
         let item = ItemAt { node, base: &base, key: &item_key, rest: &rest };
         if let Some(found) = read_in_item(env, &resolved.rules, layout, key, item).await? {
@@ -84,19 +90,16 @@ struct ItemAt<'a> {
 /// the object turns out to be stored in another shape than `root_layout`'s.
 async fn read_in_item(env: &Env<'_>, rules: &Rules, root_layout: &Layout, root_key: &str, at: ItemAt<'_>) -> Result<Option<Vec<Value>>> {
     let layout = at.node.layout;
-    let in_root = at.base.steps.is_empty();
     // The key attribute is projected too, so an existing item without the
     // path still comes back and "absent path" differs from "absent item";
-    // in the root, so is the stored shape.
+    // so is the shape of the layout the item was saved with (every item of
+    // a save records it), so a path is never read by another shape.
     let mut projection = Expr::default();
     let key_operand = placeholder_for(&mut projection, &layout.key);
     let operand = at.rest.operand(&mut projection);
-    projection.text = format!("{key_operand}, {operand}");
-    if in_root {
-        projection.names.insert("#dm".into(), META.into());
-        projection.names.insert("#shape".into(), "shape".into());
-        projection.text.push_str(", #dm.#shape");
-    }
+    projection.names.insert("#dm".into(), META.into());
+    projection.names.insert("#shape".into(), "shape".into());
+    projection.text = format!("{key_operand}, {operand}, #dm.#shape");
     let get = Get { table: layout.table.to_string(), key: key_item(&layout.key, at.key), projection: Some(projection), consistent: true };
     let item = env.backend.get(get).await.map_err(|e| backend_error(e, &layout.table).with_key(root_key))?;
     let Some(mut item) = item else {
@@ -105,7 +108,7 @@ async fn read_in_item(env: &Env<'_>, rules: &Rules, root_layout: &Layout, root_k
             e => Err(e),
         };
     };
-    if in_root && stored_shape(item.remove(META)) != Some(shape_of(root_layout)) {
+    if stored_shape(item.remove(META)) != Some(shape_of(root_layout)) {
         return Ok(None);
     }
     item.remove(layout.key.as_ref());
@@ -162,6 +165,7 @@ async fn missing_item(env: &Env<'_>, root_layout: &Layout, root_key: &str, layou
 pub(crate) async fn write_path(env: &Env<'_>, layout: &Layout, key: &str, path: &str, value: Value) -> Result<()> {
     let resolved = Resolved::new(layout)?;
     check_key(layout, key)?;
+    check_shard_keys(&resolved.root, key)?;
     let plain = parse_plain_only(path, "write_path").map_err(|e| e.with_table(layout.table.as_ref()).with_key(key))?;
     let at = Request { env, rules: &resolved.rules, root: layout, key, path, plain: &plain };
     match at.write(&resolved.root, value.clone()).await {
@@ -228,10 +232,7 @@ impl Request<'_> {
                     .into());
             }
             Some(Step::Field(name)) if name == META || name == node.layout.key.as_ref() => {
-                return Err(Error::new(ErrorKind::InvalidPath, "the key and the metadata are not writable")
-                    .with_table(node.layout.table.as_ref())
-                    .with_path(path)
-                    .into());
+                return Err(not_a_document_path(node.layout, key, path).into());
             }
             _ => {}
         }
@@ -308,6 +309,7 @@ impl Request<'_> {
         let at = Target { root: self.root, layout: item_layout, key, base: &base, path };
         match failed {
             Failed::Item | Failed::Root => Err(self.explain(shape, at, &item_key, indexed).await),
+            Failed::Invalid(None) => Err(invalid_in_transaction(env, at, &item_key, size).await.into()),
             Failed::Invalid(why) => Err(invalid(at, why).into()),
             Failed::Other(e) => Err(backend_error(e, &item_layout.table).with_key(key).with_path(path).into()),
         }
@@ -382,6 +384,15 @@ enum Part {
     Root,
 }
 
+/// The key attribute and the metadata of an item are dystore's, not the
+/// document's: no path reads or writes them.
+fn not_a_document_path(layout: &Layout, key: &str, path: &str) -> Error {
+    Error::new(ErrorKind::InvalidPath, "the key attribute and `__dystore_meta__` are not part of the document")
+        .with_table(layout.table.as_ref())
+        .with_key(key)
+        .with_path(path)
+}
+
 /// Where a failed write_path was aimed, for its error.
 #[derive(Clone, Copy)]
 struct Target<'a> {
@@ -402,6 +413,19 @@ fn invalid(at: Target<'_>, message: Option<String>) -> Error {
         Error::new(ErrorKind::InvalidPath, "the stored object has no map or list where the path needs one")
     };
     error.with_table(at.layout.table.as_ref()).with_key(at.key).with_path(at.path)
+}
+
+/// A transaction's refusal carries no message (only the reason code
+/// `ValidationError`): tell "the item would grow too large" from "the path
+/// has no parent" by measuring the item as stored, `added` bytes to come.
+async fn invalid_in_transaction(env: &Env<'_>, at: Target<'_>, item_key: &str, added: usize) -> Error {
+    let get = Get { table: at.layout.table.to_string(), key: key_item(&at.layout.key, item_key), projection: None, consistent: true };
+    let too_large = match env.backend.get(get).await {
+        Ok(Some(item)) => crate::value::item_size(&item) + added > MAX_ITEM_BYTES,
+        Ok(None) => false,
+        Err(e) => return backend_error(e, &at.layout.table).with_key(at.key),
+    };
+    invalid(at, too_large.then(|| "Item size has exceeded the maximum allowed size".to_owned()))
 }
 
 /// After an indexed write's condition failed: the element is past the end

@@ -9,6 +9,7 @@ use crate::format::{self, Guard};
 use crate::layout::Layout;
 use crate::path::PlainPath;
 use crate::shard::all_shard_keys;
+use crate::shard::check_shard_keys;
 use crate::tree::Resolved;
 use std::collections::BTreeMap;
 
@@ -23,6 +24,7 @@ use std::collections::BTreeMap;
 pub(crate) async fn delete(env: &Env<'_>, layout: &Layout, key: &str) -> Result<()> {
     let resolved = Resolved::new(layout)?;
     check_key(layout, key)?;
+    check_shard_keys(&resolved.root, key)?;
     let shape = format::shape_of(layout);
     let mut read_first = resolved.root.has_lists();
     let mut backoff = Backoff::new(env.policy);

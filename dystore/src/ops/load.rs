@@ -9,6 +9,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::format::{self, META, RootMeta, attr_ref};
 use crate::layout::Layout;
 use crate::path::{PlainPath, Step};
+use crate::shard::check_shard_keys;
 use crate::shard::{all_shard_keys, deterministic_keys, slot_mut};
 use crate::tree::{Node, Resolved};
 use serde_dynamo::AttributeValue;
@@ -37,6 +38,7 @@ struct Torn;
 pub(crate) async fn load(env: &Env<'_>, layout: &Layout, key: &str, resolve: bool, raw: bool) -> Result<Loaded> {
     let resolved = Resolved::new(layout)?;
     check_key(layout, key)?;
+    check_shard_keys(&resolved.root, key)?;
     let mut backoff = Backoff::new(env.policy);
     for _ in 0..LOAD_ATTEMPTS {
         match try_load(env, &resolved, key, resolve, raw).await? {

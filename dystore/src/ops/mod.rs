@@ -18,6 +18,7 @@ mod tables;
 mod transact;
 
 pub(crate) use by_path::{read_path, write_path};
+
 pub(crate) use delete::delete;
 pub(crate) use load::{Loaded, load};
 pub(crate) use save::save;

@@ -12,7 +12,7 @@ use crate::format::{self, Guard, META, RootMeta, shard_meta, token};
 use crate::layout::Layout;
 use crate::path::{PlainPath, Step};
 use crate::rules::Rules;
-use crate::shard::{Plan, all_shard_keys, split};
+use crate::shard::{Plan, all_shard_keys, check_shard_keys, split};
 use crate::tree::Resolved;
 use crate::value::{MAX_ITEM_BYTES, item_size, size, to_attr};
 use serde_dynamo::AttributeValue;
@@ -36,6 +36,7 @@ pub(crate) struct Saved {
 pub(crate) async fn save(env: &Env<'_>, layout: &Layout, doc: Value, key: Option<String>, expect: Option<&str>) -> Result<Saved> {
     let resolved = Resolved::new(layout)?;
     let (doc, key) = prepare(env, layout, doc, key)?;
+    check_shard_keys(&resolved.root, &key)?;
     let body = doc.as_object().cloned().unwrap_or_default();
     let plan = split(&resolved.root, &key, env.region, body).map_err(|e| e.with_key(key.clone()))?;
     let meta = RootMeta { write_id: token(), revision: token(), layout: layout.clone(), lists: plan.lists.clone() };
@@ -115,6 +116,7 @@ fn encode_items(
     let codec = Codec { loader: env.loader, rules, raw: false };
     let root_region = layout.region.as_deref().or(env.region);
     let mut puts = Vec::with_capacity(plan.parts.len());
+    let shape = format::shape_of(layout);
     for part in plan.parts.iter().rev() {
         let part_layout = part.node.layout;
         check_reserved(part_layout, &part.path, &part.body).map_err(|e| e.with_key(key))?;
@@ -122,7 +124,8 @@ fn encode_items(
         let mut item = codec
             .encode_body(site, &part.node.shards, &part.path, part.body.clone(), doc)
             .map_err(|e| e.with_table(part_layout.table.as_ref()).with_key(key))?;
-        let meta_value = if part.path.steps.is_empty() { meta.to_value(root_region) } else { shard_meta(&meta.write_id, key, &part.path) };
+        let meta_value =
+            if part.path.steps.is_empty() { meta.to_value(root_region) } else { shard_meta(&meta.write_id, &shape, key, &part.path) };
         item.insert(META.to_owned(), to_attr(meta_value));
         item.insert(part_layout.key.to_string(), AttributeValue::S(part.key.clone()));
         check_size(part_layout, &part.path, key, &item)?;

@@ -1,5 +1,6 @@
 use dystore::DyObject;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 #[derive(Serialize, Deserialize, DyObject)]
 #[dystore(table = "Cards", key = "CID")]
@@ -16,6 +17,11 @@ struct Person {
     cards: Vec<Card>,
     #[serde(flatten)]
     flat: Card,
+    boxed: Box<Card>,
+    by_name: HashMap<String, Card>,
+    pair: (Card, u8),
+    one: [Card; 1],
+    deep: Option<Vec<Option<Card>>>,
 }
 
 fn main() {}

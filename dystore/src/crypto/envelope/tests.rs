@@ -82,8 +82,9 @@ fn each_seal_draws_a_fresh_iv() {
 }
 
 #[test]
-fn maps_and_lists_are_refused_naming_the_path() {
-    for leaf in [AttributeValue::M(Default::default()), AttributeValue::L(vec![])] {
+fn maps_and_lists_with_members_are_refused_naming_the_path() {
+    let member = || ("a".to_owned(), AttributeValue::Null(true));
+    for leaf in [AttributeValue::M([member()].into()), AttributeValue::L(vec![AttributeValue::Null(true)])] {
         let err = seal("k1", &key(), &CTX, &leaf).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidDocument);
         assert_eq!(err.path(), Some("$.contact.phone"));
@@ -179,9 +180,9 @@ fn valid_tag_over_a_bad_body_is_malformed() {
     let key = key();
     let mut envelope = b"\x01\x02k1".to_vec();
     envelope.extend_from_slice(&VECTOR_IV);
-    // One block of zeros decrypted: bad PKCS#7 padding; a tag byte of 0x09.
+    // One block of zeros decrypted: bad PKCS#7 padding; a tag byte of 0x0b.
     let mut unknown_tag = [0x0fu8; 16];
-    unknown_tag[0] = 0x09;
+    unknown_tag[0] = 0x0b;
     let bodies = [vec![0u8; 16], encrypted_block(&key, unknown_tag)];
     for body in bodies {
         let mut bad = envelope.clone();
