@@ -83,7 +83,8 @@ impl<'a> Objects<'a> {
     /// `NotFound`, `Inconsistent` (a save kept being caught in progress),
     /// `Encrypted` and crypto errors for encrypted leaves, `Format`.
     pub async fn read(&self, key: &str) -> Result<Value> {
-        Ok(self.read_versioned(key).await?.value)
+        let loaded = ops::load(&self.env, self.layout, key, true, false).await?;
+        Ok(self.finish(loaded))
     }
 
     /// Reads the root item only: shards stay as references
@@ -112,10 +113,18 @@ impl<'a> Objects<'a> {
     ///
     /// # Errors
     ///
-    /// As [`read`](Self::read).
+    /// As [`read`](Self::read), and `Format` for an object written by
+    /// dynamo-store 0.6, which has no revision (upgrade it to format 1).
     pub async fn read_versioned(&self, key: &str) -> Result<Versioned<Value>> {
         let loaded = ops::load(&self.env, self.layout, key, true, false).await?;
-        let revision = loaded.meta.revision.clone();
+        let Some(revision) = loaded.meta.as_ref().map(|m| m.revision.clone()) else {
+            return Err(crate::Error::new(
+                crate::ErrorKind::Format,
+                "an object written by dynamo-store 0.6 has no revision: upgrade it to format 1 first",
+            )
+            .with_table(self.layout.table.as_ref())
+            .with_key(key));
+        };
         Ok(Versioned { key: key.to_owned(), revision, value: self.finish(loaded) })
     }
 

@@ -2,16 +2,19 @@
 //! (list shards may take a second), checked for a save in progress, and
 //! assembled by the shape recorded in the root.
 
+use super::legacy::load_legacy;
 use super::{Env, batch::batch_get_all, check_key, not_found, stored_node};
 use crate::backend::{Backoff, Item};
 use crate::codec::{Codec, Site};
 use crate::error::{Error, ErrorKind, Result};
+use crate::format::legacy::is_legacy_meta;
 use crate::format::{self, META, RootMeta, attr_ref};
 use crate::layout::Layout;
 use crate::path::{PlainPath, Step};
 use crate::shard::check_shard_keys;
 use crate::shard::{all_shard_keys, deterministic_keys, slot_mut};
 use crate::tree::{Node, Resolved};
+use crate::value::to_json;
 use serde_dynamo::AttributeValue;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -22,7 +25,8 @@ const LOAD_ATTEMPTS: usize = 8;
 /// An object read back: its fields and its root metadata.
 pub(crate) struct Loaded {
     pub(crate) body: Map<String, Value>,
-    pub(crate) meta: RootMeta,
+    /// `None` for an object written by dynamo-store 0.6.
+    pub(crate) meta: Option<RootMeta>,
     /// The metadata entry as stored, for loaders that keep it.
     pub(crate) meta_value: Value,
 }
@@ -72,6 +76,11 @@ async fn try_load(env: &Env<'_>, resolved: &Resolved<'_>, key: &str, resolve: bo
     let meta_attr = root.remove(META).ok_or_else(|| {
         Error::new(ErrorKind::Format, format!("the item has no `{META}`")).with_table(layout.table.as_ref()).with_key(key)
     })?;
+    if is_legacy_meta(&meta_attr) {
+        let body = load_legacy(env, layout, key, root, &meta_attr, resolve, raw).await?;
+        let meta_value = to_json(meta_attr)?;
+        return Ok(Ok(Loaded { body, meta: None, meta_value }));
+    }
     let (meta_value, meta) = RootMeta::decode(meta_attr).map_err(|e| e.with_table(layout.table.as_ref()).with_key(key))?;
     // The shape recorded in the root: which places hold references.
     let stored = stored_node(&meta.layout, key)?;
@@ -113,7 +122,7 @@ async fn try_load(env: &Env<'_>, resolved: &Resolved<'_>, key: &str, resolve: bo
             return Ok(Err(Torn));
         }
     }
-    Ok(Ok(Loaded { body, meta, meta_value }))
+    Ok(Ok(Loaded { body, meta: Some(meta), meta_value }))
 }
 
 /// The (table, key attribute, key) of every referenced item not yet fetched,

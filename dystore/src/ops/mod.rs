@@ -3,7 +3,7 @@
 //! the public `Client`, which is the thin face on top.
 //!
 //! - `save`: a whole object, split by its layout, in one transaction.
-//! - `load`: a whole object, in one batched read, assembled.
+//! - `load`: a whole object, in one batched read, assembled; `legacy`: one written by dynamo-store 0.6.
 //! - `delete`: a whole object, every shard item included.
 //! - `by_path`: `read_path` and `write_path`, touching the item that holds the path.
 //! - `tables`: `create_tables`.
@@ -12,6 +12,7 @@
 mod batch;
 mod by_path;
 mod delete;
+mod legacy;
 mod load;
 mod save;
 mod tables;

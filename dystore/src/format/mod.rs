@@ -9,7 +9,10 @@
 //! shard item  { <key>: "K#$.location", ...fields,
 //!               "__dystore_meta__": {version: 1, write_id, shape, root: "K", path: "$.location"} }
 //! ```
-//! See `docs/FORMAT.md` for the full description.
+//! See `docs/FORMAT.md` for the full description. `legacy` reads the format
+//! of the Python package dynamo-store 0.6.
+
+pub(crate) mod legacy;
 
 use crate::backend::Expr;
 use crate::error::{Error, ErrorKind, Result};

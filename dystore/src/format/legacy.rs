@@ -1,0 +1,142 @@
+//! The stored format of the Python package dynamo-store 0.6, read so its
+//! users can migrate (`dystore/tests/fixtures/dynamo-store-0.6/FORMAT.md`
+//! gives every byte):
+//!
+//! ```text
+//! item       { <key>: "K", ...fields, <shard place>: reference,
+//!              "__dystore_meta__": {table_name, region_name, primary_key_name,
+//!                                   path: null | "$.<place>", shards: [meta, ...]} }
+//! reference  {"primary_key": K, "table_name:": T, "region_name:": R, "modified_utc": "<epoch s>"}
+//! ```
+//!
+//! A shard's place is a JSONPath from the item that holds the reference
+//! (`$.location`, `$.locations.value[0]` for a list element); shard keys are
+//! random UUIDs, so a reader follows the references level by level. The
+//! colons in `table_name:` and `region_name:` really are in the stored names.
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::path::{PlainPath, Step, parse_plain_only};
+use serde_dynamo::AttributeValue;
+use std::collections::HashMap;
+
+/// One shard as a legacy item's metadata records it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct LegacyShard {
+    /// The shard's table and key attribute.
+    pub(crate) table: String,
+    pub(crate) key_name: String,
+    /// Its place in the item that holds its reference; `None` when the
+    /// recorded path does not parse (the package wrote such paths; they
+    /// match nothing and are skipped, as the package skipped them).
+    pub(crate) at: Option<PlainPath>,
+    /// The shards of the shard's own item.
+    pub(crate) shards: Vec<LegacyShard>,
+}
+
+/// Whether a `__dystore_meta__` attribute is dynamo-store 0.6's: a map with
+/// `table_name` and no format `version`.
+pub(crate) fn is_legacy_meta(meta: &AttributeValue) -> bool {
+    matches!(meta, AttributeValue::M(m) if m.contains_key("table_name") && !m.contains_key("version"))
+}
+
+fn format_error(detail: &str) -> Error {
+    Error::new(ErrorKind::Format, format!("a dynamo-store 0.6 `__dystore_meta__` {detail}"))
+}
+
+fn text<'a>(map: &'a HashMap<String, AttributeValue>, name: &str) -> Result<&'a str> {
+    match map.get(name) {
+        Some(AttributeValue::S(s)) => Ok(s),
+        _ => Err(format_error(&format!("lacks `{name}`"))),
+    }
+}
+
+/// The shards a legacy metadata attribute records.
+pub(crate) fn shards_of(meta: &AttributeValue) -> Result<Vec<LegacyShard>> {
+    let AttributeValue::M(meta) = meta else { return Err(format_error("is not a map")) };
+    match meta.get("shards") {
+        None => Ok(Vec::new()),
+        Some(AttributeValue::L(items)) => items.iter().map(shard).collect(),
+        Some(_) => Err(format_error("has `shards` that is not a list")),
+    }
+}
+
+fn shard(value: &AttributeValue) -> Result<LegacyShard> {
+    let AttributeValue::M(map) = value else { return Err(format_error("has a shard that is not a map")) };
+    let at = match map.get("path") {
+        Some(AttributeValue::S(path)) => parse_plain_only(path, "a dynamo-store 0.6 shard path").ok(),
+        _ => None,
+    };
+    Ok(LegacyShard {
+        table: text(map, "table_name")?.to_owned(),
+        key_name: text(map, "primary_key_name")?.to_owned(),
+        at,
+        shards: shards_of(value)?,
+    })
+}
+
+/// The key of the item a legacy shard reference names, if `value` is one.
+pub(crate) fn reference(value: &AttributeValue) -> Option<&str> {
+    let AttributeValue::M(map) = value else { return None };
+    match map.get("primary_key") {
+        Some(AttributeValue::S(key)) if map.contains_key("table_name:") => Some(key),
+        _ => None,
+    }
+}
+
+/// A path in the package's own form, as its config loader was asked about
+/// it (jsonpath-ng's `str` of the path): `location.city`, `friends.[0]`,
+/// `locations.value.[0].city.value`.
+pub(crate) fn package_path(path: &PlainPath) -> String {
+    path.steps
+        .iter()
+        .map(|step| match step {
+            Step::Field(name) => name.clone(),
+            Step::Index(i) => format!("[{i}]"),
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// Whether the package never encrypted the value at `package_path`: paths
+/// holding `__dystore_meta__`, or the root's key attribute name (the package
+/// searched for it as a regular expression, so `IDENTITY` matches `ID`).
+pub(crate) fn never_encrypted(package_path: &str, root_key_name: &str) -> bool {
+    package_path.contains("__dystore_meta__") || regex::Regex::new(root_key_name).is_ok_and(|re| re.is_match(package_path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::path::parse_plain_only;
+
+    #[test]
+    fn package_paths_are_jsonpath_ng_strings() {
+        for (ours, theirs) in [
+            ("$.location.city", "location.city"),
+            ("$.friends[0]", "friends.[0]"),
+            ("$.locales[2].type", "locales.[2].type"),
+            ("$.locations.value[0].city.value", "locations.value.[0].city.value"),
+        ] {
+            assert_eq!(package_path(&parse_plain_only(ours, "test").unwrap()), theirs);
+        }
+    }
+
+    #[test]
+    fn the_root_key_name_is_searched_as_a_regex() {
+        assert!(never_encrypted("IDENTITY", "ID"));
+        assert!(never_encrypted("a.__dystore_meta__.b", "ID"));
+        assert!(!never_encrypted("firstname", "ID"));
+    }
+
+    #[test]
+    fn references_have_the_colon_names() {
+        let r = AttributeValue::M(
+            [("primary_key", "k"), ("table_name:", "T"), ("region_name:", "R"), ("modified_utc", "1")]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), AttributeValue::S(v.to_owned())))
+                .collect(),
+        );
+        assert_eq!(reference(&r), Some("k"));
+        assert_eq!(reference(&AttributeValue::M([("primary_key".to_owned(), AttributeValue::S("k".into()))].into())), None);
+    }
+}

@@ -1,0 +1,171 @@
+//! Reading an object written by dynamo-store 0.6: the root found by the
+//! same first request as any load, then its shard items level by level (one
+//! batched read per level: the package gave shards random keys, so a level
+//! is known only once its parents are read), then every leaf decoded as the
+//! package returned it: ciphertexts opened with the loader's keys (asked in
+//! the package's own path form) and given back as strings, other values as
+//! stored.
+
+use super::Env;
+use super::batch::batch_get_all;
+use crate::backend::Item;
+use crate::crypto::{self, open_legacy};
+use crate::error::{Error, ErrorKind, Result};
+use crate::format::META;
+use crate::format::legacy::{LegacyShard, never_encrypted, package_path, reference, shards_of};
+use crate::layout::Layout;
+use crate::path::{PlainPath, Step};
+use crate::value::to_json;
+use serde_dynamo::AttributeValue;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+/// A shard item to fetch: where it goes, what it is, and its key.
+struct Pending<'s> {
+    at: PlainPath,
+    shard: &'s LegacyShard,
+    key: String,
+}
+
+/// The document of the legacy root `root` (its key attribute still in it),
+/// whose metadata attribute was `meta`; with `resolve`, its shards put
+/// back; with `raw`, ciphertexts returned as stored.
+pub(crate) async fn load_legacy(
+    env: &Env<'_>,
+    layout: &Layout,
+    key: &str,
+    mut root: Item,
+    meta: &AttributeValue,
+    resolve: bool,
+    raw: bool,
+) -> Result<Map<String, Value>> {
+    let context = |e: Error| e.with_table(layout.table.as_ref()).with_key(key);
+    let shards = shards_of(meta).map_err(context)?;
+    root.remove(layout.key.as_ref());
+    let mut body = AttributeValue::M(root);
+    // The table each shard's subtree came from, for errors.
+    let mut tables: HashMap<PlainPath, String> = HashMap::new();
+    let mut level = if resolve { places(&body, &PlainPath::root(), &shards) } else { Vec::new() };
+    while !level.is_empty() {
+        let wanted: Vec<(String, String, String)> =
+            level.iter().map(|p| (p.shard.table.clone(), p.shard.key_name.clone(), p.key.clone())).collect();
+        let mut fetched = batch_get_all(env.backend, env.policy, &wanted).await.map_err(|e| e.with_key(key))?;
+        let mut next = Vec::new();
+        for pending in level {
+            let Some(mut item) = fetched.remove(&(pending.shard.table.clone(), pending.key.clone())) else {
+                return Err(Error::new(
+                    ErrorKind::MissingShard,
+                    format!("the shard item `{}` the object refers to is not in its table", pending.key),
+                )
+                .with_table(pending.shard.table.as_str())
+                .with_key(key)
+                .with_path(pending.at.to_string()));
+            };
+            item.remove(META);
+            item.remove(&pending.shard.key_name);
+            let child = AttributeValue::M(item);
+            next.extend(places(&child, &pending.at, &pending.shard.shards));
+            tables.insert(pending.at.clone(), pending.shard.table.clone());
+            if let Some(slot) = slot_mut(&mut body, &pending.at) {
+                *slot = child;
+            }
+        }
+        level = next;
+    }
+    let decoder = Decoder { env, layout, key, raw, tables };
+    match decoder.decode(body, &PlainPath::root(), layout.table.as_ref())? {
+        Value::Object(map) => Ok(map),
+        _ => Err(context(Error::new(ErrorKind::Format, "a dynamo-store 0.6 root item is not a map"))),
+    }
+}
+
+/// The references the shards of an item (`value`, placed at `base`) point
+/// through; a recorded place that holds no reference is skipped, as the
+/// package skipped it.
+fn places<'s>(value: &AttributeValue, base: &PlainPath, shards: &'s [LegacyShard]) -> Vec<Pending<'s>> {
+    shards
+        .iter()
+        .filter_map(|shard| {
+            let at = shard.at.as_ref()?;
+            let key = reference(find(value, at)?)?.to_owned();
+            Some(Pending { at: base.join(at), shard, key })
+        })
+        .collect()
+}
+
+fn find<'a>(mut value: &'a AttributeValue, path: &PlainPath) -> Option<&'a AttributeValue> {
+    for step in &path.steps {
+        value = match (value, step) {
+            (AttributeValue::M(map), Step::Field(name)) => map.get(name)?,
+            (AttributeValue::L(items), Step::Index(i)) => items.get(*i)?,
+            _ => return None,
+        };
+    }
+    Some(value)
+}
+
+fn slot_mut<'a>(mut value: &'a mut AttributeValue, path: &PlainPath) -> Option<&'a mut AttributeValue> {
+    for step in &path.steps {
+        value = match (value, step) {
+            (AttributeValue::M(map), Step::Field(name)) => map.get_mut(name)?,
+            (AttributeValue::L(items), Step::Index(i)) => items.get_mut(*i)?,
+            _ => return None,
+        };
+    }
+    Some(value)
+}
+
+/// Turns an assembled legacy object into JSON, leaf by leaf.
+struct Decoder<'a> {
+    env: &'a Env<'a>,
+    layout: &'a Layout,
+    key: &'a str,
+    raw: bool,
+    tables: HashMap<PlainPath, String>,
+}
+
+impl Decoder<'_> {
+    fn decode(&self, value: AttributeValue, path: &PlainPath, table: &str) -> Result<Value> {
+        let table = self.tables.get(path).map_or(table, String::as_str);
+        match value {
+            AttributeValue::M(map) => map
+                .into_iter()
+                .map(|(k, v)| {
+                    let child = path.child(Step::Field(k.clone()));
+                    Ok((k, self.decode(v, &child, table)?))
+                })
+                .collect::<Result<Map<_, _>>>()
+                .map(Value::Object),
+            AttributeValue::L(items) => items
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| self.decode(v, &path.child(Step::Index(i)), table))
+                .collect::<Result<Vec<_>>>()
+                .map(Value::Array),
+            AttributeValue::B(bytes) => self.leaf(bytes, path, table),
+            other => to_json(other).map_err(|e| self.context(e, path, table)),
+        }
+    }
+
+    /// A Binary leaf: a ciphertext where the package may have encrypted
+    /// (opened as the package did, giving a string), else data (base64).
+    fn leaf(&self, bytes: Vec<u8>, path: &PlainPath, table: &str) -> Result<Value> {
+        let theirs = package_path(path);
+        if self.raw || !crypto::is_legacy(&bytes) || never_encrypted(&theirs, &self.layout.key) {
+            return to_json(AttributeValue::B(bytes));
+        }
+        let loader = self.env.loader;
+        let missing = |detail: &str| self.context(Error::new(ErrorKind::MissingKey, detail.to_owned()), path, table);
+        let Some(key_id) = loader.key_for(&theirs, &Value::Null) else {
+            return Err(missing("a dynamo-store 0.6 ciphertext, and the loader names no key id for its path (asked as the package did)"));
+        };
+        let Some(key) = loader.key(&key_id) else {
+            return Err(missing("the loader has no key material for this key id").with_key_id(key_id));
+        };
+        open_legacy(&key, &bytes).map(Value::String).map_err(|e| self.context(e, path, table).with_key_id(key_id))
+    }
+
+    fn context(&self, e: Error, path: &PlainPath, table: &str) -> Error {
+        e.with_table(table).with_key(self.key).with_path(path.to_string())
+    }
+}
