@@ -8,8 +8,10 @@ mod common;
 
 use base64::Engine as _;
 use common::{Target, client};
+use dystore::backend::Scan;
 use dystore::backend::{Item, Write, op};
-use dystore::{Client, ErrorKind, FnLoader, Key, Store};
+use dystore::{Client, DyObject, ErrorKind, FnLoader, Key, Store, Upgrade};
+use serde::{Deserialize, Serialize};
 use serde_dynamo::AttributeValue;
 use serde_json::{Value, json};
 use std::collections::HashSet;
@@ -162,7 +164,151 @@ async fn legacy_objects_are_read_only_until_upgraded(target: Target) {
     assert_eq!(objects.read("compat-1").await.unwrap(), before, "nothing changed");
 }
 
+/// The layout the package's own example had, on `named` tables, with
+/// today's encryption marks (key "k1").
+fn example_store(named: &impl Fn(&str) -> String) -> Store {
+    Store::new(named("DynamoStoreRootDB"), "ID")
+        .encrypt_with("$.firstname", "k1")
+        .encrypt_with("$.lastname", "k1")
+        .shard(Store::new(named("DynamoStoreShard1"), "ID").at("$.birth_details").encrypt_with("$.dob", "k1"))
+        .shard(
+            Store::new(named("DynamoDBShard2"), "IDX")
+                .at("$.location")
+                .encrypt_with("$.city", "k1")
+                .shard(Store::new(named("DynamoStoreShard3Deep"), "ShardID").at("$.geolocation")),
+        )
+}
+
+/// Old key string for the package's paths, "k1" for today's marks.
+fn migrating_loader(key_string: &str) -> FnLoader {
+    let (old, new) = (Key::from_legacy_string(key_string), Key::new([4u8; 32]).unwrap());
+    FnLoader::new()
+        // The package's paths never start with `$`; dystore's always do.
+        .on_key_for(|path, _doc| (!path.starts_with('$')).then(|| "legacy".to_owned()))
+        .on_key(move |id| match id.as_str() {
+            "legacy" => Some(old.clone()),
+            "k1" => Some(new.clone()),
+            _ => None,
+        })
+}
+
+async fn items_of(db: &Client, table: &str) -> Vec<Item> {
+    db.backend().scan(Scan { table: table.to_owned(), consistent: true, ..Default::default() }).await.unwrap().items
+}
+
+async fn upgrades_rewrite_in_place_and_leave_only_format_1(target: Target) {
+    let (fixture, named) = fixture("documents.json");
+    let db = client(target).await.with_loader(migrating_loader(fixture["key_string"].as_str().unwrap()));
+    put_fixture(&db, &fixture).await;
+    let store = example_store(&named);
+    let objects = db.store(&store);
+    for (name, doc) in fixture["documents"].as_object().unwrap() {
+        let key = doc["primary_key"].as_str().unwrap();
+        assert_eq!(objects.upgrade(key).await.unwrap(), Upgrade::Upgraded, "{name}");
+        assert_eq!(objects.read(key).await.unwrap(), doc["expected"], "{name}: the document is unchanged");
+        assert_eq!(objects.upgrade(key).await.unwrap(), Upgrade::AlreadyCurrent, "{name}: a second upgrade changes nothing");
+        let root = objects.read_raw(key).await.unwrap();
+        assert_ne!(root["firstname"], doc["expected"]["firstname"], "{name}: sealed under today's marks");
+    }
+    for table in ["DynamoStoreRootDB", "DynamoStoreShard1", "DynamoDBShard2", "DynamoStoreShard3Deep"] {
+        for item in items_of(&db, &named(table)).await {
+            let Some(AttributeValue::M(meta)) = item.get("__dystore_meta__") else { panic!("{table}: an item without metadata") };
+            assert_eq!(meta.get("version"), Some(&AttributeValue::N("1".into())), "{table}: only format-1 items remain");
+        }
+    }
+    assert_eq!(items_of(&db, &named("DynamoStoreShard1")).await.len(), 2, "the legacy shard items are gone, the new ones there");
+}
+
+async fn a_whole_table_upgrades_and_a_rerun_changes_nothing(target: Target) {
+    let (fixture, named) = fixture("documents.json");
+    let db = client(target).await.with_loader(migrating_loader(fixture["key_string"].as_str().unwrap()));
+    put_fixture(&db, &fixture).await;
+    let store = example_store(&named);
+    let report = db.store(&store).upgrade_table().await.unwrap();
+    assert_eq!((report.upgraded, report.already_current, report.failed.len()), (2, 0, 0), "{report:?}");
+    let again = db.store(&store).upgrade_table().await.unwrap();
+    assert_eq!((again.upgraded, again.already_current, again.failed.len()), (0, 2, 0), "{again:?}");
+    for (name, doc) in fixture["documents"].as_object().unwrap() {
+        assert_eq!(db.store(&store).read(doc["primary_key"].as_str().unwrap()).await.unwrap(), doc["expected"], "{name}");
+    }
+}
+
+/// The package's class model as Rust structs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DyObject)]
+#[dystore(table = "DynamoStoreRootDB", key = "ID")]
+struct Root {
+    #[dystore(encrypt = "k1")]
+    firstname: String,
+    lastname: String,
+    #[dystore(shard)]
+    location: Location,
+    #[dystore(shard)]
+    birth_details: BirthDetails,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DyObject)]
+#[dystore(table = "DynamoDBShard2", key = "IDX")]
+struct Location {
+    city: String,
+    country: String,
+    #[dystore(shard)]
+    geolocation: GeoLocation,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DyObject)]
+#[dystore(table = "DynamoStoreShard3Deep", key = "ShardID")]
+struct GeoLocation {
+    lattitude: f64,
+    longitude: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DyObject)]
+#[dystore(table = "DynamoStoreShard1", key = "ID")]
+struct BirthDetails {
+    #[dystore(encrypt = "k1")]
+    dob: String,
+    hospital: String,
+}
+
+/// Typed loads unwrap the class API's values, and with the opt-in read the
+/// strings its decryption gave as the numbers the struct wants; a typed
+/// upgrade stores the struct's own form. The derive names the tables, so
+/// this test alone uses the fixture's own names.
+async fn class_objects_load_typed_and_upgrade(target: Target) {
+    let path = format!("{}/dystore/tests/fixtures/dynamo-store-0.6/objects.json", env!("CARGO_MANIFEST_DIR"));
+    let fixture: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let db = client(target).await.with_loader(migrating_loader(fixture["key_string"].as_str().unwrap()));
+    put_fixture(&db, &fixture).await;
+    let e = db.load::<Root>("obj-1").await.unwrap_err();
+    assert_eq!(
+        (e.kind(), e.path()),
+        (ErrorKind::Serialization, Some("$.location.geolocation.lattitude")),
+        "strings stay strings by default: {e}"
+    );
+    let db = db.with_legacy_number_strings(true);
+    let plain = &fixture["documents"]["obj-1"]["expected_plain"];
+    let expected = Root {
+        firstname: "Ada".into(),
+        lastname: "Lovelace".into(),
+        location: Location {
+            city: "London".into(),
+            country: "United Kingdom".into(),
+            geolocation: GeoLocation { lattitude: 51.5074, longitude: -0.1278 },
+        },
+        birth_details: BirthDetails { dob: plain["birth_details"]["dob"].as_str().unwrap().into(), hospital: "St Marylebone".into() },
+    };
+    assert_eq!(db.load::<Root>("obj-1").await.unwrap(), expected);
+    assert_eq!(db.upgrade::<Root>("obj-1").await.unwrap(), Upgrade::Upgraded);
+    assert_eq!(db.load::<Root>("obj-1").await.unwrap(), expected, "the same object, now in format 1");
+    assert_eq!(db.upgrade::<Root>("obj-1").await.unwrap(), Upgrade::AlreadyCurrent);
+    let raw = db.objects(Root::layout()).read_raw("obj-1").await.unwrap();
+    assert!(raw.get("__class__").is_none() && raw["location"]["geolocation"]["lattitude"] == json!(51.5074), "the struct's form: {raw}");
+}
+
 conformance!(
+    a_whole_table_upgrades_and_a_rerun_changes_nothing,
+    upgrades_rewrite_in_place_and_leave_only_format_1,
+    class_objects_load_typed_and_upgrade,
     legacy_objects_are_read_only_until_upgraded,
     dict_documents_read_back_exactly,
     class_objects_read_back_exactly,

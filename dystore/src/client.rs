@@ -35,6 +35,9 @@ pub struct Client {
     /// Region recorded in shard references (the SDK's region, if any).
     region: Option<String>,
     policy: RetryPolicy,
+    /// Typed loads of dynamo-store 0.6 objects turn decrypted strings into
+    /// the numbers and booleans the type wants (`legacy_number_strings`).
+    pub(crate) legacy_number_strings: bool,
 }
 
 impl std::fmt::Debug for Client {
@@ -58,6 +61,7 @@ impl Client {
             loader: Arc::new(DefaultLoader),
             region: None,
             policy,
+            legacy_number_strings: false,
         }
     }
 
@@ -119,6 +123,14 @@ impl Client {
     pub fn with_loader(mut self, loader: impl ConfigLoader + 'static) -> Self {
         self.loader = Arc::new(loader);
         self
+    }
+
+    /// The same client, turning (or not) the strings dynamo-store 0.6 gave
+    /// back for every encrypted value (`"1.5"`, `"True"`) into the number or
+    /// boolean a typed `load` or `upgrade` wants there. Off by default: a
+    /// string where the type wants a number is then a `Serialization` error.
+    pub fn with_legacy_number_strings(self, convert: bool) -> Self {
+        Client { legacy_number_strings: convert, ..self }
     }
 
     /// The same client, its requests counted by operation (every request

@@ -171,6 +171,43 @@ impl<'a> Objects<'a> {
         ops::write_path(&self.env, self.layout, key, path, value).await
     }
 
+    /// Upgrades the object keyed `key`, written by dynamo-store 0.6, to
+    /// format 1 in place under this layout and its encryption rules: one
+    /// transaction writes the format-1 items and deletes every legacy shard
+    /// item, on the condition that the legacy root is still as read (the
+    /// package rewrites it on every write, so a concurrent writer makes
+    /// this a `Conflict`, never an overwrite). The document is stored as
+    /// read (the class API's wrappers included; the typed
+    /// [`Client::upgrade`](crate::Client::upgrade) unwraps them).
+    ///
+    /// Requests: one GetItem of the root, 1 + depth BatchGetItem to read the
+    /// shards, one TransactWriteItems. An object in format 1 already is left
+    /// alone: [`Upgrade::AlreadyCurrent`](crate::Upgrade::AlreadyCurrent).
+    ///
+    /// # Errors
+    ///
+    /// `NotFound`; `Conflict` if the object was written meanwhile; the
+    /// errors of a legacy read (keys, ciphertexts, missing shard items);
+    /// `ItemTooLarge` if the upgrade would take more than one transaction
+    /// (100 items or 4 MB), which is not supported yet.
+    pub async fn upgrade(&self, key: &str) -> Result<ops::Upgrade> {
+        ops::upgrade(&self.env, self.layout, key, |body| Ok(Value::Object(body))).await
+    }
+
+    /// Upgrades every object of this layout's root table, as
+    /// [`upgrade`](Self::upgrade) does one, scanning the table page by page
+    /// and going on past objects that fail (reported with their key and
+    /// error). Objects in format 1 already are counted and left alone, so
+    /// a run can be repeated until nothing fails.
+    ///
+    /// # Errors
+    ///
+    /// An invalid layout, or a failure of the scan itself; failures of
+    /// single objects are in the report.
+    pub async fn upgrade_table(&self) -> Result<ops::UpgradeReport> {
+        ops::upgrade_table(&self.env, self.layout).await
+    }
+
     /// Deletes the object and all its shards in one transaction (two
     /// requests with list shards).
     ///

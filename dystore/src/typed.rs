@@ -66,8 +66,46 @@ impl Client {
     ///
     /// As [`Objects::read`](crate::Objects::read), plus `Serialization` if the stored document
     /// does not fit `T`.
+    ///
+    /// An object written by dynamo-store 0.6 loads too: the class API's
+    /// value wrappers are unwrapped, and with
+    /// [`with_legacy_number_strings`](Self::with_legacy_number_strings) the
+    /// strings its decryption gives become the numbers `T` wants.
     pub async fn load<T: DyObject>(&self, key: &str) -> Result<T> {
-        Ok(self.load_versioned::<T>(key).await?.value)
+        let loaded = ops::load(&self.env(), T::layout(), key, true, false).await?;
+        let mut doc = Value::Object(loaded.body);
+        if loaded.meta.is_none() {
+            doc = self.legacy_document::<T>(doc);
+        }
+        from_document::<T>(doc, key, T::layout())
+    }
+
+    /// Upgrades the object keyed `key`, written by dynamo-store 0.6, to
+    /// format 1 under `T`'s layout and encryption: its class API wrappers
+    /// unwrapped, its document checked against `T`, every legacy shard item
+    /// deleted in the same transaction.
+    ///
+    /// # Errors
+    ///
+    /// As [`Objects::upgrade`](crate::Objects::upgrade), plus
+    /// `Serialization` if the document does not fit `T`.
+    pub async fn upgrade<T: DyObject>(&self, key: &str) -> Result<ops::Upgrade> {
+        ops::upgrade(&self.env(), T::layout(), key, |body| {
+            let doc = self.legacy_document::<T>(Value::Object(body));
+            let typed = from_document::<T>(doc, key, T::layout())?;
+            Ok(to_document::<T>(&typed)?.0)
+        })
+        .await
+    }
+
+    /// A legacy document as `T` expects it: wrappers gone, and with the
+    /// opt-in, strings turned into the numbers and booleans `T` wants.
+    fn legacy_document<T: DyObject>(&self, doc: Value) -> Value {
+        let mut doc = crate::format::legacy::unwrap_classes(doc);
+        if self.legacy_number_strings {
+            convert_strings::<T>(&mut doc);
+        }
+        doc
     }
 
     /// Loads the object keyed `key` with its revision, for
@@ -192,6 +230,50 @@ impl Client {
             None => Err(ops::not_found(layout, key)),
         }
     }
+}
+
+/// Turns each string leaf of `doc` that `T` does not take as a string, but
+/// takes as the number (`"1.5"`) or boolean (`"True"`, Python's `str`) it
+/// spells, into that value. The type is asked by the probe, path by path.
+fn convert_strings<T: DyObject>(doc: &mut Value) {
+    fn strings(value: &Value, path: crate::path::PlainPath, out: &mut Vec<crate::path::PlainPath>) {
+        use crate::path::Step;
+        match value {
+            Value::Object(map) => map.iter().for_each(|(k, v)| strings(v, path.child(Step::Field(k.clone())), out)),
+            Value::Array(items) => items.iter().enumerate().for_each(|(i, v)| strings(v, path.child(Step::Index(i)), out)),
+            Value::String(_) => out.push(path),
+            _ => {}
+        }
+    }
+    let mut paths = Vec::new();
+    strings(doc, crate::path::PlainPath::root(), &mut paths);
+    for path in paths {
+        let steps = path.to_pattern().steps;
+        let Some(Value::String(text)) = path.find(doc).cloned() else { continue };
+        if crate::probe::fit::<T>(&steps, Some(&Value::String(text.clone()))) == crate::probe::Fit::Fits {
+            continue;
+        }
+        let spelled = match text.as_str() {
+            "True" => Some(Value::Bool(true)),
+            "False" => Some(Value::Bool(false)),
+            number => number.parse::<serde_json::Number>().ok().map(Value::Number),
+        };
+        if let Some(value) = spelled.filter(|v| crate::probe::fit::<T>(&steps, Some(v)) == crate::probe::Fit::Fits)
+            && let Some(slot) = find_mut(doc, &path)
+        {
+            *slot = value;
+        }
+    }
+}
+
+fn find_mut<'a>(mut value: &'a mut Value, path: &crate::path::PlainPath) -> Option<&'a mut Value> {
+    for step in &path.steps {
+        value = match step {
+            crate::path::Step::Field(name) => value.as_object_mut()?.get_mut(name)?,
+            crate::path::Step::Index(i) => value.as_array_mut()?.get_mut(*i)?,
+        };
+    }
+    Some(value)
 }
 
 /// Whether `path` is `T`'s `#[dystore(pk)]` field (or below it).

@@ -104,6 +104,44 @@ pub(crate) fn never_encrypted(package_path: &str, root_key_name: &str) -> bool {
     package_path.contains("__dystore_meta__") || regex::Regex::new(root_key_name).is_ok_and(|re| re.is_match(package_path))
 }
 
+/// A condition that holds while a legacy root item is still `item` as read:
+/// every attribute but the key equal to what was read (the package gives
+/// shard items fresh keys and ciphertexts fresh IVs on every write, so any
+/// write of the object changes the root).
+pub(crate) fn unchanged(item: &HashMap<String, AttributeValue>, key_name: &str) -> crate::backend::Expr {
+    let mut expr = crate::backend::Expr::default();
+    expr.names.insert("#pk".into(), key_name.to_owned());
+    let mut clauses = vec!["attribute_exists(#pk)".to_owned()];
+    for (i, (name, value)) in item.iter().filter(|(name, _)| name.as_str() != key_name).enumerate() {
+        expr.names.insert(format!("#u{i}"), name.clone());
+        expr.values.insert(format!(":u{i}"), value.clone());
+        clauses.push(format!("#u{i} = :u{i}"));
+    }
+    expr.text = clauses.join(" AND ");
+    expr
+}
+
+/// A document of the package's class API as plain field values: a value
+/// wrapper (`{"__metatype__": "value", "value": v}`) becomes `v`, and a
+/// shard's `__class__`, `__module__` and `__metatype__` entries go.
+pub(crate) fn unwrap_classes(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Object(mut map) => match map.get("__metatype__").and_then(Value::as_str) {
+            Some("value") => unwrap_classes(map.remove("value").unwrap_or(Value::Null)),
+            Some(_) => {
+                for wrapper in ["__class__", "__module__", "__metatype__"] {
+                    map.remove(wrapper);
+                }
+                Value::Object(map.into_iter().map(|(k, v)| (k, unwrap_classes(v))).collect())
+            }
+            None => Value::Object(map.into_iter().map(|(k, v)| (k, unwrap_classes(v))).collect()),
+        },
+        Value::Array(items) => Value::Array(items.into_iter().map(unwrap_classes).collect()),
+        other => other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

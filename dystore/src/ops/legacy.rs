@@ -27,6 +27,14 @@ struct Pending<'s> {
     key: String,
 }
 
+/// A legacy object read whole.
+pub(crate) struct LegacyRead {
+    /// The document, as the package returned it.
+    pub(crate) body: Map<String, Value>,
+    /// Every shard item read: (table, key attribute, key).
+    pub(crate) shard_items: Vec<(String, String, String)>,
+}
+
 /// The document of the legacy root `root` (its key attribute still in it),
 /// whose metadata attribute was `meta`; with `resolve`, its shards put
 /// back; with `raw`, ciphertexts returned as stored.
@@ -34,11 +42,24 @@ pub(crate) async fn load_legacy(
     env: &Env<'_>,
     layout: &Layout,
     key: &str,
-    mut root: Item,
+    root: Item,
     meta: &AttributeValue,
     resolve: bool,
     raw: bool,
 ) -> Result<Map<String, Value>> {
+    read_legacy(env, layout, key, root, meta, resolve, raw).await.map(|read| read.body)
+}
+
+/// As [`load_legacy`], with the shard items it read.
+pub(crate) async fn read_legacy(
+    env: &Env<'_>,
+    layout: &Layout,
+    key: &str,
+    mut root: Item,
+    meta: &AttributeValue,
+    resolve: bool,
+    raw: bool,
+) -> Result<LegacyRead> {
     let context = |e: Error| e.with_table(layout.table.as_ref()).with_key(key);
     let shards = shards_of(meta).map_err(context)?;
     root.remove(layout.key.as_ref());
@@ -46,9 +67,11 @@ pub(crate) async fn load_legacy(
     // The table each shard's subtree came from, for errors.
     let mut tables: HashMap<PlainPath, String> = HashMap::new();
     let mut level = if resolve { places(&body, &PlainPath::root(), &shards) } else { Vec::new() };
+    let mut shard_items = Vec::new();
     while !level.is_empty() {
         let wanted: Vec<(String, String, String)> =
             level.iter().map(|p| (p.shard.table.clone(), p.shard.key_name.clone(), p.key.clone())).collect();
+        shard_items.extend(wanted.iter().cloned());
         let mut fetched = batch_get_all(env.backend, env.policy, &wanted).await.map_err(|e| e.with_key(key))?;
         let mut next = Vec::new();
         for pending in level {
@@ -74,7 +97,7 @@ pub(crate) async fn load_legacy(
     }
     let decoder = Decoder { env, layout, key, raw, tables };
     match decoder.decode(body, &PlainPath::root(), layout.table.as_ref())? {
-        Value::Object(map) => Ok(map),
+        Value::Object(body) => Ok(LegacyRead { body, shard_items }),
         _ => Err(context(Error::new(ErrorKind::Format, "a dynamo-store 0.6 root item is not a map"))),
     }
 }

@@ -6,7 +6,7 @@
 //! - `load`: a whole object, in one batched read, assembled; `legacy`: one written by dynamo-store 0.6.
 //! - `delete`: a whole object, every shard item included.
 //! - `by_path`: `read_path` and `write_path`, touching the item that holds the path.
-//! - `tables`: `create_tables`.
+//! - `tables`: `create_tables`; `upgrade`: a dynamo-store 0.6 object rewritten in format 1.
 //! - `batch`: batched reads, and `transact`: transactions, within DynamoDB's limits.
 
 mod batch;
@@ -17,6 +17,7 @@ mod load;
 mod save;
 mod tables;
 mod transact;
+mod upgrade;
 
 pub(crate) use by_path::{read_path, write_path};
 
@@ -24,6 +25,8 @@ pub(crate) use delete::delete;
 pub(crate) use load::{Loaded, load};
 pub(crate) use save::save;
 pub(crate) use tables::create_tables;
+pub use upgrade::{Upgrade, UpgradeReport};
+pub(crate) use upgrade::{upgrade, upgrade_table};
 
 use crate::backend::{Backend, BackendError, Expr, Item, RetryPolicy};
 use crate::error::{Error, ErrorKind, Result};

@@ -2,10 +2,10 @@
 //! item, then one transaction (several past DynamoDB's limits), guarded by
 //! the stored shape or the revision read.
 
-use super::transact::transact;
+use super::transact::{fits_one_transaction, transact};
 use super::{Env, RACE_ATTEMPTS, check_key, conflict, key_item, read_meta, stored_node};
 use crate::backend::Backoff;
-use crate::backend::{Item, Write};
+use crate::backend::{Expr, Item, Write};
 use crate::codec::{Codec, Site};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{self, Guard, META, RootMeta, shard_meta, token};
@@ -20,6 +20,7 @@ use serde_json::{Map, Value};
 use std::collections::HashSet;
 
 /// What a save wrote.
+#[derive(Debug)]
 pub(crate) struct Saved {
     pub(crate) key: String,
     pub(crate) revision: String,
@@ -76,6 +77,44 @@ pub(crate) async fn save(env: &Env<'_>, layout: &Layout, doc: Value, key: Option
         }
     }
     Err(conflict(layout, &key))
+}
+
+/// Writes `doc` in format 1 over a dynamo-store 0.6 object keyed `key`, in
+/// one transaction that also deletes every legacy shard item (`legacy`:
+/// table, key attribute, key), guarded by `unchanged` on the legacy root.
+pub(crate) async fn save_over_legacy(
+    env: &Env<'_>,
+    layout: &Layout,
+    doc: Value,
+    key: &str,
+    legacy: &[(String, String, String)],
+    unchanged: Expr,
+) -> Result<Saved> {
+    let resolved = Resolved::new(layout)?;
+    let (doc, key) = prepare(env, layout, doc, Some(key.to_owned()))?;
+    check_shard_keys(&resolved.root, &key)?;
+    let body = doc.as_object().cloned().unwrap_or_default();
+    let plan = split(&resolved.root, &key, env.region, body).map_err(|e| e.with_key(key.clone()))?;
+    let meta = RootMeta { write_id: token(), revision: token(), layout: layout.clone(), lists: plan.lists.clone() };
+    let puts = encode_items(env, &resolved.rules, layout, &key, &plan, &meta, &doc)?;
+    let mut writes: Vec<Write> = legacy
+        .iter()
+        .filter(|(table, _, k)| !(table == layout.table.as_ref() && k == &key))
+        .map(|(table, key_name, k)| Write::Delete { table: table.clone(), key: key_item(key_name, k), condition: None })
+        .collect();
+    let (root, shards) = puts.split_last().expect("a plan always has its root part");
+    writes.extend(shards.iter().map(|(table, item)| Write::Put { table: table.clone(), item: item.clone(), condition: None }));
+    writes.push(Write::Put { table: root.0.clone(), item: root.1.clone(), condition: Some(unchanged.clone()) });
+    if !fits_one_transaction(&writes) {
+        return Err(Error::new(
+            ErrorKind::ItemTooLarge,
+            "the upgrade would take more than one transaction (100 items or 4 MB): objects this large are not upgraded yet",
+        )
+        .with_table(layout.table.as_ref())
+        .with_key(key));
+    }
+    transact(env, layout, &key, writes, Some(unchanged)).await?;
+    Ok(Saved { key, revision: meta.revision })
 }
 
 /// Checks the document and settles its key.

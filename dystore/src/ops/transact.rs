@@ -35,6 +35,11 @@ pub(crate) async fn transact(env: &Env<'_>, layout: &Layout, key: &str, writes: 
     Ok(())
 }
 
+/// Whether `writes` fit one TransactWriteItems request.
+pub(crate) fn fits_one_transaction(writes: &[Write]) -> bool {
+    split_transactions(writes.to_vec(), false).len() == 1
+}
+
 /// Splits writes into transactions within DynamoDB's limits (leaving room
 /// for a guard per chunk), keeping their order.
 fn split_transactions(writes: Vec<Write>, guarded: bool) -> Vec<Vec<Write>> {
