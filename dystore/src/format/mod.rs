@@ -34,7 +34,38 @@ pub(crate) const VERSION: u64 = 1;
 /// object keyed `root_key`: deterministic, so a save overwrites in place and
 /// a reader can fetch shards without reading their parents first.
 pub(crate) fn shard_key(root_key: &str, path: &PlainPath) -> String {
+    // A printed path starts with `$`: the key holds SHARD_KEY_MARK.
     format!("{root_key}#{path}")
+}
+
+/// What a shard key holds right after its root key, and so what no root
+/// key may hold: no root key can then name another object's shard item.
+pub(crate) const SHARD_KEY_MARK: &str = "#$";
+
+/// Appends to `update` (an update expression, `SET ...` or a `, ...` to
+/// come) the new `revision` of a root: `#dm.#rev = :rev`.
+pub(crate) fn set_revision(update: &mut Expr, revision: String) {
+    update.names.insert("#dm".into(), META.into());
+    update.names.insert("#rev".into(), "revision".into());
+    update.values.insert(":rev".into(), AttributeValue::S(revision));
+    update.text.push_str(if update.text.is_empty() { "SET #dm.#rev = :rev" } else { ", #dm.#rev = :rev" });
+}
+
+/// Adds to a projection the shape an item records (every item of a save
+/// does); read it back from the projected item with [`recorded_shape`].
+pub(crate) fn project_shape(projection: &mut Expr) {
+    projection.names.insert("#dm".into(), META.into());
+    projection.names.insert("#shape".into(), "shape".into());
+    projection.text.push_str(if projection.text.is_empty() { "#dm.#shape" } else { ", #dm.#shape" });
+}
+
+/// The shape recorded in an item's (projected) metadata attribute.
+pub(crate) fn recorded_shape(meta: Option<AttributeValue>) -> Option<String> {
+    let AttributeValue::M(mut meta) = meta? else { return None };
+    match meta.remove("shape")? {
+        AttributeValue::S(shape) => Some(shape),
+        _ => None,
+    }
 }
 
 /// A fresh write id or revision token.

@@ -5,7 +5,9 @@ use super::{Env, backend_error, check_key, key_item, load, not_found, read_meta,
 use crate::backend::{BackendError, Expr, Get, Write};
 use crate::codec::{Codec, Site};
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::{CONDITION_FAILED, Guard, META, VALIDATION_ERROR, cancelled, shape_of, token};
+use crate::format::{
+    CONDITION_FAILED, Guard, META, VALIDATION_ERROR, cancelled, project_shape, recorded_shape, set_revision, shape_of, token,
+};
 use crate::layout::Layout;
 use crate::path::{Path, PlainPath, Step, parse, parse_plain_only, placeholder_for};
 use crate::rules::Rules;
@@ -97,9 +99,8 @@ async fn read_in_item(env: &Env<'_>, rules: &Rules, root_layout: &Layout, root_k
     let mut projection = Expr::default();
     let key_operand = placeholder_for(&mut projection, &layout.key);
     let operand = at.rest.operand(&mut projection);
-    projection.names.insert("#dm".into(), META.into());
-    projection.names.insert("#shape".into(), "shape".into());
-    projection.text = format!("{key_operand}, {operand}, #dm.#shape");
+    projection.text = format!("{key_operand}, {operand}");
+    project_shape(&mut projection);
     let get = Get { table: layout.table.to_string(), key: key_item(&layout.key, at.key), projection: Some(projection), consistent: true };
     let item = env.backend.get(get).await.map_err(|e| backend_error(e, &layout.table).with_key(root_key))?;
     let Some(mut item) = item else {
@@ -108,7 +109,7 @@ async fn read_in_item(env: &Env<'_>, rules: &Rules, root_layout: &Layout, root_k
             e => Err(e),
         };
     };
-    if stored_shape(item.remove(META)) != Some(shape_of(root_layout)) {
+    if recorded_shape(item.remove(META)) != Some(shape_of(root_layout)) {
         return Ok(None);
     }
     item.remove(layout.key.as_ref());
@@ -116,15 +117,6 @@ async fn read_in_item(env: &Env<'_>, rules: &Rules, root_layout: &Layout, root_k
     let codec = Codec { loader: env.loader, rules, raw: false };
     let site = Site { table: &layout.table, root_key };
     Ok(Some(vec![codec.decode_value(site, &at.node.shards, at.base, at.rest.clone(), value)?]))
-}
-
-/// The shape recorded in a root's (projected) metadata.
-fn stored_shape(meta: Option<AttributeValue>) -> Option<String> {
-    let AttributeValue::M(mut meta) = meta? else { return None };
-    match meta.remove("shape")? {
-        AttributeValue::S(shape) => Some(shape),
-        _ => None,
-    }
 }
 
 /// Whether the object keyed `key` is stored in `layout`'s shape.
@@ -264,11 +256,10 @@ impl Request<'_> {
         let indexed = matches!(rest.steps.last(), Some(Step::Index(_)));
         let shape_token = shape_of(shape.layout);
         let root_guard = Guard::Shape(&shape_token).condition(&self.root.key);
-        let revision = AttributeValue::S(token());
+        let revision = token();
         let mut writes = Vec::new();
         if base.steps.is_empty() {
-            update.text.push_str(", #dm.#rev = :rev");
-            add_revision(&mut update, revision);
+            set_revision(&mut update, revision);
             let mut guard = root_guard;
             if indexed {
                 guard.text = format!("({}) AND attribute_exists({operand})", guard.text);
@@ -290,8 +281,8 @@ impl Request<'_> {
                 update,
                 condition: Some(guard),
             });
-            let mut root_update = Expr { text: "SET #dm.#rev = :rev".into(), ..Default::default() };
-            add_revision(&mut root_update, revision);
+            let mut root_update = Expr::default();
+            set_revision(&mut root_update, revision);
             writes.push(Write::Update {
                 table: self.root.table.to_string(),
                 key: key_item(&self.root.key, key),
@@ -331,12 +322,6 @@ impl Request<'_> {
         }
         missing_item(self.env, self.root, self.key, at.layout, at.base).await.into()
     }
-}
-
-fn add_revision(expr: &mut Expr, revision: AttributeValue) {
-    expr.names.insert("#dm".into(), META.into());
-    expr.names.insert("#rev".into(), "revision".into());
-    expr.values.insert(":rev".into(), revision);
 }
 
 /// Why a write_path request failed, by which of its writes failed.

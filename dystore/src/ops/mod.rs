@@ -30,7 +30,7 @@ pub(crate) use upgrade::{upgrade, upgrade_table};
 
 use crate::backend::{Backend, BackendError, Expr, Item, RetryPolicy};
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::{META, RootMeta};
+use crate::format::{META, RootMeta, SHARD_KEY_MARK};
 use crate::layout::Layout;
 use crate::loader::ConfigLoader;
 use crate::tree::Node;
@@ -51,10 +51,6 @@ pub(crate) struct Env<'a> {
 
 /// How many times a save or delete that lost a race is retried.
 const RACE_ATTEMPTS: usize = 8;
-
-/// The separator between a root key and a shard's path in a shard key:
-/// reserved in root keys, so no root key can name another object's item.
-const SHARD_KEY_MARK: &str = "#$";
 
 /// Checks a root key before any request: one DynamoDB accepts, with room
 /// for shard keys, and unable to collide with any shard key.

@@ -66,8 +66,9 @@ pub(crate) async fn save(env: &Env<'_>, layout: &Layout, doc: Value, key: Option
         match transact(env, layout, &key, writes, Some(condition)).await {
             Ok(()) => return Ok(Saved { key, revision: meta.revision }),
             // The guard failed: another writer, or another shape. Read the
-            // stored state and go again; a versioned save that lost is done.
-            Err(e) if e.is_conflict() && !(expect.is_some() && read_first) => {
+            // stored state and go again. A versioned save is guarded by its
+            // revision alone, so its conflict is final at once.
+            Err(e) if e.is_conflict() && expect.is_none() => {
                 if read_first && !backoff.wait().await {
                     return Err(e);
                 }
