@@ -3,7 +3,9 @@
 //! through the [`Objects`] handle it gives for a [`Store`] or a [`Layout`].
 
 use crate::backend::{Backend, Counting, DynamoDb, Requests, RetryPolicy, Retrying};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::Result;
+#[cfg(feature = "embedded")]
+use crate::error::{Error, ErrorKind};
 use crate::layout::Layout;
 use crate::loader::{ConfigLoader, DefaultLoader};
 use crate::objects::Objects;
@@ -131,6 +133,17 @@ impl Client {
     /// string where the type wants a number is then a `Serialization` error.
     pub fn with_legacy_number_strings(self, convert: bool) -> Self {
         Client { legacy_number_strings: convert, ..self }
+    }
+
+    /// The same client with faults injected into its requests by `plan`
+    /// (feature `testing`), and the handle that counts them. Retries and
+    /// counting stay outside the faults, as they would face a real service.
+    #[cfg(feature = "testing")]
+    pub fn faulty(self, plan: crate::backend::FaultPlan) -> (Self, crate::backend::Injected) {
+        let (faulty, injected) = crate::backend::Faulty::new(self.raw.clone(), plan);
+        let raw: Arc<dyn Backend> = Arc::new(faulty);
+        let backend = Arc::new(Retrying::new(raw.clone(), self.policy));
+        (Client { raw, backend, ..self }, injected)
     }
 
     /// The same client, its requests counted by operation (every request

@@ -35,6 +35,8 @@
 //!
 //! - `embedded` (default): the in-process engine (dynoxide on SQLite),
 //!   [`Client::memory`] and [`Client::open`].
+//! - `testing`: test support: the fault-injecting backend
+//!   (`backend::Faulty`, `backend::FaultPlan`) and `Client::faulty`.
 //!
 //! # Layout
 //!
@@ -56,7 +58,7 @@
 //!
 //! I/O:
 //! - `ops/`: one file per operation family (save, load, delete, by path, tables, batched reads, transactions), over an `Env`, never the `Client`.
-//! - [`backend`]: the [`Backend`](backend::Backend) trait, its `dynamodb` and `embedded` implementations, and decorators (counting, retrying).
+//! - [`backend`]: the [`Backend`](backend::Backend) trait, its `dynamodb` and `embedded` implementations, and decorators (counting, retrying, fault injection).
 //! - [`crypto`]: per-leaf authenticated encryption, key material, the dynamo-store 0.6 reader.
 //! - `loader/`: [`ConfigLoader`], and the ready-made [`Keyring`] and [`FnLoader`].
 

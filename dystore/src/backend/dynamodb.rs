@@ -47,6 +47,9 @@ fn map_code(code: Option<&str>, message: String) -> BackendError {
             BackendError::Throttled(message)
         }
         Some("ValidationException") => BackendError::Validation(message),
+        Some("InternalServerError" | "ServiceUnavailable" | "ServiceUnavailableException" | "InternalFailure") => {
+            BackendError::Unavailable(message)
+        }
         _ => BackendError::Other(message),
     }
 }
@@ -61,6 +64,9 @@ where
             let err = service.err();
             let message = err.message().unwrap_or("no message").to_owned();
             map_code(err.code(), message)
+        }
+        lost @ (SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)) => {
+            BackendError::Unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(&lost).to_string())
         }
         other => BackendError::Other(aws_sdk_dynamodb::error::DisplayErrorContext(&other).to_string()),
     }

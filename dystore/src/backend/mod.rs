@@ -10,12 +10,16 @@ mod counting;
 mod dynamodb;
 #[cfg(feature = "embedded")]
 mod embedded;
+#[cfg(feature = "testing")]
+mod faults;
 mod retry;
 
 pub use counting::{Counting, Requests};
 pub use dynamodb::DynamoDb;
 #[cfg(feature = "embedded")]
 pub use embedded::Embedded;
+#[cfg(feature = "testing")]
+pub use faults::{Fault, FaultPlan, Faulty, Injected};
 pub use retry::RetryPolicy;
 pub(crate) use retry::{Backoff, Retrying};
 
@@ -222,6 +226,10 @@ pub enum BackendError {
     /// The request was refused as invalid.
     #[error("validation error: {0}")]
     Validation(String),
+    /// The service failed or did not answer in time (a 5xx, a timeout, a
+    /// dropped connection); worth retrying.
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
     /// Anything else (network, service error).
     #[error("{0}")]
     Other(String),

@@ -1,5 +1,6 @@
-//! Retries as a decorator: any backend whose throttled requests are retried
-//! with exponential backoff until a deadline, so operations send each
+//! Retries as a decorator: any backend whose throttled, failed or
+//! conflicting requests (see [`retryable`]) are retried with exponential
+//! backoff until a deadline, so operations send each
 //! request once and never wrap it themselves. Retries of another kind
 //! (unprocessed keys of a batch, a torn read, a lost race) are decisions of
 //! the operations and stay there, using the same [`Backoff`].
@@ -62,6 +63,21 @@ impl Backoff {
     }
 }
 
+/// Whether a failed request may succeed when sent again unchanged:
+/// throttling, a service that failed or did not answer, and a transaction
+/// cancelled only because another transaction held its items (DynamoDB's
+/// `TransactionConflict`) or throttling.
+pub(crate) fn retryable(e: &BackendError) -> bool {
+    match e {
+        BackendError::Throttled(_) | BackendError::Unavailable(_) => true,
+        BackendError::TransactionCanceled { reasons } => {
+            let mut codes = reasons.iter().flatten().peekable();
+            codes.peek().is_some() && codes.all(|code| matches!(code.as_str(), "TransactionConflict" | "ThrottlingError"))
+        }
+        _ => false,
+    }
+}
+
 /// A backend whose throttled requests are retried by a [`RetryPolicy`].
 pub(crate) struct Retrying {
     inner: Arc<dyn Backend>,
@@ -82,9 +98,9 @@ impl Retrying {
         let mut backoff = Backoff::new(self.policy);
         loop {
             match request().await {
-                Err(BackendError::Throttled(m)) => {
+                Err(e) if retryable(&e) => {
                     if !backoff.wait().await {
-                        return Err(BackendError::Throttled(m));
+                        return Err(e);
                     }
                 }
                 other => return other,
