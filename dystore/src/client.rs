@@ -161,6 +161,10 @@ impl Client {
         self.backend.as_ref()
     }
 
+    pub(crate) fn policy(&self) -> RetryPolicy {
+        self.policy
+    }
+
     /// What the operations work with.
     pub(crate) fn env(&self) -> Env<'_> {
         Env { backend: self.backend.as_ref(), loader: self.loader.as_ref(), policy: self.policy, region: self.region.as_deref() }

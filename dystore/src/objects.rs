@@ -4,7 +4,7 @@
 use crate::error::Result;
 use crate::format::META;
 use crate::layout::Layout;
-use crate::ops::{self, Env};
+use crate::ops::{self, Env, When};
 use serde_json::Value;
 
 /// An object read together with its revision, to be saved back only if
@@ -63,16 +63,59 @@ impl<'a> Objects<'a> {
     /// table and the largest part; nothing is written), `TableNotFound`,
     /// `InvalidTableName`.
     pub async fn write(&self, doc: Value) -> Result<String> {
-        Ok(ops::save(&self.env, self.layout, doc, None, None).await?.key)
+        Ok(ops::save(&self.env, self.layout, doc, None, When::Always).await?.key)
     }
 
-    /// Writes `doc` under `key`, replacing any object stored there.
+    /// Writes `doc` under `key`, replacing any object stored there: the
+    /// write is unconditional (the last writer wins). To write only if
+    /// nobody wrote since a read, use
+    /// [`write_versioned`](Self::write_versioned); to write only a new
+    /// object, [`create_with_key`](Self::create_with_key); for a
+    /// read-modify-write under contention, [`update`](Self::update).
     ///
     /// # Errors
     ///
     /// As [`write`](Self::write), plus `InvalidKey`.
     pub async fn write_with_key(&self, key: &str, doc: Value) -> Result<()> {
-        ops::save(&self.env, self.layout, doc, Some(key.to_owned()), None).await.map(drop)
+        ops::save(&self.env, self.layout, doc, Some(key.to_owned()), When::Always).await.map(drop)
+    }
+
+    /// Writes `doc` as a new object under `key`, only if no object is
+    /// stored there (an insert): the same requests as
+    /// [`write_with_key`](Self::write_with_key), guarded on the root.
+    ///
+    /// # Errors
+    ///
+    /// `Conflict` if an object is stored under `key` (nothing is written);
+    /// otherwise as [`write_with_key`](Self::write_with_key).
+    pub async fn create_with_key(&self, key: &str, doc: Value) -> Result<()> {
+        ops::save(&self.env, self.layout, doc, Some(key.to_owned()), When::Absent).await.map(drop)
+    }
+
+    /// Reads, changes with `change` and writes back the object keyed `key`,
+    /// under optimistic locking: when another writer wins in between, it
+    /// reads again and calls `change` again, after a jittered backoff, until
+    /// the client's [`RetryPolicy`](crate::RetryPolicy) deadline. Returns
+    /// the document written. `change` may run several times: keep it free of
+    /// other effects.
+    ///
+    /// # Errors
+    ///
+    /// `Conflict` if other writers kept winning past the deadline; what
+    /// `change` returns; otherwise as [`read_versioned`](Self::read_versioned)
+    /// and [`write_versioned`](Self::write_versioned).
+    pub async fn update(&self, key: &str, mut change: impl FnMut(Value) -> Result<Value>) -> Result<Value> {
+        let mut backoff = crate::backend::Backoff::jittered(self.env.policy);
+        loop {
+            let read = self.read_versioned(key).await?;
+            let value = change(read.value)?;
+            let write = Versioned { key: read.key, revision: read.revision, value };
+            match self.write_versioned(&write).await {
+                Ok(_) => return Ok(write.value),
+                Err(e) if e.is_conflict() && backoff.wait().await => {}
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Reads the object keyed `key` with its shards: one BatchGetItem when
@@ -143,7 +186,7 @@ impl<'a> Objects<'a> {
     ///
     /// `Conflict` if someone wrote (or deleted) the object since.
     pub async fn write_versioned(&self, read: &Versioned<Value>) -> Result<String> {
-        let saved = ops::save(&self.env, self.layout, read.value.clone(), Some(read.key.clone()), Some(&read.revision)).await?;
+        let saved = ops::save(&self.env, self.layout, read.value.clone(), Some(read.key.clone()), When::Revision(&read.revision)).await?;
         Ok(saved.revision)
     }
 

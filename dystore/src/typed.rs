@@ -7,7 +7,7 @@ use crate::format::META;
 use crate::layout::Layout;
 use crate::object::DyObject;
 use crate::objects::Versioned;
-use crate::ops;
+use crate::ops::{self, When};
 use serde_json::Value;
 
 impl Client {
@@ -22,6 +22,10 @@ impl Client {
 
     /// Saves `obj`; returns its key: the `#[dystore(pk)]` field, or for a
     /// type without one, the loader's `generate_pk`, else a new UUID v4.
+    /// The save is unconditional: it replaces whatever is stored under the
+    /// key. [`save_versioned`](Self::save_versioned) writes only if nobody
+    /// wrote since a load, [`create`](Self::create) only a new object, and
+    /// [`update`](Self::update) retries a change under contention.
     ///
     /// # Errors
     ///
@@ -37,17 +41,64 @@ impl Client {
             )
             .with_table(T::layout().table.as_ref()));
         }
-        Ok(ops::save(&self.env(), T::layout(), doc, key, None).await?.key)
+        Ok(ops::save(&self.env(), T::layout(), doc, key, When::Always).await?.key)
+    }
+
+    /// Saves `obj` as a new object under its `pk` field, only if no object
+    /// is stored there (an insert); for a type without a `pk` field, under
+    /// a generated key, as [`save_new`](Self::save_new).
+    ///
+    /// # Errors
+    ///
+    /// `Conflict` if an object is stored under the key (nothing is
+    /// written); otherwise as [`save`](Self::save).
+    pub async fn create<T: DyObject>(&self, obj: &T) -> Result<String> {
+        let (doc, key) = to_document::<T>(obj)?;
+        if let (Some(field), None) = (T::PK_FIELD, &key) {
+            return Err(Error::new(
+                ErrorKind::InvalidKey,
+                format!("the `pk` field `{field}` is empty: set it, or call `save_new` to have a key generated"),
+            )
+            .with_table(T::layout().table.as_ref()));
+        }
+        Ok(ops::save(&self.env(), T::layout(), doc, key, When::Absent).await?.key)
+    }
+
+    /// Loads the object keyed `key`, changes it with `change` and saves it
+    /// back under optimistic locking, again from a fresh load (after a
+    /// jittered backoff) whenever another writer won in between, until the
+    /// client's [`RetryPolicy`](crate::RetryPolicy) deadline. Returns the
+    /// object saved. `change` may run several times: keep it free of other
+    /// effects.
+    ///
+    /// # Errors
+    ///
+    /// `Conflict` if other writers kept winning past the deadline;
+    /// otherwise as [`load_versioned`](Self::load_versioned) and
+    /// [`save_versioned`](Self::save_versioned).
+    pub async fn update<T: DyObject>(&self, key: &str, mut change: impl FnMut(&mut T)) -> Result<T> {
+        let mut backoff = crate::backend::Backoff::jittered(self.policy());
+        loop {
+            let mut read = self.load_versioned::<T>(key).await?;
+            change(&mut read.value);
+            match self.save_versioned(&read).await {
+                Ok(_) => return Ok(read.value),
+                Err(e) if e.is_conflict() && backoff.wait().await => {}
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Saves `obj` as a new object under a generated key (the loader's
     /// `generate_pk`, else a UUID v4) and returns it; `obj`'s `pk` field, if
-    /// it has one, must be empty.
+    /// it has one, must be empty. Like [`create`](Self::create) it never
+    /// replaces an object: a generated key that is taken is a `Conflict`.
     ///
     /// # Errors
     ///
-    /// As [`save`](Self::save), and `InvalidKey` if the `pk` field is set
-    /// (call `save` to store the object under it).
+    /// As [`save`](Self::save), `InvalidKey` if the `pk` field is set (call
+    /// `save` to store the object under it), and `Conflict` if the generated
+    /// key holds an object.
     pub async fn save_new<T: DyObject>(&self, obj: &T) -> Result<String> {
         let (doc, key) = to_document::<T>(obj)?;
         if let (Some(field), Some(_)) = (T::PK_FIELD, &key) {
@@ -57,7 +108,7 @@ impl Client {
             )
             .with_table(T::layout().table.as_ref()));
         }
-        Ok(ops::save(&self.env(), T::layout(), doc, None, None).await?.key)
+        Ok(ops::save(&self.env(), T::layout(), doc, None, When::Absent).await?.key)
     }
 
     /// Loads the object keyed `key`.
@@ -140,7 +191,7 @@ impl Client {
             .with_table(T::layout().table.as_ref())
             .with_key(obj.key.as_str()));
         }
-        Ok(ops::save(&self.env(), T::layout(), doc, Some(obj.key.clone()), Some(&obj.revision)).await?.revision)
+        Ok(ops::save(&self.env(), T::layout(), doc, Some(obj.key.clone()), When::Revision(&obj.revision)).await?.revision)
     }
 
     /// The values at `path` of the object keyed `key`.

@@ -45,11 +45,19 @@ pub(crate) struct Backoff {
     policy: RetryPolicy,
     started: Instant,
     next: Duration,
+    /// Each wait a random share (50 to 100 %) of the next one, so writers
+    /// that lost the same race do not meet again at once.
+    jitter: bool,
 }
 
 impl Backoff {
     pub(crate) fn new(policy: RetryPolicy) -> Self {
-        Backoff { policy, started: Instant::now(), next: policy.first_backoff }
+        Backoff { policy, started: Instant::now(), next: policy.first_backoff, jitter: false }
+    }
+
+    /// A backoff whose waits are jittered.
+    pub(crate) fn jittered(policy: RetryPolicy) -> Self {
+        Backoff { jitter: true, ..Backoff::new(policy) }
     }
 
     /// Sleeps before the next attempt; `false` once the deadline has passed.
@@ -57,10 +65,23 @@ impl Backoff {
         if self.started.elapsed() + self.next > self.policy.deadline {
             return false;
         }
-        tokio::time::sleep(self.next).await;
+        let wait = if self.jitter { self.next.mul_f64(0.5 + 0.5 * unit_random()) } else { self.next };
+        tokio::time::sleep(wait).await;
         self.next = (self.next * 2).min(self.policy.max_backoff);
         true
     }
+}
+
+/// A number in [0, 1) that differs from call to call and thread to thread:
+/// the standard library's randomly seeded hasher over a counter. Jitter
+/// needs no more than that, so no random-number crate for it.
+fn unit_random() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// Whether a failed request may succeed when sent again unchanged:

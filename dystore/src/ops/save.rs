@@ -27,14 +27,19 @@ pub(crate) struct Saved {
 }
 
 /// Saves `doc` under `key` (or a key from the loader, else a UUID v4); with
-/// `expect`, only if the stored revision is still `expect`.
+/// `when`, only if the object is absent or still at a revision.
 ///
 /// The stored state is read first only when it decides what to delete:
 /// with list shards (elements a shorter list no longer has), or when the
 /// object was stored in another shape than `layout`'s (its shard items are
 /// all deleted unless rewritten). Without lists the save is guarded by the
 /// stored shape instead, and falls back to reading when that guard fails.
-pub(crate) async fn save(env: &Env<'_>, layout: &Layout, doc: Value, key: Option<String>, expect: Option<&str>) -> Result<Saved> {
+pub(crate) async fn save(env: &Env<'_>, layout: &Layout, doc: Value, key: Option<String>, when: When<'_>) -> Result<Saved> {
+    let expect = match when {
+        When::Revision(revision) => Some(revision),
+        When::Always | When::Absent => None,
+    };
+    let create = matches!(when, When::Absent);
     let resolved = Resolved::new(layout)?;
     let (doc, key) = prepare(env, layout, doc, key)?;
     check_shard_keys(&resolved.root, &key)?;
@@ -50,6 +55,8 @@ pub(crate) async fn save(env: &Env<'_>, layout: &Layout, doc: Value, key: Option
     for _ in 0..RACE_ATTEMPTS {
         let old = if read_first { read_meta(env, layout, &key).await? } else { None };
         let guard = match (expect, &old) {
+            _ if create && old.is_some() => return Err(already_exists(layout, &key)),
+            _ if create => Guard::Absent,
             (Some(expect), Some(old)) if old.revision != expect => return Err(conflict(layout, &key)),
             (Some(expect), _) => Guard::Revision(expect),
             (None, Some(old)) => Guard::Revision(&old.revision),
@@ -68,6 +75,7 @@ pub(crate) async fn save(env: &Env<'_>, layout: &Layout, doc: Value, key: Option
             // The guard failed: another writer, or another shape. Read the
             // stored state and go again. A versioned save is guarded by its
             // revision alone, so its conflict is final at once.
+            Err(e) if e.is_conflict() && create => return Err(already_exists(layout, &key)),
             Err(e) if e.is_conflict() && expect.is_none() => {
                 if read_first && !backoff.wait().await {
                     return Err(e);
@@ -78,6 +86,21 @@ pub(crate) async fn save(env: &Env<'_>, layout: &Layout, doc: Value, key: Option
         }
     }
     Err(conflict(layout, &key))
+}
+
+/// When a save may write.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum When<'a> {
+    /// Whatever is stored under the key.
+    Always,
+    /// Only if the stored revision is still this one.
+    Revision(&'a str),
+    /// Only if no object is stored under the key (an insert).
+    Absent,
+}
+
+fn already_exists(layout: &Layout, key: &str) -> Error {
+    Error::new(ErrorKind::Conflict, "an object is already stored under this key").with_table(layout.table.as_ref()).with_key(key)
 }
 
 /// Writes `doc` in format 1 over a dynamo-store 0.6 object keyed `key`, in
