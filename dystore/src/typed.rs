@@ -33,14 +33,7 @@ impl Client {
     /// serialize to a JSON object, and `InvalidKey` (before any request) if
     /// its `pk` field is empty: set it, or call [`save_new`](Self::save_new).
     pub async fn save<T: DyObject>(&self, obj: &T) -> Result<String> {
-        let (doc, key) = to_document::<T>(obj)?;
-        if let (Some(field), None) = (T::PK_FIELD, &key) {
-            return Err(Error::new(
-                ErrorKind::InvalidKey,
-                format!("the `pk` field `{field}` is empty: set it, or call `save_new` to have a key generated"),
-            )
-            .with_table(T::layout().table.as_ref()));
-        }
+        let (doc, key) = keyed_document::<T>(obj)?;
         Ok(ops::save(&self.env(), T::layout(), doc, key, When::Always).await?.key)
     }
 
@@ -53,14 +46,7 @@ impl Client {
     /// `Conflict` if an object is stored under the key (nothing is
     /// written); otherwise as [`save`](Self::save).
     pub async fn create<T: DyObject>(&self, obj: &T) -> Result<String> {
-        let (doc, key) = to_document::<T>(obj)?;
-        if let (Some(field), None) = (T::PK_FIELD, &key) {
-            return Err(Error::new(
-                ErrorKind::InvalidKey,
-                format!("the `pk` field `{field}` is empty: set it, or call `save_new` to have a key generated"),
-            )
-            .with_table(T::layout().table.as_ref()));
-        }
+        let (doc, key) = keyed_document::<T>(obj)?;
         Ok(ops::save(&self.env(), T::layout(), doc, key, When::Absent).await?.key)
     }
 
@@ -334,6 +320,20 @@ fn is_pk_path<T: DyObject>(path: &str) -> bool {
         Ok(crate::path::Path::Plain(p)) => p.steps.first() == Some(&crate::path::Step::Field(pk.to_owned())),
         _ => false,
     }
+}
+
+/// As [`to_document`], refusing an empty `pk` field: `save` and `create`
+/// store an object under its key, and generating one is `save_new`'s.
+fn keyed_document<T: DyObject>(obj: &T) -> Result<(Value, Option<String>)> {
+    let (doc, key) = to_document::<T>(obj)?;
+    if let (Some(field), None) = (T::PK_FIELD, &key) {
+        return Err(Error::new(
+            ErrorKind::InvalidKey,
+            format!("the `pk` field `{field}` is empty: set it, or call `save_new` to have a key generated"),
+        )
+        .with_table(T::layout().table.as_ref()));
+    }
+    Ok((doc, key))
 }
 
 /// A typed object as a document, with the key its `pk` field holds.

@@ -43,18 +43,19 @@ pub fn server() -> SocketAddr {
     })
 }
 
-async fn network_client(endpoint: &str, static_credentials: bool) -> Client {
+/// aws-config for `endpoint`; for the in-process server, a fixed region and
+/// test credentials (an external endpoint takes the usual AWS variables).
+async fn sdk_config(endpoint: &str, static_credentials: bool) -> aws_config::SdkConfig {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).endpoint_url(endpoint);
     if static_credentials {
-        loader = loader.region(aws_config::Region::new("us-east-1")).credentials_provider(Credentials::new(
-            "test",
-            "test",
-            None,
-            None,
-            "dystore-tests",
-        ));
+        let credentials = Credentials::new("test", "test", None, None, "dystore-tests");
+        loader = loader.region(aws_config::Region::new("us-east-1")).credentials_provider(credentials);
     }
-    Client::from_conf(&loader.load().await)
+    loader.load().await
+}
+
+async fn network_client(endpoint: &str, static_credentials: bool) -> Client {
+    Client::from_conf(&sdk_config(endpoint, static_credentials).await)
 }
 
 /// A plain aws-sdk-dynamodb client on `target`'s server, for reading what
@@ -65,17 +66,7 @@ pub async fn sdk(target: Target) -> aws_sdk_dynamodb::Client {
         Target::Http => format!("http://{}", server()),
         Target::Endpoint => std::env::var("DYSTORE_TEST_ENDPOINT").expect("endpoint tests need DYSTORE_TEST_ENDPOINT"),
     };
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).endpoint_url(endpoint);
-    if target == Target::Http {
-        loader = loader.region(aws_config::Region::new("us-east-1")).credentials_provider(Credentials::new(
-            "test",
-            "test",
-            None,
-            None,
-            "dystore-tests",
-        ));
-    }
-    aws_sdk_dynamodb::Client::new(&loader.load().await)
+    aws_sdk_dynamodb::Client::new(&sdk_config(&endpoint, target == Target::Http).await)
 }
 
 /// The item stored under `key` in `table`, exactly as stored: through a
