@@ -41,6 +41,32 @@ async fn inserts_never_overwrite(target: Target) {
     assert_eq!(db.load::<Counter>(&id).await.unwrap().count, 1);
 }
 
+async fn versioned_deletes_lose_to_a_later_write(target: Target) {
+    let db = client(target).await;
+    let store = Store::new(table("VDel"), "ID").shard(Store::new(table("VDelLoc"), "LID").at("$.loc"));
+    let objects = db.store(&store);
+    objects.create_tables().await.unwrap();
+    objects.write_with_key("k", json!({"loc": {"c": 1}})).await.unwrap();
+    let read = objects.read_versioned("k").await.unwrap();
+    objects.write_path("k", "$.loc.c", json!(2)).await.unwrap();
+    let e = objects.delete_versioned(&read).await.unwrap_err();
+    assert!(e.is_conflict(), "{e}");
+    assert_eq!(objects.read("k").await.unwrap(), json!({"loc": {"c": 2}}), "the later write stands");
+    let fresh = objects.read_versioned("k").await.unwrap();
+    objects.delete_versioned(&fresh).await.unwrap();
+    assert!(objects.read("k").await.unwrap_err().is_not_found());
+
+    db.create_tables::<Counter>().await.unwrap();
+    let id = uuid::Uuid::new_v4().to_string();
+    db.create(&Counter { id: id.clone(), count: 1 }).await.unwrap();
+    let read = db.load_versioned::<Counter>(&id).await.unwrap();
+    db.update::<Counter>(&id, |c| c.count += 1).await.unwrap();
+    assert!(db.delete_versioned(&read).await.unwrap_err().is_conflict());
+    let fresh = db.load_versioned::<Counter>(&id).await.unwrap();
+    db.delete_versioned(&fresh).await.unwrap();
+    assert!(db.load::<Counter>(&id).await.unwrap_err().is_not_found());
+}
+
 async fn concurrent_increments_all_count(target: Target) {
     let db = client(target).await;
     db.create_tables::<Counter>().await.unwrap();
@@ -90,6 +116,11 @@ async fn concurrent_increments_all_count(target: Target) {
 
 mod embedded {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn versioned_deletes_lose_to_a_later_write() {
+        super::versioned_deletes_lose_to_a_later_write(super::Target::Embedded).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn inserts_never_overwrite() {
         super::inserts_never_overwrite(super::Target::Embedded).await
     }
@@ -101,6 +132,11 @@ mod embedded {
 }
 
 mod http {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn versioned_deletes_lose_to_a_later_write() {
+        super::versioned_deletes_lose_to_a_later_write(super::Target::Http).await
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn inserts_never_overwrite() {
         super::inserts_never_overwrite(super::Target::Http).await

@@ -214,6 +214,18 @@ impl<'a> Objects<'a> {
         ops::write_path(&self.env, self.layout, key, path, value).await
     }
 
+    /// Deletes the object read as `read` (and all its shards), only if
+    /// nobody wrote it since: one GetItem of the root's metadata, then one
+    /// TransactWriteItems guarded by the revision.
+    ///
+    /// # Errors
+    ///
+    /// `Conflict` if the object was written since it was read (nothing is
+    /// deleted); `NotFound` if it is gone.
+    pub async fn delete_versioned<T>(&self, read: &Versioned<T>) -> Result<()> {
+        ops::delete(&self.env, self.layout, &read.key, Some(&read.revision)).await
+    }
+
     /// Upgrades the object keyed `key`, written by dynamo-store 0.6, to
     /// format 1 in place under this layout and its encryption rules: one
     /// transaction writes the format-1 items and deletes every legacy shard
@@ -258,6 +270,6 @@ impl<'a> Objects<'a> {
     ///
     /// `NotFound` if no object has this key.
     pub async fn delete(&self, key: &str) -> Result<()> {
-        ops::delete(&self.env, self.layout, key).await
+        ops::delete(&self.env, self.layout, key, None).await
     }
 }

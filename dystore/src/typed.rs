@@ -228,6 +228,16 @@ impl Client {
     pub async fn delete<T: DyObject>(&self, key: &str) -> Result<()> {
         self.objects(T::layout()).delete(key).await
     }
+
+    /// Deletes an object loaded with [`load_versioned`](Self::load_versioned)
+    /// only if nobody wrote it since.
+    ///
+    /// # Errors
+    ///
+    /// As [`Objects::delete_versioned`](crate::Objects::delete_versioned).
+    pub async fn delete_versioned<T: DyObject>(&self, obj: &Versioned<T>) -> Result<()> {
+        self.objects(T::layout()).delete_versioned(obj).await
+    }
 }
 
 /// Refuses, before any request, a path `T` has no place for

@@ -21,16 +21,25 @@ use std::collections::BTreeMap;
 /// another shape (a `Store` that names only the root table, say), the root's
 /// metadata is read and every item it records is deleted, guarded by the
 /// revision read, so a save racing the delete cannot leave items behind.
-pub(crate) async fn delete(env: &Env<'_>, layout: &Layout, key: &str) -> Result<()> {
+///
+/// With `expect`, only if the stored revision is still `expect`: the root's
+/// metadata is always read first then, and a changed revision is a
+/// `Conflict` at once.
+pub(crate) async fn delete(env: &Env<'_>, layout: &Layout, key: &str, expect: Option<&str>) -> Result<()> {
     let resolved = Resolved::new(layout)?;
     check_key(layout, key)?;
     check_shard_keys(&resolved.root, key)?;
     let shape = format::shape_of(layout);
-    let mut read_first = resolved.root.has_lists();
+    let mut read_first = resolved.root.has_lists() || expect.is_some();
     let mut backoff = Backoff::new(env.policy);
     for _ in 0..RACE_ATTEMPTS {
         let mut keys = Vec::new();
         let old = if read_first { Some(read_meta(env, layout, key).await?.ok_or_else(|| not_found(layout, key))?) } else { None };
+        if let (Some(old), Some(expect)) = (&old, expect)
+            && old.revision != expect
+        {
+            return Err(conflict(layout, key));
+        }
         let guard = match &old {
             Some(old) => {
                 let stored = stored_node(&old.layout, key)?;
@@ -52,6 +61,7 @@ pub(crate) async fn delete(env: &Env<'_>, layout: &Layout, key: &str) -> Result<
             Ok(()) => return Ok(()),
             // Gone, stored in another shape, or written meanwhile: read what
             // is stored and go again.
+            Err(e) if e.is_conflict() && expect.is_some() => return Err(e),
             Err(e) if e.is_conflict() => {
                 if read_first && !backoff.wait().await {
                     return Err(e);
