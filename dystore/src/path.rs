@@ -31,6 +31,7 @@
 
 use crate::backend::Expr;
 use crate::error::{Error, ErrorKind, Result};
+use serde_dynamo::AttributeValue;
 use std::fmt::{self, Write as _};
 
 /// One step of a plain path.
@@ -315,6 +316,40 @@ impl PlainPath {
         }
         Some(value)
     }
+
+    /// The value at this path of a JSON value, to change.
+    pub(crate) fn find_mut<'a>(&self, mut value: &'a mut serde_json::Value) -> Option<&'a mut serde_json::Value> {
+        for step in &self.steps {
+            value = match step {
+                Step::Field(name) => value.as_object_mut()?.get_mut(name)?,
+                Step::Index(i) => value.as_array_mut()?.get_mut(*i)?,
+            };
+        }
+        Some(value)
+    }
+
+    /// The attribute value at this path of an attribute value.
+    pub(crate) fn find_attr<'a>(&self, value: &'a AttributeValue) -> Option<&'a AttributeValue> {
+        find_attr(value, &self.steps)
+    }
+
+    /// The attribute value at this path of an attribute value, to change.
+    pub(crate) fn find_attr_mut<'a>(&self, mut value: &'a mut AttributeValue) -> Option<&'a mut AttributeValue> {
+        for step in &self.steps {
+            value = match (value, step) {
+                (AttributeValue::M(map), Step::Field(name)) => map.get_mut(name)?,
+                (AttributeValue::L(items), Step::Index(i)) => items.get_mut(*i)?,
+                _ => return None,
+            };
+        }
+        Some(value)
+    }
+
+    /// The attribute value at this path of an item (a map of attributes).
+    pub(crate) fn find_in_item<'a>(&self, item: &'a std::collections::HashMap<String, AttributeValue>) -> Option<&'a AttributeValue> {
+        let (Step::Field(name), rest) = self.steps.split_first()? else { return None };
+        find_attr(item.get(name)?, rest)
+    }
 }
 
 impl Pattern {
@@ -384,6 +419,17 @@ impl PatternStep {
             (PatternStep::AnyIndex, PatternStep::AnyIndex) => true,
         }
     }
+}
+
+fn find_attr<'a>(mut value: &'a AttributeValue, steps: &[Step]) -> Option<&'a AttributeValue> {
+    for step in steps {
+        value = match (value, step) {
+            (AttributeValue::M(map), Step::Field(name)) => map.get(name)?,
+            (AttributeValue::L(items), Step::Index(i)) => items.get(*i)?,
+            _ => return None,
+        };
+    }
+    Some(value)
 }
 
 /// The `#placeholder` for attribute `name` in `expr`, added if new.

@@ -185,12 +185,6 @@ impl Layout {
     }
 }
 
-/// Checks a layout before use: table names DynamoDB accepts, key names,
-/// shard paths and encryption rules.
-pub(crate) fn validate(layout: &Layout) -> Result<()> {
-    layout.validate()
-}
-
 /// DynamoDB's rule: 3 to 255 characters of `[A-Za-z0-9_.-]`.
 pub(crate) fn validate_table_name(name: &str) -> Result<()> {
     let ok_chars = name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
@@ -222,7 +216,7 @@ mod tests {
         assert!(node.shards[0].list);
         for bad in ["location", "$", "$[*]", "$.a[0]", "$.a[*].b", "$..a", "$['']", "$.a.*", "$.a["] {
             let layout = Store::new("People", "ID").shard(Store::new("Locations", "IDX").at(bad)).into_layout();
-            let e = validate(&layout).unwrap_err();
+            let e = Layout::validate(&layout).unwrap_err();
             assert_eq!((e.kind(), e.path(), e.table()), (ErrorKind::InvalidPath, Some(bad), Some("Locations")), "{bad}");
         }
     }
@@ -237,7 +231,7 @@ mod tests {
                 .into_layout()
         };
         for ok in ["$", "$.location", "$.location.city", "$.locales", "$.locales[*].type", "$.locales[2].type", "$.other[*]"] {
-            validate(&with(ok)).unwrap_or_else(|e| panic!("{ok}: {e}"));
+            Layout::validate(&with(ok)).unwrap_or_else(|e| panic!("{ok}: {e}"));
         }
         for never in [
             "$.locales.type",
@@ -255,13 +249,13 @@ mod tests {
             "$.locales[*][*]",
             "$.location[0]",
         ] {
-            let e = validate(&with(never)).unwrap_err();
+            let e = Layout::validate(&with(never)).unwrap_err();
             assert_eq!((e.kind(), e.path(), e.table()), (ErrorKind::InvalidPath, Some(never), Some("People")), "{never}");
             assert!(e.to_string().contains("can never match"), "{e}");
         }
         for (rule, table) in [("$.LID", "Locales"), ("$[0]", "Locales")] {
             let nested = Store::new("People", "ID").shard(Store::new("Locales", "LID").at("$.locales[*]").encrypt(rule)).into_layout();
-            let e = validate(&nested).unwrap_err();
+            let e = Layout::validate(&nested).unwrap_err();
             assert_eq!((e.path(), e.table()), (Some(rule), Some(table)));
         }
     }
@@ -270,12 +264,12 @@ mod tests {
     fn shards_at_reserved_or_overlapping_places_are_refused() {
         for bad in ["$.ID", "$.__dystore_meta__", "$.ID.x"] {
             let layout = Store::new("People", "ID").shard(Store::new("Locations", "IDX").at(bad)).into_layout();
-            let e = validate(&layout).unwrap_err();
+            let e = Layout::validate(&layout).unwrap_err();
             assert_eq!((e.kind(), e.path()), (ErrorKind::InvalidPath, Some(bad)), "{bad}: {e}");
         }
         for (a, b) in [("$.a", "$['a']"), ("$.a", "$.a.b"), ("$.a.b", "$.a[*]")] {
             let layout = Store::new("People", "ID").shard(Store::new("One", "K1").at(a)).shard(Store::new("Two", "K2").at(b)).into_layout();
-            let e = validate(&layout).unwrap_err();
+            let e = Layout::validate(&layout).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::InvalidPath, "{a} {b}");
             assert!(e.to_string().contains("overlapping"), "{e}");
         }

@@ -306,21 +306,11 @@ fn convert_strings<T: DyObject>(doc: &mut Value) {
             number => number.parse::<serde_json::Number>().ok().map(Value::Number),
         };
         if let Some(value) = spelled.filter(|v| crate::probe::fit::<T>(&steps, Some(v)) == crate::probe::Fit::Fits)
-            && let Some(slot) = find_mut(doc, &path)
+            && let Some(slot) = path.find_mut(doc)
         {
             *slot = value;
         }
     }
-}
-
-fn find_mut<'a>(mut value: &'a mut Value, path: &crate::path::PlainPath) -> Option<&'a mut Value> {
-    for step in &path.steps {
-        value = match step {
-            crate::path::Step::Field(name) => value.as_object_mut()?.get_mut(name)?,
-            crate::path::Step::Index(i) => value.as_array_mut()?.get_mut(*i)?,
-        };
-    }
-    Some(value)
 }
 
 /// Whether `path` is `T`'s `#[dystore(pk)]` field (or below it).

@@ -89,7 +89,7 @@ pub(crate) async fn read_legacy(
             let child = AttributeValue::M(item);
             next.extend(places(&child, &pending.at, &pending.shard.shards));
             tables.insert(pending.at.clone(), pending.shard.table.clone());
-            if let Some(slot) = slot_mut(&mut body, &pending.at) {
+            if let Some(slot) = pending.at.find_attr_mut(&mut body) {
                 *slot = child;
             }
         }
@@ -110,32 +110,10 @@ fn places<'s>(value: &AttributeValue, base: &PlainPath, shards: &'s [LegacyShard
         .iter()
         .filter_map(|shard| {
             let at = shard.at.as_ref()?;
-            let key = reference(find(value, at)?)?.to_owned();
+            let key = reference(at.find_attr(value)?)?.to_owned();
             Some(Pending { at: base.join(at), shard, key })
         })
         .collect()
-}
-
-fn find<'a>(mut value: &'a AttributeValue, path: &PlainPath) -> Option<&'a AttributeValue> {
-    for step in &path.steps {
-        value = match (value, step) {
-            (AttributeValue::M(map), Step::Field(name)) => map.get(name)?,
-            (AttributeValue::L(items), Step::Index(i)) => items.get(*i)?,
-            _ => return None,
-        };
-    }
-    Some(value)
-}
-
-fn slot_mut<'a>(mut value: &'a mut AttributeValue, path: &PlainPath) -> Option<&'a mut AttributeValue> {
-    for step in &path.steps {
-        value = match (value, step) {
-            (AttributeValue::M(map), Step::Field(name)) => map.get_mut(name)?,
-            (AttributeValue::L(items), Step::Index(i)) => items.get_mut(*i)?,
-            _ => return None,
-        };
-    }
-    Some(value)
 }
 
 /// Turns an assembled legacy object into JSON, leaf by leaf.

@@ -130,7 +130,7 @@ async fn try_load(env: &Env<'_>, resolved: &Resolved<'_>, key: &str, resolve: bo
 fn missing_refs(node: &Node<'_>, item: &Item, fetched: &Fetched) -> Vec<(String, String, String)> {
     let mut out = Vec::new();
     for branch in &node.shards {
-        let Some(slot) = attr_at(item, &branch.at) else { continue };
+        let Some(slot) = branch.at.find_in_item(item) else { continue };
         let refs: Vec<&AttributeValue> = match slot {
             AttributeValue::L(items) if branch.list => items.iter().collect(),
             other => vec![other],
@@ -143,18 +143,6 @@ fn missing_refs(node: &Node<'_>, item: &Item, fetched: &Fetched) -> Vec<(String,
         }
     }
     out
-}
-
-/// The attribute at `steps` (fields only) of an item.
-fn attr_at<'a>(item: &'a Item, steps: &PlainPath) -> Option<&'a AttributeValue> {
-    let (first, rest) = steps.steps.split_first()?;
-    let Step::Field(name) = first else { return None };
-    let mut value = item.get(name)?;
-    for step in rest {
-        let (AttributeValue::M(map), Step::Field(name)) = (value, step) else { return None };
-        value = map.get(name)?;
-    }
-    Some(value)
 }
 
 /// Replaces references in decoded bodies with the shard objects they name.

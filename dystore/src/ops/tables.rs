@@ -4,7 +4,6 @@ use super::{Env, backend_error};
 use crate::backend::{BackendError, Backoff, RetryPolicy, TableInfo};
 use crate::error::{Error, ErrorKind, Result};
 use crate::layout::Layout;
-use crate::tree;
 use std::time::Duration;
 
 /// Every (table, key attribute) of a layout, once each, root first.
@@ -26,7 +25,7 @@ fn tables(layout: &Layout, out: &mut Vec<(String, String)>) -> Result<()> {
 /// Creates the missing tables of `layout` (on-demand billing), waits until
 /// they are active, and checks the key schema of those that exist.
 pub(crate) async fn create_tables(env: &Env<'_>, layout: &Layout) -> Result<()> {
-    tree::validate(layout)?;
+    layout.validate()?;
     let mut all = Vec::new();
     tables(layout, &mut all)?;
     for (table, key) in &all {
