@@ -1,12 +1,13 @@
 //! Reading and writing one path of a stored object, touching only the item
 //! that holds it.
 
-use super::{Env, backend_error, check_key, key_item, load, not_found, read_meta, stored_node};
+use super::{Env, RACE_ATTEMPTS, backend_error, check_key, key_item, load, not_found, read_meta, stored_node};
 use crate::backend::{BackendError, Expr, Get, Write};
 use crate::codec::{Codec, Site};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{
-    CONDITION_FAILED, Guard, META, VALIDATION_ERROR, cancelled, project_shape, recorded_shape, set_revision, shape_of, token,
+    CONDITION_FAILED, Guard, Keys, META, RootMeta, VALIDATION_ERROR, cancelled, project_shape, recorded_shape, set_revision, shape_of,
+    token,
 };
 use crate::layout::Layout;
 use crate::path::{Path, PlainPath, Step, parse, parse_plain_only, placeholder_for};
@@ -33,26 +34,51 @@ pub(crate) async fn read_path(env: &Env<'_>, layout: &Layout, key: &str, path: &
     };
     check_key(layout, key)?;
     check_shard_keys(&resolved.root, key)?;
-    if let Holder::Item { node, base, key: item_key, rest } = holder(&resolved.root, key, &plain)?
-        && !rest.steps.is_empty()
-    {
-        match rest.steps.first() {
-            // An object is a map: nothing is at an index of it.
-            Some(Step::Index(_)) => return Ok(Vec::new()),
-            Some(Step::Field(name)) if name == META || name == node.layout.key.as_ref() => {
-                return Err(not_a_document_path(node.layout, key, path));
+    // Deterministic keys first; an object saved in several transactions
+    // has keys carrying its write id, which its root gives.
+    let at = PathRead { env, resolved: &resolved, layout, key, path, plain: &plain };
+    match at.read(Keys::plain(key)).await? {
+        Some(Read::Found(found)) => return Ok(found),
+        Some(Read::Keyed(meta)) => {
+            if let Some(Read::Found(found)) = at.read(meta.keys(key)).await? {
+                return Ok(found);
             }
-            _ => {}
         }
-        let item = ItemAt { node, base: &base, key: &item_key, rest: &rest };
-        if let Some(found) = read_in_item(env, &resolved.rules, layout, key, item).await? {
-            return Ok(found);
-        }
+        Some(Read::Elsewhere) | None => {}
     }
     // The path spans items, or the object is stored in another shape than
     // `layout`'s: read it whole, by the shape recorded in its root.
     let loaded = load(env, layout, key, true, false).await?;
     Ok(plain.find(&Value::Object(loaded.body)).into_iter().cloned().collect())
+}
+
+/// One read_path request's fixed inputs.
+struct PathRead<'a> {
+    env: &'a Env<'a>,
+    resolved: &'a Resolved<'a>,
+    layout: &'a Layout,
+    key: &'a str,
+    path: &'a str,
+    plain: &'a PlainPath,
+}
+
+impl PathRead<'_> {
+    /// Reads the path from the one item holding it under `keys`; `None`
+    /// when the path spans items.
+    async fn read(&self, keys: Keys<'_>) -> Result<Option<Read>> {
+        let Holder::Item { node, base, key: item_key, rest } = holder(&self.resolved.root, keys, self.plain)? else { return Ok(None) };
+        match rest.steps.first() {
+            None => return Ok(None),
+            // An object is a map: nothing is at an index of it.
+            Some(Step::Index(_)) => return Ok(Some(Read::Found(Vec::new()))),
+            Some(Step::Field(name)) if name == META || name == node.layout.key.as_ref() => {
+                return Err(not_a_document_path(node.layout, self.key, self.path));
+            }
+            _ => {}
+        }
+        let item = ItemAt { node, base: &base, key: &item_key, rest: &rest };
+        read_in_item(self.env, &self.resolved.rules, self.layout, self.key, item).await.map(Some)
+    }
 }
 
 async fn query_loaded(env: &Env<'_>, layout: &Layout, key: &str, query: &str) -> Result<Vec<Value>> {
@@ -88,9 +114,19 @@ struct ItemAt<'a> {
     rest: &'a PlainPath,
 }
 
-/// One GetItem with a projection on the item holding the path; `None` when
-/// the object turns out to be stored in another shape than `root_layout`'s.
-async fn read_in_item(env: &Env<'_>, rules: &Rules, root_layout: &Layout, root_key: &str, at: ItemAt<'_>) -> Result<Option<Vec<Value>>> {
+/// What reading the item holding a path found.
+enum Read {
+    /// The values at the path (none if the path is absent).
+    Found(Vec<Value>),
+    /// The item is not there, and the object's shard keys carry the write
+    /// id its root (this metadata) records.
+    Keyed(RootMeta),
+    /// The object is stored in another shape than the one tried.
+    Elsewhere,
+}
+
+/// One GetItem with a projection on the item holding the path.
+async fn read_in_item(env: &Env<'_>, rules: &Rules, root_layout: &Layout, root_key: &str, at: ItemAt<'_>) -> Result<Read> {
     let layout = at.node.layout;
     // The key attribute is projected too, so an existing item without the
     // path still comes back and "absent path" differs from "absent item";
@@ -104,24 +140,31 @@ async fn read_in_item(env: &Env<'_>, rules: &Rules, root_layout: &Layout, root_k
     let get = Get { table: layout.table.to_string(), key: key_item(&layout.key, at.key), projection: Some(projection), consistent: true };
     let item = env.backend.get(get).await.map_err(|e| backend_error(e, &layout.table).with_key(root_key))?;
     let Some(mut item) = item else {
-        return match missing_item(env, root_layout, root_key, layout, at.base).await {
-            e if e.kind() == ErrorKind::MissingShard && !stored_in_shape(env, root_layout, root_key).await? => Ok(None),
-            e => Err(e),
+        if at.base.steps.is_empty() {
+            return Err(not_found(root_layout, root_key));
+        }
+        return match read_meta(env, root_layout, root_key).await? {
+            None => Err(not_found(root_layout, root_key)),
+            Some(meta) if shape_of(&meta.layout) != shape_of(root_layout) => Ok(Read::Elsewhere),
+            Some(meta) if meta.keyed => Ok(Read::Keyed(meta)),
+            Some(_) => Err(no_shard_here(layout, root_key, at.base)),
         };
     };
     if recorded_shape(item.remove(META)) != Some(shape_of(root_layout)) {
-        return Ok(None);
+        return Ok(Read::Elsewhere);
     }
     item.remove(layout.key.as_ref());
-    let Some(value) = projected(AttributeValue::M(item), at.rest) else { return Ok(Some(Vec::new())) };
+    let Some(value) = projected(AttributeValue::M(item), at.rest) else { return Ok(Read::Found(Vec::new())) };
     let codec = Codec { loader: env.loader, rules, raw: false };
     let site = Site { table: &layout.table, root_key };
-    Ok(Some(vec![codec.decode_value(site, &at.node.shards, at.base, at.rest.clone(), value)?]))
+    Ok(Read::Found(vec![codec.decode_value(site, &at.node.shards, at.base, at.rest.clone(), value)?]))
 }
 
-/// Whether the object keyed `key` is stored in `layout`'s shape.
-async fn stored_in_shape(env: &Env<'_>, layout: &Layout, key: &str) -> Result<bool> {
-    Ok(read_meta(env, layout, key).await?.is_some_and(|m| shape_of(&m.layout) == shape_of(layout)))
+fn no_shard_here(layout: &Layout, root_key: &str, base: &PlainPath) -> Error {
+    Error::new(ErrorKind::MissingShard, "the object has no shard here")
+        .with_table(layout.table.as_ref())
+        .with_key(root_key)
+        .with_path(base.to_string())
 }
 
 /// The error for an item that is not there: the object is missing, or only
@@ -139,10 +182,7 @@ async fn missing_item(env: &Env<'_>, root_layout: &Layout, root_key: &str, layou
         consistent: true,
     };
     match env.backend.get(get).await {
-        Ok(Some(_)) => Error::new(ErrorKind::MissingShard, "the object has no shard here")
-            .with_table(layout.table.as_ref())
-            .with_key(root_key)
-            .with_path(base.to_string()),
+        Ok(Some(_)) => no_shard_here(layout, root_key, base),
         Ok(None) => not_found(root_layout, root_key),
         Err(e) => backend_error(e, &root_layout.table).with_key(root_key),
     }
@@ -160,13 +200,16 @@ pub(crate) async fn write_path(env: &Env<'_>, layout: &Layout, key: &str, path: 
     check_shard_keys(&resolved.root, key)?;
     let plain = parse_plain_only(path, "write_path").map_err(|e| e.with_table(layout.table.as_ref()).with_key(key))?;
     let at = Request { env, rules: &resolved.rules, root: layout, key, path, plain: &plain };
-    match at.write(&resolved.root, value.clone()).await {
-        Err(Outcome::OtherShape) => {}
-        other => return other.map_err(Outcome::into_error),
+    // By the caller's layout and deterministic keys first; then by what the
+    // root records (another shape, or keys carrying the write id).
+    let mut outcome = at.write(&resolved.root, Keys::plain(key), value.clone()).await;
+    for _ in 0..RACE_ATTEMPTS {
+        let Err(Outcome::OtherShape) = outcome else { break };
+        let meta = read_meta(env, layout, key).await?.ok_or_else(|| not_found(layout, key))?;
+        let stored = stored_node(&meta.layout, key)?;
+        outcome = at.write(&stored, meta.keys(key), value.clone()).await;
     }
-    let meta = read_meta(env, layout, key).await?.ok_or_else(|| not_found(layout, key))?;
-    let stored = stored_node(&meta.layout, key)?;
-    at.write(&stored, value).await.map_err(Outcome::into_error)
+    outcome.map_err(Outcome::into_error)
 }
 
 /// What a write_path attempt ended in, short of success.
@@ -204,10 +247,11 @@ struct Request<'a> {
 
 impl Request<'_> {
     /// Writes the value into the item `shape` (the caller's layout, or the
-    /// one stored in the root) says holds the path, guarded by that shape.
-    async fn write(&self, shape: &Node<'_>, value: Value) -> Result<(), Outcome> {
+    /// one stored in the root) and `keys` say holds the path, guarded by
+    /// that shape (and by the write id, for keys carrying it).
+    async fn write(&self, shape: &Node<'_>, keys: Keys<'_>, value: Value) -> Result<(), Outcome> {
         let (env, key, path) = (self.env, self.key, self.path);
-        let Holder::Item { node, base, key: item_key, rest } = holder(shape, key, self.plain)? else {
+        let Holder::Item { node, base, key: item_key, rest } = holder(shape, keys, self.plain)? else {
             return Err(Error::new(ErrorKind::InvalidPath, "the path is a shard or holds shards; save the object instead")
                 .with_table(self.root.table.as_ref())
                 .with_key(key)
@@ -255,7 +299,11 @@ impl Request<'_> {
         // the end of the list instead, at another index than the one named.
         let indexed = matches!(rest.steps.last(), Some(Step::Index(_)));
         let shape_token = shape_of(shape.layout);
-        let root_guard = Guard::Shape(&shape_token).condition(&self.root.key);
+        let root_guard = match keys.write_id {
+            Some(write_id) if !base.steps.is_empty() => Guard::WriteId(write_id),
+            _ => Guard::Shape(&shape_token),
+        }
+        .condition(&self.root.key);
         let revision = token();
         let mut writes = Vec::new();
         if base.steps.is_empty() {
@@ -299,7 +347,7 @@ impl Request<'_> {
         let Err(failed) = result else { return Ok(()) };
         let at = Target { root: self.root, layout: item_layout, key, base: &base, path };
         match failed {
-            Failed::Item | Failed::Root => Err(self.explain(shape, at, &item_key, indexed).await),
+            Failed::Item | Failed::Root => Err(self.explain(shape, keys, at, &item_key, indexed).await),
             Failed::Invalid(None) => Err(invalid_in_transaction(env, at, &item_key, size).await.into()),
             Failed::Invalid(why) => Err(invalid(at, why).into()),
             Failed::Other(e) => Err(backend_error(e, &item_layout.table).with_key(key).with_path(path).into()),
@@ -308,13 +356,13 @@ impl Request<'_> {
 
     /// Why a guard failed: the object is gone, stored in another shape, or
     /// the item holding the path is missing or has no element at the index.
-    async fn explain(&self, shape: &Node<'_>, at: Target<'_>, item_key: &str, indexed: bool) -> Outcome {
+    async fn explain(&self, shape: &Node<'_>, keys: Keys<'_>, at: Target<'_>, item_key: &str, indexed: bool) -> Outcome {
         let meta = match read_meta(self.env, self.root, self.key).await {
             Ok(Some(meta)) => meta,
             Ok(None) => return not_found(self.root, self.key).into(),
             Err(e) => return e.into(),
         };
-        if shape_of(&meta.layout) != shape_of(shape.layout) {
+        if shape_of(&meta.layout) != shape_of(shape.layout) || meta.keys(self.key).write_id != keys.write_id {
             return Outcome::OtherShape;
         }
         if indexed {

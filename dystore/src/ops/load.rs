@@ -8,7 +8,7 @@ use crate::backend::{Backoff, Item};
 use crate::codec::{Codec, Site};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::legacy::is_legacy_meta;
-use crate::format::{self, META, RootMeta, attr_ref};
+use crate::format::{self, META, Root, RootMeta, attr_ref};
 use crate::layout::Layout;
 use crate::path::{PlainPath, Step};
 use crate::shard::check_shard_keys;
@@ -81,7 +81,9 @@ async fn try_load(env: &Env<'_>, resolved: &Resolved<'_>, key: &str, resolve: bo
         let meta_value = to_json(meta_attr)?;
         return Ok(Ok(Loaded { body, meta: None, meta_value }));
     }
-    let (meta_value, meta) = RootMeta::decode(meta_attr).map_err(|e| e.with_table(layout.table.as_ref()).with_key(key))?;
+    let (meta_value, root_state) = Root::decode(meta_attr).map_err(|e| e.with_table(layout.table.as_ref()).with_key(key))?;
+    // A tombstone: the object was deleted, or its first save has not finished.
+    let Some(meta) = root_state.object() else { return Err(not_found(layout, key)) };
     // The shape recorded in the root: which places hold references.
     let stored = stored_node(&meta.layout, key)?;
     root.remove(layout.key.as_ref());
@@ -89,7 +91,7 @@ async fn try_load(env: &Env<'_>, resolved: &Resolved<'_>, key: &str, resolve: bo
         // The root's metadata gives every list length, so every shard key
         // is known now: one more request fetches all that the first missed.
         let mut known = Vec::new();
-        all_shard_keys(&stored, key, &PlainPath::root(), &meta.lists, &mut known);
+        all_shard_keys(&stored, meta.keys(key), &PlainPath::root(), &meta.lists, &mut known);
         let unfetched: Vec<_> = known
             .into_iter()
             .filter(|(l, k)| !fetched.contains_key(&(l.table.to_string(), k.clone())))

@@ -15,6 +15,8 @@ mod delete;
 mod legacy;
 mod load;
 mod save;
+mod staged;
+mod stale;
 mod tables;
 mod transact;
 mod upgrade;
@@ -30,7 +32,7 @@ pub(crate) use upgrade::{upgrade, upgrade_table};
 
 use crate::backend::{Backend, BackendError, Expr, Item, RetryPolicy};
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::{META, RootMeta, SHARD_KEY_MARK};
+use crate::format::{META, Root, RootMeta, SHARD_KEY_MARK};
 use crate::layout::Layout;
 use crate::loader::ConfigLoader;
 use crate::tree::Node;
@@ -76,8 +78,13 @@ pub(crate) fn conflict(layout: &Layout, key: &str) -> Error {
     Error::new(ErrorKind::Conflict, "saved or written since it was read").with_table(layout.table.as_ref()).with_key(key)
 }
 
-/// The stored root metadata, if the object exists.
+/// The stored root metadata, if the object exists (a tombstone is no object).
 pub(crate) async fn read_meta(env: &Env<'_>, layout: &Layout, key: &str) -> Result<Option<RootMeta>> {
+    Ok(read_root(env, layout, key).await?.and_then(Root::object))
+}
+
+/// What the root item under `key` holds, if there is one.
+pub(crate) async fn read_root(env: &Env<'_>, layout: &Layout, key: &str) -> Result<Option<Root>> {
     let mut projection = Expr { text: "#dm".into(), ..Default::default() };
     projection.names.insert("#dm".into(), META.into());
     let get = crate::backend::Get {
@@ -89,7 +96,7 @@ pub(crate) async fn read_meta(env: &Env<'_>, layout: &Layout, key: &str) -> Resu
     let item = env.backend.get(get).await.map_err(|e| backend_error(e, &layout.table).with_key(key))?;
     match item.and_then(|mut i| i.remove(META)) {
         None => Ok(None),
-        Some(meta) => RootMeta::decode(meta).map(|(_, meta)| Some(meta)).map_err(|e| e.with_table(layout.table.as_ref()).with_key(key)),
+        Some(meta) => Root::decode(meta).map(|(_, root)| Some(root)).map_err(|e| e.with_table(layout.table.as_ref()).with_key(key)),
     }
 }
 

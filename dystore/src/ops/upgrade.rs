@@ -4,11 +4,12 @@
 
 use super::legacy::read_legacy;
 use super::save::save_over_legacy;
+use super::stale::clean;
 use super::{Env, backend_error, check_key, key_item, not_found};
 use crate::backend::Get;
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::legacy::{is_legacy_meta, unchanged};
-use crate::format::{META, RootMeta};
+use crate::format::{META, Root};
 use crate::layout::Layout;
 use crate::shard::check_shard_keys;
 use crate::tree::Resolved;
@@ -43,7 +44,15 @@ pub(crate) async fn upgrade(
     })?;
     if !is_legacy_meta(&meta) {
         // Format 1 already (or unreadable, which says so).
-        return RootMeta::decode(meta).map(|_| Upgrade::AlreadyCurrent).map_err(|e| e.with_table(layout.table.as_ref()).with_key(key));
+        return match Root::decode(meta).map_err(|e| e.with_table(layout.table.as_ref()).with_key(key))? {
+            (_, Root::Object(meta)) => {
+                // An upgrade that crashed after its switch left legacy items
+                // recorded in the root: running it again deletes them.
+                clean(env, layout, key, &meta.revision, &meta.stale).await?;
+                Ok(Upgrade::AlreadyCurrent)
+            }
+            (_, Root::Tombstone { .. }) => Err(not_found(layout, key)),
+        };
     }
     let guard = unchanged(&root, &layout.key);
     let read = read_legacy(env, layout, key, root, &meta, true, false).await?;

@@ -1,0 +1,232 @@
+//! Saves past DynamoDB's limits for one transaction (100 items, 4 MB),
+//! staged so that the previous version stays readable until the new one is
+//! complete and a crash at any point loses nothing:
+//!
+//! 1. the root records the save as pending (its items owed deletion should
+//!    it never finish) and takes a fresh revision; an absent object gets a
+//!    tombstone root for this;
+//! 2. the new shard items go under keys carrying the save's write id, in
+//!    transactions each guarded by that revision;
+//! 3. one transaction puts the new root (the commit point) and deletes the
+//!    previous version's items under deterministic keys, so none of those
+//!    ever outlives the root that names them;
+//! 4. the previous version's items under write-id keys, and any the root
+//!    recorded as owed, are deleted, then their entries removed.
+//!
+//! `docs/FORMAT.md` ("Saves over one transaction") gives the guarantee and
+//! the request sequence.
+
+use super::save::{encode_items, send_one};
+use super::stale::{ItemKey, clean, save_items};
+use super::transact::transact;
+use super::{Env, key_item};
+use crate::backend::{Expr, Item, Write};
+use crate::error::Result;
+use crate::format::{Guard, Keys, META, Root, RootMeta, STALE, Stale, token, tombstone_meta};
+use crate::layout::Layout;
+use crate::tree::Resolved;
+use crate::value::to_attr;
+use serde_dynamo::AttributeValue;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashSet};
+
+/// How many deletes of the previous version's items ride with the new root
+/// in the transaction that switches it (DynamoDB's 100 writes, less the root).
+const DELETES_IN_SWITCH: usize = 99;
+
+/// One save, encoded: its root metadata and items, before any request.
+pub(crate) struct Draft {
+    /// Metadata of the new root (its `stale` is settled when it is sent).
+    pub(crate) meta: RootMeta,
+    /// Items deepest first, the root last.
+    puts: Vec<(String, Item)>,
+    /// Every item this save writes, by table and key.
+    pub(crate) plan_keys: HashSet<(String, String)>,
+    /// Items of optional shards absent from the document (deterministic keys).
+    pub(crate) absent: Vec<ItemKey>,
+    region: Option<String>,
+}
+
+impl Draft {
+    /// Splits and encodes `doc` for the save `write_id`, its shard keys
+    /// carrying the write id when `keyed`.
+    pub(crate) fn new(
+        env: &Env<'_>,
+        resolved: &Resolved<'_>,
+        layout: &Layout,
+        key: &str,
+        doc: &Value,
+        write_id: &str,
+        keyed: bool,
+    ) -> Result<Self> {
+        let keys = Keys { root: key, write_id: keyed.then_some(write_id) };
+        let body = doc.as_object().cloned().unwrap_or_default();
+        let plan = crate::shard::split(&resolved.root, keys, env.region, body).map_err(|e| e.with_key(key.to_owned()))?;
+        let meta = RootMeta {
+            write_id: write_id.to_owned(),
+            revision: token(),
+            layout: layout.clone(),
+            lists: plan.lists.clone(),
+            keyed,
+            stale: BTreeMap::new(),
+        };
+        let puts = encode_items(env, &resolved.rules, layout, key, &plan, &meta, doc)?;
+        let plan_keys = plan.parts.iter().map(|p| (p.node.layout.table.to_string(), p.key.clone())).collect();
+        let absent = plan.absent.iter().map(|(l, k)| (l.table.to_string(), l.key.to_string(), k.clone())).collect();
+        let region = layout.region.as_deref().or(env.region).map(str::to_owned);
+        Ok(Draft { meta, puts, plan_keys, absent, region })
+    }
+
+    /// Puts of the shard items, deepest first, unconditioned.
+    pub(crate) fn shard_puts(&self) -> impl Iterator<Item = Write> + '_ {
+        let (_, shards) = self.puts.split_last().expect("a plan always has its root part");
+        shards.iter().map(|(table, item)| Write::Put { table: table.clone(), item: item.clone(), condition: None })
+    }
+
+    /// The root item, recording `stale` as owed deletion.
+    pub(crate) fn root_item(&self, stale: &BTreeMap<String, Stale>) -> Item {
+        let (_, root) = self.puts.last().expect("a plan always has its root part");
+        let mut root = root.clone();
+        if !stale.is_empty() {
+            let meta = RootMeta { stale: stale.clone(), ..self.meta.clone() };
+            root.insert(META.to_owned(), to_attr(meta.to_value(self.region.as_deref())));
+        }
+        root
+    }
+}
+
+/// What a staged save starts from.
+pub(crate) struct Stage<'a> {
+    /// The root as read before the save (`None`: nothing stored).
+    pub(crate) old: Option<&'a Root>,
+}
+
+/// Saves `draft` (keyed by its write id) over `stage.old`, staged. A
+/// `Conflict` means another writer changed the root since it was read.
+pub(crate) async fn save(env: &Env<'_>, layout: &Layout, key: &str, draft: &Draft, stage: Stage<'_>) -> Result<()> {
+    let write_id = draft.meta.write_id.as_str();
+    let pending = Stale::Save { layout: layout.clone(), lists: draft.meta.lists.clone(), keyed: true };
+    let owed = stage.old.map(|o| o.stale().clone()).unwrap_or_default();
+
+    // 1. The root records the save as pending, under a fresh revision.
+    let staging = token();
+    let mut with_pending = owed.clone();
+    with_pending.insert(write_id.to_owned(), pending.clone());
+    let record = match stage.old {
+        None => {
+            let mut item = key_item(&layout.key, key);
+            item.insert(META.to_owned(), to_attr(tombstone_meta(&staging, &with_pending)));
+            Write::Put { table: layout.table.to_string(), item, condition: Some(Guard::Absent.condition(&layout.key)) }
+        }
+        Some(old) => {
+            let mut update = Expr { text: "SET #dm.#st = :st, #dm.#rev = :rev".into(), ..Default::default() };
+            update.names.insert("#dm".into(), META.into());
+            update.names.insert("#st".into(), STALE.into());
+            update.names.insert("#rev".into(), "revision".into());
+            update.values.insert(":st".into(), to_attr(Stale::map_value(&with_pending)));
+            update.values.insert(":rev".into(), AttributeValue::S(staging.clone()));
+            let condition = Guard::Revision(old.revision()).condition(&layout.key);
+            Write::Update { table: layout.table.to_string(), key: key_item(&layout.key, key), update, condition: Some(condition) }
+        }
+    };
+    send_one(env, layout, key, vec![record]).await?;
+
+    let switched = async {
+        // 2. The new shard items, every transaction guarded by the staging revision.
+        let guard = Guard::Revision(&staging).condition(&layout.key);
+        let mut writes: Vec<Write> = draft.shard_puts().collect();
+        writes.push(Write::Check { table: layout.table.to_string(), key: key_item(&layout.key, key), condition: guard.clone() });
+        transact(env, layout, key, writes, Some(guard.clone())).await?;
+
+        // 3. The switch: the new root, and the deletes of the previous
+        // version's deterministic items (or, too many of them, a record).
+        let mut owed = owed.clone();
+        let mut switch = Vec::new();
+        if let Some(Root::Object(old)) = stage.old {
+            let items = save_items(&old.layout, &old.lists, old.keys(key))?;
+            if old.keyed || items.len() > DELETES_IN_SWITCH {
+                owed.insert(old.write_id.clone(), Stale::Save { layout: old.layout.clone(), lists: old.lists.clone(), keyed: old.keyed });
+            } else {
+                switch.extend(items.into_iter().map(|(table, key_name, k)| Write::Delete {
+                    table,
+                    key: key_item(&key_name, &k),
+                    condition: None,
+                }));
+            }
+        }
+        switch.push(Write::Put { table: layout.table.to_string(), item: draft.root_item(&owed), condition: Some(guard) });
+        send_one(env, layout, key, switch).await?;
+        Ok(owed)
+    }
+    .await;
+
+    match switched {
+        Ok(owed) => {
+            // 4. Cleanup. The save is done whatever happens here: what is
+            // left stays recorded in the root for the next save or delete.
+            let _ = clean(env, layout, key, &draft.meta.revision, &owed).await;
+            Ok(())
+        }
+        Err(e) => {
+            // Undo this attempt as far as possible; what a crash leaves
+            // stays recorded as pending in the root.
+            let _ = clean(env, layout, key, &staging, &BTreeMap::from([(write_id.to_owned(), pending)])).await;
+            if stage.old.is_none() {
+                let tombstone = Write::Delete {
+                    table: layout.table.to_string(),
+                    key: key_item(&layout.key, key),
+                    condition: Some(Guard::Revision(&staging).condition(&layout.key)),
+                };
+                let _ = env.backend.write(tombstone).await;
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Writes `draft` (keyed by its write id) over a dynamo-store 0.6 object
+/// whose shard items are `legacy`, guarded by `unchanged` on its root: the
+/// shard items first, then the root with as many legacy deletes as fit,
+/// the rest recorded in the root and deleted after.
+///
+/// The legacy root is never changed before the switch (the package still
+/// reads it); the write id follows from the legacy object
+/// ([`upgrade_write_id`]), so a retry after a crash rewrites the same items
+/// rather than leaving the first attempt's behind.
+pub(crate) async fn over_legacy(
+    env: &Env<'_>,
+    layout: &Layout,
+    key: &str,
+    draft: &Draft,
+    legacy: &[ItemKey],
+    unchanged: Expr,
+) -> Result<()> {
+    let mut writes: Vec<Write> = draft.shard_puts().collect();
+    writes.push(Write::Check { table: layout.table.to_string(), key: key_item(&layout.key, key), condition: unchanged.clone() });
+    transact(env, layout, key, writes, Some(unchanged.clone())).await?;
+    let (now, later) = legacy.split_at(legacy.len().min(DELETES_IN_SWITCH));
+    let mut owed = BTreeMap::new();
+    if !later.is_empty() {
+        owed.insert(token(), Stale::Items(later.to_vec()));
+    }
+    let mut switch: Vec<Write> = now
+        .iter()
+        .map(|(table, key_name, k)| Write::Delete { table: table.clone(), key: key_item(key_name, k), condition: None })
+        .collect();
+    switch.push(Write::Put { table: layout.table.to_string(), item: draft.root_item(&owed), condition: Some(unchanged) });
+    send_one(env, layout, key, switch).await?;
+    let _ = clean(env, layout, key, &draft.meta.revision, &owed).await;
+    Ok(())
+}
+
+/// The write id of a staged upgrade: a digest of the object's table, key
+/// and legacy shard items, the same on every attempt while the legacy
+/// object is unchanged.
+pub(crate) fn upgrade_write_id(layout: &Layout, key: &str, legacy: &[ItemKey]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut sorted: Vec<&ItemKey> = legacy.iter().collect();
+    sorted.sort();
+    let mut digest = Sha256::new();
+    digest.update(serde_json::to_vec(&(layout.table.as_ref(), key, sorted)).expect("strings serialise"));
+    digest.finalize()[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
