@@ -83,7 +83,7 @@ mod typed;
 mod value;
 
 pub use backend::RetryPolicy;
-pub use client::Client;
+pub use client::{Client, DEFAULT_DEADLINE};
 pub use crypto::{Context, Key, KeyId};
 pub use error::{Error, ErrorKind, Result};
 pub use layout::{EncryptRule, Layout, Shard};

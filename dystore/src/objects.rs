@@ -39,6 +39,12 @@ impl<'a> Objects<'a> {
         Objects { env, layout }
     }
 
+    /// The same handle with another deadline per call (see
+    /// [`Client::with_deadline`](crate::Client::with_deadline)).
+    pub fn with_deadline(self, deadline: Option<std::time::Duration>) -> Self {
+        Objects { env: Env { deadline, ..self.env }, ..self }
+    }
+
     /// Creates the missing tables of the layout (root and every shard,
     /// on-demand billing), waits until they are active, and checks that
     /// existing ones are keyed by the layout's string key attribute alone.

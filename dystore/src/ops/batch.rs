@@ -36,7 +36,19 @@ pub(crate) async fn batch_get_all(
             }
             pending = out.unprocessed;
             if !pending.is_empty() && !backoff.wait().await {
-                return Err(Error::new(ErrorKind::Throttled, "keys stayed unprocessed").with_table(pending[0].table.clone()));
+                let undone: Vec<String> = pending
+                    .iter()
+                    .flat_map(|t| {
+                        let key_name = key_names.get(t.table.as_str()).copied().unwrap_or_default();
+                        t.keys.iter().filter_map(move |k| match k.get(key_name) {
+                            Some(AttributeValue::S(key)) => Some(format!("{}/{key}", t.table)),
+                            _ => None,
+                        })
+                    })
+                    .collect();
+                return Err(Error::new(ErrorKind::Throttled, "keys stayed unprocessed past the retry deadline")
+                    .with_table(pending[0].table.clone())
+                    .with_undone(undone));
             }
         }
     }

@@ -1,7 +1,7 @@
 //! Reading and writing one path of a stored object, touching only the item
 //! that holds it.
 
-use super::{Env, RACE_ATTEMPTS, backend_error, check_key, key_item, load, not_found, read_meta, stored_node};
+use super::{Env, RACE_ATTEMPTS, backend_error, bounded, check_key, key_item, load, not_found, read_meta, stored_node};
 use crate::backend::{BackendError, Expr, Get, Write};
 use crate::codec::{Codec, Site};
 use crate::error::{Error, ErrorKind, Result};
@@ -23,6 +23,10 @@ use serde_json::Value;
 /// The values at `path` in the object keyed `key`: one or none for a plain
 /// path, any number for a pattern or a query.
 pub(crate) async fn read_path(env: &Env<'_>, layout: &Layout, key: &str, path: &str) -> Result<Vec<Value>> {
+    bounded(env, layout, Some(key), false, read_path_now(env, layout, key, path)).await
+}
+
+async fn read_path_now(env: &Env<'_>, layout: &Layout, key: &str, path: &str) -> Result<Vec<Value>> {
     let resolved = Resolved::new(layout)?;
     let plain = match parse(path).map_err(|e| e.with_table(layout.table.as_ref()))? {
         Path::Plain(p) => p,
@@ -195,6 +199,10 @@ async fn missing_item(env: &Env<'_>, root_layout: &Layout, root_key: &str, layou
 /// recorded in its root instead, so a path is never written into a shard's
 /// reference.
 pub(crate) async fn write_path(env: &Env<'_>, layout: &Layout, key: &str, path: &str, value: Value) -> Result<()> {
+    bounded(env, layout, Some(key), true, write_path_now(env, layout, key, path, value)).await
+}
+
+async fn write_path_now(env: &Env<'_>, layout: &Layout, key: &str, path: &str, value: Value) -> Result<()> {
     let resolved = Resolved::new(layout)?;
     check_key(layout, key)?;
     check_shard_keys(&resolved.root, key)?;
@@ -307,7 +315,7 @@ impl Request<'_> {
         let revision = token();
         let mut writes = Vec::new();
         if base.steps.is_empty() {
-            set_revision(&mut update, revision);
+            set_revision(&mut update, revision.clone());
             let mut guard = root_guard;
             if indexed {
                 guard.text = format!("({}) AND attribute_exists({operand})", guard.text);
@@ -330,7 +338,7 @@ impl Request<'_> {
                 condition: Some(guard),
             });
             let mut root_update = Expr::default();
-            set_revision(&mut root_update, revision);
+            set_revision(&mut root_update, revision.clone());
             writes.push(Write::Update {
                 table: self.root.table.to_string(),
                 key: key_item(&self.root.key, key),
@@ -341,17 +349,33 @@ impl Request<'_> {
         // The update of the item holding the path, then (in a transaction)
         // the root's revision update: `Part::Item`, `Part::Root`.
         let result = match writes.as_slice() {
-            [one] => env.backend.write(one.clone()).await.map_err(Failed::from_single),
-            _ => env.backend.transact_write(writes).await.map_err(|e| Failed::from_transaction(e, &[Part::Item, Part::Root])),
+            [one] => env.backend.write(one.clone()).await.map_err(|e| e.split()).map_err(|(e, r)| (Failed::from_single(e), r)),
+            _ => env
+                .backend
+                .transact_write(writes)
+                .await
+                .map_err(|e| e.split())
+                .map_err(|(e, r)| (Failed::from_transaction(e, &[Part::Item, Part::Root]), r)),
         };
-        let Err(failed) = result else { return Ok(()) };
+        let Err((failed, retries)) = result else { return Ok(()) };
         let at = Target { root: self.root, layout: item_layout, key, base: &base, path };
-        match failed {
+        if retries.as_ref().is_some_and(|r| r.maybe_applied) && matches!(failed, Failed::Item | Failed::Root) {
+            // An attempt that timed out may have been applied, and then the
+            // retry's guard failed on its own write: the root says so.
+            if read_meta(env, self.root, key).await?.is_some_and(|m| m.revision == revision) {
+                return Ok(());
+            }
+        }
+        let outcome = match failed {
             Failed::Item | Failed::Root => Err(self.explain(shape, keys, at, &item_key, indexed).await),
             Failed::Invalid(None) => Err(invalid_in_transaction(env, at, &item_key, size).await.into()),
             Failed::Invalid(why) => Err(invalid(at, why).into()),
             Failed::Other(e) => Err(backend_error(e, &item_layout.table).with_key(key).with_path(path).into()),
-        }
+        };
+        outcome.map_err(|o| match o {
+            Outcome::Error(e) => Outcome::Error(e.with_retries(retries)),
+            other => other,
+        })
     }
 
     /// Why a guard failed: the object is gone, stored in another shape, or

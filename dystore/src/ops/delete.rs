@@ -5,7 +5,7 @@
 use super::save::send_one;
 use super::stale::{ItemKey, clean, entry_items, save_items};
 use super::transact::fits_one_transaction;
-use super::{Env, RACE_ATTEMPTS, check_key, conflict, key_item, not_found, read_root};
+use super::{Env, RACE_ATTEMPTS, bounded, check_key, conflict, key_item, not_found, read_root};
 use crate::backend::{Backoff, Write};
 use crate::error::Result;
 use crate::format::{self, Guard, Keys, META, Root, RootMeta, Stale, token, tombstone_meta};
@@ -29,12 +29,18 @@ use std::collections::BTreeMap;
 /// metadata is always read first then, and a changed revision is a
 /// `Conflict` at once.
 pub(crate) async fn delete(env: &Env<'_>, layout: &Layout, key: &str, expect: Option<&str>) -> Result<()> {
+    bounded(env, layout, Some(key), true, delete_now(env, layout, key, expect)).await
+}
+
+async fn delete_now(env: &Env<'_>, layout: &Layout, key: &str, expect: Option<&str>) -> Result<()> {
     let resolved = Resolved::new(layout)?;
     check_key(layout, key)?;
     check_shard_keys(&resolved.root, key)?;
     let shape = format::shape_of(layout);
     let mut read_first = resolved.root.has_lists() || expect.is_some();
     let mut backoff = Backoff::new(env.policy);
+    // Whether an attempt that failed may have deleted the object after all.
+    let mut maybe_deleted = false;
     for _ in 0..RACE_ATTEMPTS {
         let old = match read_first {
             true => match read_root(env, layout, key).await? {
@@ -42,8 +48,9 @@ pub(crate) async fn delete(env: &Env<'_>, layout: &Layout, key: &str, expect: Op
                 Some(Root::Tombstone { revision, stale }) => {
                     // Gone already; finish what an earlier delete or save left.
                     finish_tombstone(env, layout, key, &revision, &stale).await;
-                    return Err(not_found(layout, key));
+                    return if maybe_deleted { Ok(()) } else { Err(not_found(layout, key)) };
                 }
+                None if maybe_deleted => return Ok(()),
                 None => return Err(not_found(layout, key)),
             },
             false => None,
@@ -77,8 +84,9 @@ pub(crate) async fn delete(env: &Env<'_>, layout: &Layout, key: &str, expect: Op
             Ok(()) => return Ok(()),
             // Gone, not settled in this shape, or written meanwhile: read
             // what is stored and go again.
-            Err(e) if e.is_conflict() && expect.is_some() => return Err(e),
+            Err(e) if e.is_conflict() && expect.is_some() && !e.object_may_have_changed() => return Err(e),
             Err(e) if e.is_conflict() => {
+                maybe_deleted |= e.object_may_have_changed();
                 if read_first && !backoff.wait().await {
                     return Err(e);
                 }

@@ -3,7 +3,7 @@
 //! assembled by the shape recorded in the root.
 
 use super::legacy::load_legacy;
-use super::{Env, batch::batch_get_all, check_key, not_found, stored_node};
+use super::{Env, batch::batch_get_all, bounded, check_key, not_found, stored_node};
 use crate::backend::{Backoff, Item};
 use crate::codec::{Codec, Site};
 use crate::error::{Error, ErrorKind, Result};
@@ -40,6 +40,10 @@ struct Torn;
 /// shape actually followed is the one recorded in the root, and the rules
 /// that say which leaves must be ciphertexts are `layout`'s.
 pub(crate) async fn load(env: &Env<'_>, layout: &Layout, key: &str, resolve: bool, raw: bool) -> Result<Loaded> {
+    bounded(env, layout, Some(key), false, load_now(env, layout, key, resolve, raw)).await
+}
+
+async fn load_now(env: &Env<'_>, layout: &Layout, key: &str, resolve: bool, raw: bool) -> Result<Loaded> {
     let resolved = Resolved::new(layout)?;
     check_key(layout, key)?;
     check_shard_keys(&resolved.root, key)?;

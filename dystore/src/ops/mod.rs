@@ -49,6 +49,32 @@ pub(crate) struct Env<'a> {
     pub(crate) policy: RetryPolicy,
     /// Region recorded in shard references (the SDK's region, if any).
     pub(crate) region: Option<&'a str>,
+    /// How long one call may take.
+    pub(crate) deadline: Option<std::time::Duration>,
+}
+
+/// Runs the call `call` on the object keyed `key` within the env's
+/// deadline; past it, `Timeout`, saying whether writes may have been sent
+/// (`writes`).
+pub(crate) async fn bounded<T>(
+    env: &Env<'_>,
+    layout: &Layout,
+    key: Option<&str>,
+    writes: bool,
+    call: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    let Some(deadline) = env.deadline else { return call.await };
+    match tokio::time::timeout(deadline, call).await {
+        Ok(result) => result,
+        Err(_) => {
+            let mut e = Error::new(ErrorKind::Timeout, format!("the call took over its deadline of {} ms", deadline.as_millis()))
+                .with_table(layout.table.as_ref());
+            if let Some(key) = key {
+                e = e.with_key(key);
+            }
+            Err(if writes { e.may_have_changed() } else { e })
+        }
+    }
 }
 
 /// How many times a save or delete that lost a race is retried.
@@ -110,19 +136,25 @@ pub(crate) fn stored_node<'l>(layout: &'l Layout, key: &str) -> Result<Node<'l>>
     })
 }
 
-/// A backend error as a dystore error, for an operation on `table`.
+/// A backend error as a dystore error, for an operation on `table`, with
+/// how its request was retried.
 pub(crate) fn backend_error(e: BackendError, table: &str) -> Error {
+    let (e, retries) = e.split();
     let (kind, detail) = match &e {
         BackendError::TableNotFound(_) => (ErrorKind::TableNotFound, "create it with `create_tables`".to_owned()),
         BackendError::Throttled(_) => (ErrorKind::Throttled, String::new()),
+        BackendError::Unavailable(_) => (ErrorKind::Unavailable, String::new()),
         BackendError::ConditionFailed => (ErrorKind::Conflict, "a condition on the item was not met".to_owned()),
+        BackendError::TransactionCanceled { .. } if crate::backend::retryable(&e) => {
+            (ErrorKind::Conflict, "the transaction kept conflicting with other transactions on the same items".to_owned())
+        }
         BackendError::Validation(message) => match refusal(message) {
             Some(decoded) => decoded,
             None => (ErrorKind::Backend, String::new()),
         },
         _ => (ErrorKind::Backend, String::new()),
     };
-    Error::new(kind, detail).with_table(table).with_source(e)
+    Error::new(kind, detail).with_table(table).with_retries(retries).with_source(e)
 }
 
 /// A validation error DynamoDB still sent back for input dystore checks

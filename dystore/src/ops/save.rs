@@ -6,7 +6,7 @@
 use super::staged::{self, Draft, Stage};
 use super::stale::{ItemKey, entry_items, save_items};
 use super::transact::fits_one_transaction;
-use super::{Env, RACE_ATTEMPTS, backend_error, check_key, conflict, key_item, read_root};
+use super::{Env, RACE_ATTEMPTS, backend_error, bounded, check_key, conflict, key_item, read_root};
 use crate::backend::{BackendError, Backoff, Expr, Item, Write};
 use crate::codec::{Codec, Site};
 use crate::error::{Error, ErrorKind, Result};
@@ -38,6 +38,11 @@ pub(crate) struct Saved {
 /// guarded by the stored shape instead, and falls back to reading when that
 /// guard fails. A save that does not fit one transaction is staged.
 pub(crate) async fn save(env: &Env<'_>, layout: &Layout, doc: Value, key: Option<String>, when: When<'_>) -> Result<Saved> {
+    let named = key.clone();
+    bounded(env, layout, named.as_deref(), true, save_now(env, layout, doc, key, when)).await
+}
+
+async fn save_now(env: &Env<'_>, layout: &Layout, doc: Value, key: Option<String>, when: When<'_>) -> Result<Saved> {
     let resolved = Resolved::new(layout)?;
     let (doc, key) = prepare(env, layout, doc, key)?;
     check_shard_keys(&resolved.root, &key)?;
@@ -51,6 +56,13 @@ pub(crate) async fn save(env: &Env<'_>, layout: &Layout, doc: Value, key: Option
     let mut backoff = Backoff::new(env.policy);
     for _ in 0..RACE_ATTEMPTS {
         let old = if read_first { read_root(env, layout, &key).await? } else { None };
+        // An attempt that timed out was applied after all, and its retry
+        // then failed its guard: the stored revision is this save's own.
+        let ours = |r: &str| r == draft.meta.revision || staged_draft.as_ref().is_some_and(|d: &Draft| r == d.meta.revision);
+        if let Some(old) = old.as_ref().filter(|o| ours(o.revision())) {
+            let revision = old.revision().to_owned();
+            return Ok(Saved { key, revision });
+        }
         let guard = match (when, &old) {
             (When::Absent, Some(Root::Object(_))) => return Err(already_exists(layout, &key)),
             (When::Revision(expect), Some(old)) if old.revision() != expect => return Err(conflict(layout, &key)),
@@ -86,7 +98,7 @@ pub(crate) async fn save(env: &Env<'_>, layout: &Layout, doc: Value, key: Option
             // with items owed deletion. Read the stored root and go again;
             // a versioned save or an insert decides on what it reads.
             Err(e) if e.is_conflict() => {
-                if read_first && !matches!(when, When::Always) {
+                if read_first && !matches!(when, When::Always) && !e.object_may_have_changed() {
                     return Err(match when {
                         When::Absent => already_exists(layout, &key),
                         _ => e,
@@ -114,12 +126,12 @@ pub(super) async fn send_one(env: &Env<'_>, layout: &Layout, key: &str, mut writ
     } else {
         env.backend.transact_write(writes).await
     };
-    sent.map_err(|e| match e {
-        BackendError::ConditionFailed => conflict(layout, key),
-        BackendError::TransactionCanceled { reasons } if cancelled(&reasons, &on_root, CONDITION_FAILED).contains(&true) => {
-            conflict(layout, key)
+    sent.map_err(|e| match e.split() {
+        (BackendError::ConditionFailed, retries) => conflict(layout, key).with_retries(retries),
+        (BackendError::TransactionCanceled { reasons }, retries) if cancelled(&reasons, &on_root, CONDITION_FAILED).contains(&true) => {
+            conflict(layout, key).with_retries(retries)
         }
-        other => backend_error(other, &layout.table).with_key(key),
+        (other, retries) => backend_error(other, &layout.table).with_key(key).with_retries(retries),
     })
 }
 

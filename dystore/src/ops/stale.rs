@@ -94,9 +94,9 @@ async fn forget(env: &Env<'_>, layout: &Layout, key: &str, ids: impl Iterator<It
     condition.names.insert("#dm".into(), META.into());
     condition.names.insert("#st".into(), STALE.into());
     let write = Write::Update { table: layout.table.to_string(), key: key_item(&layout.key, key), update, condition: Some(condition) };
-    match env.backend.write(write).await {
+    match env.backend.write(write).await.map_err(|e| e.split()) {
         // The root was saved or deleted meanwhile: nothing left to forget.
-        Err(crate::backend::BackendError::ConditionFailed) => Ok(()),
-        other => other.map_err(|e| backend_error(e, &layout.table).with_key(key)),
+        Err((crate::backend::BackendError::ConditionFailed, _)) | Ok(()) => Ok(()),
+        Err((e, retries)) => Err(backend_error(e, &layout.table).with_key(key).with_retries(retries)),
     }
 }

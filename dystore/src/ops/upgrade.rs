@@ -5,7 +5,7 @@
 use super::legacy::read_legacy;
 use super::save::save_over_legacy;
 use super::stale::clean;
-use super::{Env, backend_error, check_key, key_item, not_found};
+use super::{Env, backend_error, bounded, check_key, key_item, not_found};
 use crate::backend::Get;
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::legacy::{is_legacy_meta, unchanged};
@@ -28,6 +28,15 @@ pub enum Upgrade {
 /// passed through `transform` first (the typed form unwraps the class API's
 /// values).
 pub(crate) async fn upgrade(
+    env: &Env<'_>,
+    layout: &Layout,
+    key: &str,
+    transform: impl FnOnce(Map<String, Value>) -> Result<Value>,
+) -> Result<Upgrade> {
+    bounded(env, layout, Some(key), true, upgrade_now(env, layout, key, transform)).await
+}
+
+async fn upgrade_now(
     env: &Env<'_>,
     layout: &Layout,
     key: &str,
