@@ -7,8 +7,9 @@
 
 mod common;
 
+use common::legacy::{items_of, legacy_meta, legacy_ref, s};
 use common::{Target, client, table};
-use dystore::backend::{Backend, Embedded, FaultPlan, Item, Scan, Write};
+use dystore::backend::{Backend, Embedded, FaultPlan, Item, Write};
 use dystore::{Client, Store, Upgrade};
 use serde_dynamo::AttributeValue as A;
 use serde_json::{Value, json};
@@ -17,21 +18,6 @@ use std::sync::Arc;
 
 /// List-element shards of the legacy object: past one transaction.
 const PAGES: usize = 120;
-
-fn s(text: &str) -> A {
-    A::S(text.to_owned())
-}
-
-/// The package's `__dystore_meta__` for an item of `table` at `path`.
-fn legacy_meta(table: &str, key_name: &str, path: Option<&str>, shards: Vec<A>) -> A {
-    A::M(HashMap::from([
-        ("table_name".to_owned(), s(table)),
-        ("region_name".to_owned(), s("us-east-2")),
-        ("primary_key_name".to_owned(), s(key_name)),
-        ("path".to_owned(), path.map_or(A::Null(true), s)),
-        ("shards".to_owned(), A::L(shards)),
-    ]))
-}
 
 /// Puts a legacy object keyed `key`: a root with a clear title and a list
 /// whose every element is a shard item with a random key, as the package
@@ -48,12 +34,7 @@ async fn put_legacy(db: &Client, root_table: &str, pages_table: &str, key: &str)
             ("__dystore_meta__".to_owned(), legacy_meta(pages_table, "PID", Some(&path), vec![])),
         ]);
         db.backend().write(Write::Put { table: pages_table.to_owned(), item, condition: None }).await.expect("put a legacy shard");
-        refs.push(A::M(HashMap::from([
-            ("primary_key".to_owned(), s(&shard_key)),
-            ("table_name:".to_owned(), s(pages_table)),
-            ("region_name:".to_owned(), s("us-east-2")),
-            ("modified_utc".to_owned(), s("1795252818")),
-        ])));
+        refs.push(legacy_ref(&shard_key, pages_table));
         shard_metas.push(legacy_meta(pages_table, "PID", Some(&path), vec![]));
     }
     let root: Item = HashMap::from([
@@ -65,23 +46,6 @@ async fn put_legacy(db: &Client, root_table: &str, pages_table: &str, key: &str)
     db.backend().write(Write::Put { table: root_table.to_owned(), item: root, condition: None }).await.expect("put the legacy root");
     let pages: Vec<Value> = (0..PAGES).map(|i| json!({"text": format!("page {i} of {key}")})).collect();
     json!({"title": "a long book", "pages": pages})
-}
-
-async fn items_of(db: &Client, table: &str) -> Vec<Item> {
-    let mut items = Vec::new();
-    let mut start = None;
-    loop {
-        let page = db
-            .backend()
-            .scan(Scan { table: table.to_owned(), consistent: true, start: start.take(), ..Default::default() })
-            .await
-            .expect("scan");
-        items.extend(page.items);
-        match page.last_key {
-            Some(last) => start = Some(last),
-            None => return items,
-        }
-    }
 }
 
 async fn an_upgrade_past_one_transaction_survives_a_crash_after_every_request(target: Target) {

@@ -140,6 +140,14 @@ impl Write {
         }
     }
 
+    /// The write's condition expression, if it has one.
+    pub fn condition(&self) -> Option<&Expr> {
+        match self {
+            Write::Put { condition, .. } | Write::Update { condition, .. } | Write::Delete { condition, .. } => condition.as_ref(),
+            Write::Check { condition, .. } => Some(condition),
+        }
+    }
+
     /// The table this write touches.
     pub fn table(&self) -> &str {
         match self {

@@ -210,7 +210,10 @@ mod tests {
         let (last, retries) = retrying(20).run(op::GET_ITEM, false, || throttled(&calls, usize::MAX)).await.unwrap_err().split();
         assert!(matches!(last, BackendError::Throttled(_)), "past the deadline: {last}");
         let retries = retries.expect("retried");
-        assert_eq!((retries.request, retries.attempts as usize, retries.maybe_applied), (op::GET_ITEM, calls.load(Ordering::SeqCst), false));
+        assert_eq!(
+            (retries.request, retries.attempts as usize, retries.maybe_applied),
+            (op::GET_ITEM, calls.load(Ordering::SeqCst), false)
+        );
         let calls = AtomicUsize::new(0);
         let other = retrying(1_000)
             .run(op::GET_ITEM, false, || async {

@@ -19,6 +19,10 @@ pub(crate) async fn batch_get_all(
     keys: &[(String, String, String)],
 ) -> Result<HashMap<(String, String), Item>> {
     let mut found = HashMap::new();
+    // DynamoDB refuses a request that names a key twice; an object may
+    // (two references of a dynamo-store 0.6 object to one item).
+    let mut seen = std::collections::HashSet::new();
+    let keys: Vec<(String, String, String)> = keys.iter().filter(|(t, _, k)| seen.insert((t, k))).cloned().collect();
     for chunk in keys.chunks(BATCH_GET_KEYS) {
         let key_names: HashMap<&str, &str> = chunk.iter().map(|(t, k, _)| (t.as_str(), k.as_str())).collect();
         let mut pending = group(chunk);

@@ -147,11 +147,15 @@ async fn read_in_item(env: &Env<'_>, rules: &Rules, root_layout: &Layout, root_k
         if at.base.steps.is_empty() {
             return Err(not_found(root_layout, root_key));
         }
-        return match read_meta(env, root_layout, root_key).await? {
-            None => Err(not_found(root_layout, root_key)),
-            Some(meta) if shape_of(&meta.layout) != shape_of(root_layout) => Ok(Read::Elsewhere),
-            Some(meta) if meta.keyed => Ok(Read::Keyed(meta)),
-            Some(_) => Err(no_shard_here(layout, root_key, at.base)),
+        return match read_meta(env, root_layout, root_key).await {
+            // Not format-1 metadata (a dynamo-store 0.6 object, say): the
+            // whole read knows how to read it, or says why not.
+            Err(e) if e.kind() == ErrorKind::Format => Ok(Read::Elsewhere),
+            Err(e) => Err(e),
+            Ok(None) => Err(not_found(root_layout, root_key)),
+            Ok(Some(meta)) if shape_of(&meta.layout) != shape_of(root_layout) => Ok(Read::Elsewhere),
+            Ok(Some(meta)) if meta.keyed => Ok(Read::Keyed(meta)),
+            Ok(Some(_)) => Err(no_shard_here(layout, root_key, at.base)),
         };
     };
     if recorded_shape(item.remove(META)) != Some(shape_of(root_layout)) {

@@ -115,12 +115,11 @@ async fn save_now(env: &Env<'_>, layout: &Layout, doc: Value, key: Option<String
     Err(conflict(layout, &key))
 }
 
-/// Sends the writes of a save as one transaction (one PutItem when there
-/// is only the root); a failed condition on the root is a `Conflict`.
+/// Sends the writes of a save as one transaction (one request when there
+/// is only one write); a failed condition (on the root, or on an upgrade
+/// record) is a `Conflict`.
 pub(super) async fn send_one(env: &Env<'_>, layout: &Layout, key: &str, mut writes: Vec<Write>) -> Result<()> {
-    let root = key_item(&layout.key, key);
-    let on_root: Vec<bool> =
-        writes.iter().map(|w| w.table() == layout.table && w.key_of(&layout.key) == root.get(layout.key.as_ref())).collect();
+    let guarded: Vec<bool> = writes.iter().map(|w| w.condition().is_some()).collect();
     let sent = if writes.len() == 1 {
         env.backend.write(writes.pop().expect("one write")).await
     } else {
@@ -128,7 +127,7 @@ pub(super) async fn send_one(env: &Env<'_>, layout: &Layout, key: &str, mut writ
     };
     sent.map_err(|e| match e.split() {
         (BackendError::ConditionFailed, retries) => conflict(layout, key).with_retries(retries),
-        (BackendError::TransactionCanceled { reasons }, retries) if cancelled(&reasons, &on_root, CONDITION_FAILED).contains(&true) => {
+        (BackendError::TransactionCanceled { reasons }, retries) if cancelled(&reasons, &guarded, CONDITION_FAILED).contains(&true) => {
             conflict(layout, key).with_retries(retries)
         }
         (other, retries) => backend_error(other, &layout.table).with_key(key).with_retries(retries),

@@ -17,11 +17,11 @@
 //! the request sequence.
 
 use super::save::{encode_items, send_one};
-use super::stale::{ItemKey, clean, save_items};
+use super::stale::{ItemKey, clean, delete_items, entry_items, save_items};
 use super::transact::transact;
-use super::{Env, key_item};
-use crate::backend::{Expr, Item, Write};
-use crate::error::Result;
+use super::{Env, backend_error, key_item, read_root};
+use crate::backend::{BackendError, Expr, Item, Write};
+use crate::error::{Error, ErrorKind, Result};
 use crate::format::{Guard, Keys, META, Root, RootMeta, STALE, Stale, token, tombstone_meta};
 use crate::layout::Layout;
 use crate::tree::Resolved;
@@ -185,14 +185,19 @@ pub(crate) async fn save(env: &Env<'_>, layout: &Layout, key: &str, draft: &Draf
 }
 
 /// Writes `draft` (keyed by its write id) over a dynamo-store 0.6 object
-/// whose shard items are `legacy`, guarded by `unchanged` on its root: the
-/// shard items first, then the root with as many legacy deletes as fit,
-/// the rest recorded in the root and deleted after.
+/// whose shard items are `legacy`, guarded by `unchanged` on its root:
 ///
-/// The legacy root is never changed before the switch (the package still
-/// reads it); the write id follows from the legacy object
-/// ([`upgrade_write_id`]), so a retry after a crash rewrites the same items
-/// rather than leaving the first attempt's behind.
+/// 1. an upgrade record (a tombstone under [`upgrade_record_key`]) records
+///    the new items as pending, since the legacy root, which the package
+///    still reads, is never changed before the switch;
+/// 2. the new shard items, every transaction guarded by `unchanged`;
+/// 3. the switch: the new root, the record's delete, and as many legacy
+///    deletes as fit (the rest recorded in the root and deleted after).
+///
+/// The write id follows from the legacy object ([`upgrade_write_id`]), so
+/// a retry after a crash rewrites the same items; what an attempt that
+/// crashed on an object changed since recorded is deleted by the next
+/// upgrade of the key (or found by `upgrade_table`).
 pub(crate) async fn over_legacy(
     env: &Env<'_>,
     layout: &Layout,
@@ -201,22 +206,119 @@ pub(crate) async fn over_legacy(
     legacy: &[ItemKey],
     unchanged: Expr,
 ) -> Result<()> {
-    let mut writes: Vec<Write> = draft.shard_puts().collect();
-    writes.push(Write::Check { table: layout.table.to_string(), key: key_item(&layout.key, key), condition: unchanged.clone() });
-    transact(env, layout, key, writes, Some(unchanged.clone())).await?;
-    let (now, later) = legacy.split_at(legacy.len().min(DELETES_IN_SWITCH));
-    let mut owed = BTreeMap::new();
-    if !later.is_empty() {
-        owed.insert(token(), Stale::Items(later.to_vec()));
+    let write_id = draft.meta.write_id.as_str();
+    let pending = Stale::Save { layout: layout.clone(), lists: draft.meta.lists.clone(), keyed: true };
+    let record_key = upgrade_record_key(key);
+    let earlier = read_record(env, layout, key).await?;
+    let mut recorded = earlier.as_ref().map(|(_, stale)| stale.clone()).unwrap_or_default();
+    recorded.insert(write_id.to_owned(), pending.clone());
+    let revision = token();
+    let mut record = key_item(&layout.key, &record_key);
+    record.insert(META.to_owned(), to_attr(tombstone_meta(&revision, &recorded)));
+    let condition = match &earlier {
+        None => Guard::Absent.condition(&layout.key),
+        Some((earlier_revision, _)) => Guard::Revision(earlier_revision).condition(&layout.key),
+    };
+    send_one(env, layout, key, vec![Write::Put { table: layout.table.to_string(), item: record, condition: Some(condition) }]).await?;
+
+    let switched = async {
+        let mut writes: Vec<Write> = draft.shard_puts().collect();
+        writes.push(Write::Check { table: layout.table.to_string(), key: key_item(&layout.key, key), condition: unchanged.clone() });
+        transact(env, layout, key, writes, Some(unchanged.clone())).await?;
+        // Room in the switch for the root and the record's delete.
+        let (now, later) = legacy.split_at(legacy.len().min(DELETES_IN_SWITCH - 1));
+        let mut owed: BTreeMap<String, Stale> =
+            recorded.iter().filter(|(id, _)| id.as_str() != write_id).map(|(i, s)| (i.clone(), s.clone())).collect();
+        if !later.is_empty() {
+            owed.insert(token(), Stale::Items(later.to_vec()));
+        }
+        let mut switch: Vec<Write> = now
+            .iter()
+            .map(|(table, key_name, k)| Write::Delete { table: table.clone(), key: key_item(key_name, k), condition: None })
+            .collect();
+        switch.push(Write::Delete {
+            table: layout.table.to_string(),
+            key: key_item(&layout.key, &record_key),
+            condition: Some(Guard::Revision(&revision).condition(&layout.key)),
+        });
+        switch.push(Write::Put { table: layout.table.to_string(), item: draft.root_item(&owed), condition: Some(unchanged.clone()) });
+        send_one(env, layout, key, switch).await?;
+        Ok(owed)
     }
-    let mut switch: Vec<Write> = now
-        .iter()
-        .map(|(table, key_name, k)| Write::Delete { table: table.clone(), key: key_item(key_name, k), condition: None })
-        .collect();
-    switch.push(Write::Put { table: layout.table.to_string(), item: draft.root_item(&owed), condition: Some(unchanged) });
-    send_one(env, layout, key, switch).await?;
-    let _ = clean(env, layout, key, &draft.meta.revision, &owed).await;
-    Ok(())
+    .await;
+    match switched {
+        Ok(owed) => {
+            let _ = clean(env, layout, key, &draft.meta.revision, &owed).await;
+            Ok(())
+        }
+        Err(e) => {
+            // Undo this attempt as far as possible; a crash leaves it recorded.
+            if let Ok(items) = entry_items(write_id, &pending, key)
+                && delete_items(env, layout, key, &items, None).await.is_ok()
+            {
+                let _ = forget_record(env, layout, key, &revision, write_id, earlier.is_none()).await;
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The key of the record a staged upgrade of the object keyed `key` keeps
+/// in the root table while it runs: the key, `#$`, `upgrade`. No root key
+/// holds `#$` and no printed path starts `$u`, so it is no object's key
+/// and no shard's.
+pub(crate) fn upgrade_record_key(key: &str) -> String {
+    format!("{key}#$upgrade")
+}
+
+/// The upgrade record of the object keyed `key`: its revision and the
+/// items it records, if there is one.
+pub(crate) async fn read_record(env: &Env<'_>, layout: &Layout, key: &str) -> Result<Option<(String, BTreeMap<String, Stale>)>> {
+    match read_root(env, layout, &upgrade_record_key(key)).await? {
+        Some(Root::Tombstone { revision, stale }) => Ok(Some((revision, stale))),
+        Some(Root::Object(_)) => Err(Error::new(ErrorKind::Format, "an upgrade record holds an object")
+            .with_table(layout.table.as_ref())
+            .with_key(upgrade_record_key(key))),
+        None => Ok(None),
+    }
+}
+
+/// Deletes what an upgrade record records for the object keyed `key`, then
+/// the record, if nothing changed it meanwhile.
+pub(crate) async fn finish_record(
+    env: &Env<'_>,
+    layout: &Layout,
+    key: &str,
+    revision: &str,
+    recorded: &BTreeMap<String, Stale>,
+) -> Result<()> {
+    for (id, entry) in recorded {
+        delete_items(env, layout, key, &entry_items(id, entry, key)?, None).await?;
+    }
+    let condition = Guard::Revision(revision).condition(&layout.key);
+    let delete =
+        Write::Delete { table: layout.table.to_string(), key: key_item(&layout.key, &upgrade_record_key(key)), condition: Some(condition) };
+    match env.backend.write(delete).await.map_err(BackendError::split) {
+        Ok(()) | Err((BackendError::ConditionFailed, _)) => Ok(()),
+        Err((e, retries)) => Err(backend_error(e, &layout.table).with_key(key).with_retries(retries)),
+    }
+}
+
+/// Removes one attempt's entry from the upgrade record (the whole record
+/// when it was the only one).
+async fn forget_record(env: &Env<'_>, layout: &Layout, key: &str, revision: &str, write_id: &str, only: bool) -> Result<()> {
+    let record = key_item(&layout.key, &upgrade_record_key(key));
+    let condition = Some(Guard::Revision(revision).condition(&layout.key));
+    let write = if only {
+        Write::Delete { table: layout.table.to_string(), key: record, condition }
+    } else {
+        let mut update = Expr { text: "REMOVE #dm.#st.#w".into(), ..Default::default() };
+        update.names.insert("#dm".into(), META.into());
+        update.names.insert("#st".into(), STALE.into());
+        update.names.insert("#w".into(), write_id.to_owned());
+        Write::Update { table: layout.table.to_string(), key: record, update, condition }
+    };
+    env.backend.write(write).await.map_err(|e| backend_error(e, &layout.table).with_key(key))
 }
 
 /// The write id of a staged upgrade: a digest of the object's table, key

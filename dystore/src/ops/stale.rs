@@ -47,23 +47,28 @@ pub(crate) async fn clean(env: &Env<'_>, layout: &Layout, key: &str, revision: &
     }
     let root_guard = Guard::Revision(revision).condition(&layout.key);
     for (id, entry) in stale {
-        let guarded = matches!(entry, Stale::Save { keyed: false, .. });
-        for chunk in entry_items(id, entry, key)?.chunks(DELETES_PER_TRANSACTION) {
-            let mut writes: Vec<Write> = chunk
-                .iter()
-                .map(|(table, key_name, k)| Write::Delete { table: table.clone(), key: key_item(key_name, k), condition: None })
-                .collect();
-            if guarded {
-                writes.push(Write::Check {
-                    table: layout.table.to_string(),
-                    key: key_item(&layout.key, key),
-                    condition: root_guard.clone(),
-                });
-            }
-            send(env, layout, key, writes).await?;
-        }
+        let guard = matches!(entry, Stale::Save { keyed: false, .. }).then(|| Write::Check {
+            table: layout.table.to_string(),
+            key: key_item(&layout.key, key),
+            condition: root_guard.clone(),
+        });
+        delete_items(env, layout, key, &entry_items(id, entry, key)?, guard).await?;
     }
     forget(env, layout, key, stale.keys()).await
+}
+
+/// Deletes `items` of the object keyed `key`, in transactions of up to 99
+/// deletes, each with `guard` when there is one.
+pub(crate) async fn delete_items(env: &Env<'_>, layout: &Layout, key: &str, items: &[ItemKey], guard: Option<Write>) -> Result<()> {
+    for chunk in items.chunks(DELETES_PER_TRANSACTION) {
+        let mut writes: Vec<Write> = chunk
+            .iter()
+            .map(|(table, key_name, k)| Write::Delete { table: table.clone(), key: key_item(key_name, k), condition: None })
+            .collect();
+        writes.extend(guard.clone());
+        send(env, layout, key, writes).await?;
+    }
+    Ok(())
 }
 
 /// Sends writes as one request (a transaction when there are several).
