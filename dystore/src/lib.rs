@@ -63,6 +63,7 @@
 //! - `loader/`: [`ConfigLoader`], and the ready-made [`Keyring`] and [`FnLoader`].
 
 pub mod backend;
+mod chunk;
 mod client;
 mod codec;
 pub mod crypto;

@@ -84,11 +84,24 @@ pub(crate) fn set_revision(update: &mut Expr, revision: String) {
 }
 
 /// Adds to a projection the shape an item records (every item of a save
-/// does); read it back from the projected item with [`recorded_shape`].
+/// does) and its large leaves; read them back from the projected item with
+/// [`recorded_shape`] and [`recorded_chunks`].
 pub(crate) fn project_shape(projection: &mut Expr) {
     projection.names.insert("#dm".into(), META.into());
     projection.names.insert("#shape".into(), "shape".into());
-    projection.text.push_str(if projection.text.is_empty() { "#dm.#shape" } else { ", #dm.#shape" });
+    projection.names.insert("#chunks".into(), CHUNKS.into());
+    projection.text.push_str(if projection.text.is_empty() { "#dm.#shape, #dm.#chunks" } else { ", #dm.#shape, #dm.#chunks" });
+}
+
+/// The paths of the large leaves an item's (projected) metadata records.
+pub(crate) fn recorded_chunks(meta: Option<&AttributeValue>) -> Vec<String> {
+    match meta {
+        Some(AttributeValue::M(meta)) => match meta.get(CHUNKS) {
+            Some(AttributeValue::M(chunks)) => chunks.keys().cloned().collect(),
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    }
 }
 
 /// The shape recorded in an item's (projected) metadata attribute.
@@ -237,7 +250,10 @@ impl Guard<'_> {
             expr.names.insert("#dm".into(), META.into());
             expr.names.insert("#gstale".into(), STALE.into());
             expr.names.insert("#gkeys".into(), SHARD_KEYS.into());
-            "(attribute_not_exists(#dm.#gstale) OR size(#dm.#gstale) = :gzero) AND attribute_not_exists(#dm.#gkeys)".to_owned()
+            expr.names.insert("#gchunks".into(), CHUNKS.into());
+            "(attribute_not_exists(#dm.#gstale) OR size(#dm.#gstale) = :gzero) AND attribute_not_exists(#dm.#gkeys) \
+             AND attribute_not_exists(#dm.#gchunks)"
+                .to_owned()
         };
         expr.text = match self {
             Guard::Exists => format!("attribute_exists({})", pk(&mut expr)),
@@ -280,6 +296,9 @@ pub(crate) fn cancelled<R: Copy>(reasons: &[Option<String>], roles: &[R], code: 
 pub(crate) const SHARD_KEYS: &str = "shard_keys";
 /// Name of the root metadata entry listing the items owed deletion.
 pub(crate) const STALE: &str = "stale";
+/// Name of the metadata entry of an item (the root: of the object) listing
+/// the leaves stored in chunk items.
+pub(crate) const CHUNKS: &str = "chunks";
 
 /// The metadata of a root item.
 #[derive(Debug, Clone, PartialEq)]
@@ -292,6 +311,8 @@ pub(crate) struct RootMeta {
     pub(crate) lists: BTreeMap<String, usize>,
     /// Whether this save's shard keys carry its write id.
     pub(crate) keyed: bool,
+    /// Leaves stored in chunk items, by full path: how many chunks each.
+    pub(crate) chunks: BTreeMap<String, crate::chunk::Recorded>,
     /// Items owed deletion (superseded saves, saves that never committed),
     /// by id: a save or delete of the object deletes them.
     pub(crate) stale: BTreeMap<String, Stale>,
@@ -300,8 +321,8 @@ pub(crate) struct RootMeta {
 /// Items a root records as owed deletion.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Stale {
-    /// Every shard item of one save (its id is the save's write id).
-    Save { layout: Layout, lists: BTreeMap<String, usize>, keyed: bool },
+    /// Every shard and chunk item of one save (its id is the save's write id).
+    Save { layout: Layout, lists: BTreeMap<String, usize>, chunks: BTreeMap<String, crate::chunk::Recorded>, keyed: bool },
     /// Items named one by one, `(table, key attribute, key)`: a dynamo-store
     /// 0.6 object's shard items, whose keys are random.
     Items(Vec<(String, String, String)>),
@@ -310,12 +331,15 @@ pub(crate) enum Stale {
 impl Stale {
     fn to_value(&self, id: &str) -> Value {
         match self {
-            Stale::Save { layout, lists, keyed } => {
+            Stale::Save { layout, lists, chunks, keyed } => {
                 let mut m = Map::new();
                 m.insert("write_id".into(), id.into());
                 m.insert("layout".into(), layout_to_meta(layout));
                 if !lists.is_empty() {
                     m.insert("lists".into(), json!(lists));
+                }
+                if !chunks.is_empty() {
+                    m.insert(CHUNKS.into(), json!(chunks));
                 }
                 if *keyed {
                     m.insert(SHARD_KEYS.into(), "write_id".into());
@@ -333,6 +357,7 @@ impl Stale {
         Ok(Stale::Save {
             layout: layout_from_meta(value.get("layout").ok_or_else(|| format_error("has a stale save without `layout`"))?)?,
             lists: lists_of(value)?,
+            chunks: chunks_of(value)?,
             keyed: keyed_of(value)?,
         })
     }
@@ -347,6 +372,14 @@ fn lists_of(value: &Value) -> Result<BTreeMap<String, usize>> {
     match value.get("lists") {
         None => Ok(BTreeMap::new()),
         Some(v) => serde_json::from_value(v.clone()).map_err(|_| format_error("has unreadable `lists`")),
+    }
+}
+
+/// The `chunks` entry of an item's metadata: chunk counts by leaf path.
+pub(crate) fn chunks_of(value: &Value) -> Result<BTreeMap<String, crate::chunk::Recorded>> {
+    match value.get(CHUNKS) {
+        None => Ok(BTreeMap::new()),
+        Some(v) => serde_json::from_value(v.clone()).map_err(|_| format_error(&format!("has unreadable `{CHUNKS}`"))),
     }
 }
 
@@ -439,6 +472,9 @@ impl RootMeta {
         if self.keyed {
             m.insert(SHARD_KEYS.into(), "write_id".into());
         }
+        if !self.chunks.is_empty() {
+            m.insert(CHUNKS.into(), json!(self.chunks));
+        }
         if !self.stale.is_empty() {
             m.insert(STALE.into(), Stale::map_value(&self.stale));
         }
@@ -455,8 +491,19 @@ impl RootMeta {
             layout: layout_from_meta(value.get("layout").ok_or_else(|| format_error("lacks `layout`"))?)?,
             lists: lists_of(value)?,
             keyed: keyed_of(value)?,
+            chunks: chunks_of(value)?,
             stale: stale_of(value)?,
         })
+    }
+
+    /// This save's items, as a stale entry (its id: the write id).
+    pub(crate) fn as_stale(&self) -> Stale {
+        Stale::Save { layout: self.layout.clone(), lists: self.lists.clone(), chunks: self.chunks.clone(), keyed: self.keyed }
+    }
+
+    /// Every shard and chunk item of this save of the object keyed `root`.
+    pub(crate) fn items(&self, root: &str) -> Result<Vec<(String, String, String)>> {
+        crate::ops::save_items(&self.layout, &self.lists, &self.chunks, self.keys(root))
     }
 
     /// How this save keyed its shard items.
@@ -465,9 +512,25 @@ impl RootMeta {
     }
 }
 
-/// The metadata of a shard item.
-pub(crate) fn shard_meta(write_id: &str, shape: &str, root_key: &str, path: &PlainPath) -> Value {
-    json!({"version": VERSION, "write_id": write_id, "shape": shape, "root": root_key, "path": path.to_string()})
+/// The metadata of a shard item, with the chunk counts of its own leaves
+/// stored in chunk items.
+pub(crate) fn shard_meta(
+    write_id: &str,
+    shape: &str,
+    root_key: &str,
+    path: &PlainPath,
+    chunks: &BTreeMap<String, crate::chunk::Recorded>,
+) -> Value {
+    let mut meta = json!({"version": VERSION, "write_id": write_id, "shape": shape, "root": root_key, "path": path.to_string()});
+    if !chunks.is_empty() {
+        meta[CHUNKS] = json!(chunks);
+    }
+    meta
+}
+
+/// The metadata of a chunk item: chunk `index` of the leaf at `path`.
+pub(crate) fn chunk_meta(write_id: &str, root_key: &str, path: &PlainPath, index: usize) -> Value {
+    json!({"version": VERSION, "write_id": write_id, "root": root_key, "path": path.to_string(), "chunk": index})
 }
 
 /// The write id recorded in any item's metadata.

@@ -1,13 +1,13 @@
 //! Reading and writing one path of a stored object, touching only the item
 //! that holds it.
 
-use super::{Env, RACE_ATTEMPTS, backend_error, bounded, check_key, key_item, load, not_found, read_meta, stored_node};
+use super::{Env, RACE_ATTEMPTS, When, backend_error, bounded, check_key, key_item, load, not_found, read_meta, save, stored_node};
 use crate::backend::{BackendError, Expr, Get, Write};
 use crate::codec::{Codec, Site};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{
-    CONDITION_FAILED, Guard, Keys, META, RootMeta, VALIDATION_ERROR, cancelled, project_shape, recorded_shape, set_revision, shape_of,
-    token,
+    CHUNKS, CONDITION_FAILED, Guard, Keys, META, RootMeta, VALIDATION_ERROR, cancelled, project_shape, recorded_chunks, recorded_shape,
+    set_revision, shape_of, token,
 };
 use crate::layout::Layout;
 use crate::path::{Path, PlainPath, Step, parse, parse_plain_only, placeholder_for};
@@ -124,7 +124,7 @@ enum Read {
     Found(Vec<Value>),
     /// The item is not there, and the object's shard keys carry the write
     /// id its root (this metadata) records.
-    Keyed(RootMeta),
+    Keyed(Box<RootMeta>),
     /// The object is stored in another shape than the one tried.
     Elsewhere,
 }
@@ -154,11 +154,16 @@ async fn read_in_item(env: &Env<'_>, rules: &Rules, root_layout: &Layout, root_k
             Err(e) => Err(e),
             Ok(None) => Err(not_found(root_layout, root_key)),
             Ok(Some(meta)) if shape_of(&meta.layout) != shape_of(root_layout) => Ok(Read::Elsewhere),
-            Ok(Some(meta)) if meta.keyed => Ok(Read::Keyed(meta)),
+            Ok(Some(meta)) if meta.keyed => Ok(Read::Keyed(Box::new(meta))),
             Ok(Some(_)) => Err(no_shard_here(layout, root_key, at.base)),
         };
     };
-    if recorded_shape(item.remove(META)) != Some(shape_of(root_layout)) {
+    let meta = item.remove(META);
+    // A large leaf at, above or below the path is in chunk items: the whole
+    // read puts it back together.
+    let full = at.base.join(at.rest).to_string();
+    let chunked = recorded_chunks(meta.as_ref()).iter().any(|leaf| overlaps(leaf, &full));
+    if chunked || recorded_shape(meta) != Some(shape_of(root_layout)) {
         return Ok(Read::Elsewhere);
     }
     item.remove(layout.key.as_ref());
@@ -166,6 +171,12 @@ async fn read_in_item(env: &Env<'_>, rules: &Rules, root_layout: &Layout, root_k
     let codec = Codec { loader: env.loader, rules, raw: false };
     let site = Site { table: &layout.table, root_key };
     Ok(Read::Found(vec![codec.decode_value(site, &at.node.shards, at.base, at.rest.clone(), value)?]))
+}
+
+/// Whether one printed path is the other or lies below it.
+fn overlaps(a: &str, b: &str) -> bool {
+    let below = |long: &str, short: &str| long.strip_prefix(short).is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']));
+    below(a, b) || below(b, a)
 }
 
 fn no_shard_here(layout: &Layout, root_key: &str, base: &PlainPath) -> Error {
@@ -216,7 +227,11 @@ async fn write_path_now(env: &Env<'_>, layout: &Layout, key: &str, path: &str, v
     // root records (another shape, or keys carrying the write id).
     let mut outcome = at.write(&resolved.root, Keys::plain(key), value.clone()).await;
     for _ in 0..RACE_ATTEMPTS {
-        let Err(Outcome::OtherShape) = outcome else { break };
+        match outcome {
+            Err(Outcome::OtherShape) => {}
+            Err(Outcome::Whole) => return write_whole(env, layout, key, &plain, value).await,
+            _ => break,
+        }
         let meta = read_meta(env, layout, key).await?.ok_or_else(|| not_found(layout, key))?;
         let stored = stored_node(&meta.layout, key)?;
         outcome = at.write(&stored, meta.keys(key), value.clone()).await;
@@ -224,18 +239,76 @@ async fn write_path_now(env: &Env<'_>, layout: &Layout, key: &str, path: &str, v
     outcome.map_err(Outcome::into_error)
 }
 
+/// Adds to a guard on an item that it holds no leaf in chunk items (a
+/// write into such an item could not keep its record of them right).
+fn without_chunks(guard: &mut Expr) {
+    guard.names.insert("#dm".into(), META.into());
+    guard.names.insert("#wchunks".into(), CHUNKS.into());
+    guard.text = format!("({}) AND attribute_not_exists(#dm.#wchunks)", guard.text);
+}
+
+/// write_path on an object whose item holding the path has leaves in chunk
+/// items: the object read whole, changed at `path`, and saved if nobody
+/// wrote it meanwhile (again, on a conflict).
+async fn write_whole(env: &Env<'_>, layout: &Layout, key: &str, path: &PlainPath, value: Value) -> Result<()> {
+    let mut backoff = crate::backend::Backoff::jittered(env.policy);
+    loop {
+        let loaded = load(env, layout, key, true, false).await?;
+        let revision = loaded.meta.map(|m| m.revision).ok_or_else(|| {
+            Error::new(ErrorKind::Format, "a dynamo-store 0.6 object is read-only until upgraded")
+                .with_table(layout.table.as_ref())
+                .with_key(key)
+        })?;
+        let mut doc = Value::Object(loaded.body);
+        set_at(&mut doc, path, value.clone()).map_err(|e| e.with_table(layout.table.as_ref()).with_key(key))?;
+        match save(env, layout, doc, Some(key.to_owned()), When::Revision(&revision)).await {
+            Err(e) if e.is_conflict() && backoff.wait().await => continue,
+            other => return other.map(drop),
+        }
+    }
+}
+
+/// Sets `path` in `doc` as an update's SET would: a field of an existing
+/// map (added if new), or an existing element of a list.
+fn set_at(doc: &mut Value, path: &PlainPath, value: Value) -> Result<()> {
+    let invalid = |why: &str| Error::new(ErrorKind::InvalidPath, why.to_owned()).with_path(path.to_string());
+    let (last, parents) = path.steps.split_last().ok_or_else(|| invalid("write_path cannot replace the whole object"))?;
+    let parent = PlainPath { steps: parents.to_vec() }
+        .find_mut(doc)
+        .ok_or_else(|| invalid("the stored object has no map or list where the path needs one"))?;
+    match (parent, last) {
+        (Value::Object(map), Step::Field(name)) => {
+            map.insert(name.clone(), value);
+            Ok(())
+        }
+        (Value::Array(items), Step::Index(i)) if *i < items.len() => {
+            items[*i] = value;
+            Ok(())
+        }
+        (Value::Array(_), Step::Index(_)) => {
+            Err(invalid("no element at this index: write_path replaces an existing element, it does not append"))
+        }
+        _ => Err(invalid("the stored object has no map or list where the path needs one")),
+    }
+}
+
 /// What a write_path attempt ended in, short of success.
 enum Outcome {
     Error(Error),
     /// The object is stored in another shape than the one tried.
     OtherShape,
+    /// The item holding the path has leaves in chunk items: the object is
+    /// written whole.
+    Whole,
 }
 
 impl Outcome {
     fn into_error(self) -> Error {
         match self {
             Outcome::Error(e) => e,
-            Outcome::OtherShape => Error::new(ErrorKind::Conflict, "the object's shape changed while it was being written"),
+            Outcome::OtherShape | Outcome::Whole => {
+                Error::new(ErrorKind::Conflict, "the object's shape changed while it was being written")
+            }
         }
     }
 }
@@ -321,6 +394,7 @@ impl Request<'_> {
         if base.steps.is_empty() {
             set_revision(&mut update, revision.clone());
             let mut guard = root_guard;
+            without_chunks(&mut guard);
             if indexed {
                 guard.text = format!("({}) AND attribute_exists({operand})", guard.text);
             }
@@ -332,6 +406,7 @@ impl Request<'_> {
             });
         } else {
             let mut guard = Guard::Exists.condition(&item_layout.key);
+            without_chunks(&mut guard);
             if indexed {
                 guard.text = format!("{} AND attribute_exists({operand})", guard.text);
             }
@@ -392,6 +467,9 @@ impl Request<'_> {
         };
         if shape_of(&meta.layout) != shape_of(shape.layout) || meta.keys(self.key).write_id != keys.write_id {
             return Outcome::OtherShape;
+        }
+        if !meta.chunks.is_empty() {
+            return Outcome::Whole;
         }
         if indexed {
             return past_the_end_or_missing(self.env, at, item_key).await.into();

@@ -3,7 +3,7 @@
 //! first (the object is gone from then on) and the items after it.
 
 use super::save::send_one;
-use super::stale::{ItemKey, clean, entry_items, save_items};
+use super::stale::{ItemKey, clean, entry_items};
 use super::transact::fits_one_transaction;
 use super::{Env, RACE_ATTEMPTS, bounded, check_key, conflict, key_item, not_found, read_root};
 use crate::backend::{Backoff, Write};
@@ -101,7 +101,7 @@ async fn delete_now(env: &Env<'_>, layout: &Layout, key: &str, expect: Option<&s
 /// Every item of a stored object but its root: its shard items and the
 /// items its root records as owed deletion.
 fn stored_items(meta: &RootMeta, key: &str) -> Result<Vec<ItemKey>> {
-    let mut items = save_items(&meta.layout, &meta.lists, meta.keys(key))?;
+    let mut items = meta.items(key)?;
     for (id, entry) in &meta.stale {
         items.extend(entry_items(id, entry, key)?);
     }
@@ -113,7 +113,7 @@ fn stored_items(meta: &RootMeta, key: &str) -> Result<Vec<ItemKey>> {
 /// deletion; the items go, then the tombstone.
 async fn staged(env: &Env<'_>, layout: &Layout, key: &str, old: &RootMeta) -> Result<()> {
     let mut owed = old.stale.clone();
-    owed.insert(old.write_id.clone(), Stale::Save { layout: old.layout.clone(), lists: old.lists.clone(), keyed: old.keyed });
+    owed.insert(old.write_id.clone(), old.as_stale());
     let revision = token();
     let mut item = key_item(&layout.key, key);
     item.insert(META.to_owned(), to_attr(tombstone_meta(&revision, &owed)));

@@ -26,6 +26,7 @@ pub(crate) use by_path::{read_path, write_path};
 pub(crate) use delete::delete;
 pub(crate) use load::{Loaded, load};
 pub(crate) use save::{When, save};
+pub(crate) use stale::save_items;
 pub(crate) use tables::create_tables;
 pub use upgrade::{Upgrade, UpgradeReport};
 pub(crate) use upgrade::{upgrade, upgrade_table};

@@ -4,13 +4,14 @@
 //! (`staged.rs`) that keeps the previous version readable throughout.
 
 use super::staged::{self, Draft, Stage};
-use super::stale::{ItemKey, entry_items, save_items};
+use super::stale::{ItemKey, entry_items};
 use super::transact::fits_one_transaction;
 use super::{Env, RACE_ATTEMPTS, backend_error, bounded, check_key, conflict, key_item, read_root};
 use crate::backend::{BackendError, Backoff, Expr, Item, Write};
+use crate::chunk;
 use crate::codec::{Codec, Site};
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::{self, CONDITION_FAILED, Guard, META, Root, RootMeta, cancelled, shard_meta, token};
+use crate::format::{self, CONDITION_FAILED, Guard, Keys, META, Root, RootMeta, cancelled, chunk_meta, shard_meta, token};
 use crate::layout::Layout;
 use crate::path::{PlainPath, Step};
 use crate::rules::Rules;
@@ -209,20 +210,28 @@ fn invalid_document(layout: &Layout, detail: &str) -> Error {
     Error::new(ErrorKind::InvalidDocument, detail.to_owned()).with_table(layout.table.as_ref())
 }
 
+/// A save's items (table, item), deepest first and the root last, and the
+/// large leaves the root records.
+pub(super) type Encoded = (Vec<(String, Item)>, BTreeMap<String, chunk::Recorded>);
+
 /// The items of a plan, deepest first and the root last, with keys and
-/// metadata, each checked against the item size limit.
+/// metadata, each checked against the item size limit; leaves too large
+/// for their item go to chunk items (placed before it). Also the chunk
+/// counts of those leaves, by full path, which the root records.
 pub(super) fn encode_items(
     env: &Env<'_>,
     rules: &Rules,
     layout: &Layout,
-    key: &str,
+    keys: Keys<'_>,
     plan: &Plan<'_>,
     meta: &RootMeta,
     doc: &Value,
-) -> Result<Vec<(String, Item)>> {
+) -> Result<Encoded> {
+    let key = keys.root;
     let codec = Codec { loader: env.loader, rules, raw: false };
     let root_region = layout.region.as_deref().or(env.region);
     let mut puts = Vec::with_capacity(plan.parts.len());
+    let mut all_chunks = BTreeMap::new();
     let shape = format::shape_of(layout);
     for part in plan.parts.iter().rev() {
         let part_layout = part.node.layout;
@@ -231,14 +240,44 @@ pub(super) fn encode_items(
         let mut item = codec
             .encode_body(site, &part.node.shards, &part.path, part.body.clone(), doc)
             .map_err(|e| e.with_table(part_layout.table.as_ref()).with_key(key))?;
-        let meta_value =
-            if part.path.steps.is_empty() { meta.to_value(root_region) } else { shard_meta(&meta.write_id, &shape, key, &part.path) };
+        let mut own_chunks = BTreeMap::new();
+        for leaf in chunk::spill(&mut item, &part.path, &[]) {
+            let leaf_key = keys.at(&leaf.path);
+            own_chunks.insert(leaf.path.to_string(), leaf.recorded.clone());
+            for (i, piece) in leaf.pieces.into_iter().enumerate() {
+                let chunk: Item = [
+                    (part_layout.key.to_string(), AttributeValue::S(chunk::chunk_key(&leaf_key, i))),
+                    ("data".to_owned(), piece),
+                    (META.to_owned(), to_attr(chunk_meta(&meta.write_id, key, &leaf.path, i))),
+                ]
+                .into();
+                puts.push((part_layout.table.to_string(), chunk));
+            }
+        }
+        all_chunks.extend(own_chunks.clone());
+        let meta_value = if part.path.steps.is_empty() {
+            RootMeta { chunks: all_chunks.clone(), ..meta.clone() }.to_value(root_region)
+        } else {
+            shard_meta(&meta.write_id, &shape, key, &part.path, &own_chunks)
+        };
         item.insert(META.to_owned(), to_attr(meta_value));
         item.insert(part_layout.key.to_string(), AttributeValue::S(part.key.clone()));
         check_size(part_layout, &part.path, key, &item)?;
         puts.push((part_layout.table.to_string(), item));
     }
-    Ok(puts)
+    let total: usize = puts.iter().map(|(_, item)| item_size(item)).sum();
+    if total > chunk::MAX_OBJECT_BYTES {
+        return Err(Error::new(
+            ErrorKind::ItemTooLarge,
+            format!(
+                "the object would take {total} bytes of items, over dystore's limit of {} MiB per object",
+                chunk::MAX_OBJECT_BYTES >> 20
+            ),
+        )
+        .with_table(layout.table.as_ref())
+        .with_key(key));
+    }
+    Ok((puts, all_chunks))
 }
 
 /// Refuses a shard object holding a field named like its table's key
@@ -266,7 +305,7 @@ fn stale_deletes(key: &str, written: &HashSet<(String, String)>, absent: &[ItemK
     let mut stale: Vec<ItemKey> = absent.to_vec();
     if let Some(old) = old {
         if let Root::Object(meta) = old {
-            stale.extend(save_items(&meta.layout, &meta.lists, meta.keys(key))?);
+            stale.extend(meta.items(key)?);
         }
         for (id, entry) in old.stale() {
             stale.extend(entry_items(id, entry, key)?);

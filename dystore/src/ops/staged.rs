@@ -17,7 +17,7 @@
 //! the request sequence.
 
 use super::save::{encode_items, send_one};
-use super::stale::{ItemKey, clean, delete_items, entry_items, save_items};
+use super::stale::{ItemKey, clean, delete_items, entry_items};
 use super::transact::transact;
 use super::{Env, backend_error, key_item, read_root};
 use crate::backend::{BackendError, Expr, Item, Write};
@@ -62,16 +62,27 @@ impl Draft {
         let keys = Keys { root: key, write_id: keyed.then_some(write_id) };
         let body = doc.as_object().cloned().unwrap_or_default();
         let plan = crate::shard::split(&resolved.root, keys, env.region, body).map_err(|e| e.with_key(key.to_owned()))?;
-        let meta = RootMeta {
+        let mut meta = RootMeta {
             write_id: write_id.to_owned(),
             revision: token(),
             layout: layout.clone(),
             lists: plan.lists.clone(),
             keyed,
+            chunks: BTreeMap::new(),
             stale: BTreeMap::new(),
         };
-        let puts = encode_items(env, &resolved.rules, layout, key, &plan, &meta, doc)?;
-        let plan_keys = plan.parts.iter().map(|p| (p.node.layout.table.to_string(), p.key.clone())).collect();
+        let (puts, chunks) = encode_items(env, &resolved.rules, layout, keys, &plan, &meta, doc)?;
+        meta.chunks = chunks;
+        let plan_keys = puts
+            .iter()
+            .filter_map(|(table, item)| {
+                let key_name = if table == layout.table.as_ref() { layout.key.as_ref() } else { table_key_name(resolved, table)? };
+                match item.get(key_name) {
+                    Some(AttributeValue::S(k)) => Some((table.clone(), k.clone())),
+                    _ => None,
+                }
+            })
+            .collect();
         let absent = plan.absent.iter().map(|(l, k)| (l.table.to_string(), l.key.to_string(), k.clone())).collect();
         let region = layout.region.as_deref().or(env.region).map(str::to_owned);
         Ok(Draft { meta, puts, plan_keys, absent, region })
@@ -95,6 +106,17 @@ impl Draft {
     }
 }
 
+/// The key attribute of `table` in a resolved layout.
+fn table_key_name<'a>(resolved: &'a Resolved<'_>, table: &str) -> Option<&'a str> {
+    fn find<'a>(node: &'a crate::tree::Node<'_>, table: &str) -> Option<&'a str> {
+        if node.layout.table == table {
+            return Some(node.layout.key.as_ref());
+        }
+        node.shards.iter().find_map(|b| find(&b.node, table))
+    }
+    find(&resolved.root, table)
+}
+
 /// What a staged save starts from.
 pub(crate) struct Stage<'a> {
     /// The root as read before the save (`None`: nothing stored).
@@ -105,7 +127,7 @@ pub(crate) struct Stage<'a> {
 /// `Conflict` means another writer changed the root since it was read.
 pub(crate) async fn save(env: &Env<'_>, layout: &Layout, key: &str, draft: &Draft, stage: Stage<'_>) -> Result<()> {
     let write_id = draft.meta.write_id.as_str();
-    let pending = Stale::Save { layout: layout.clone(), lists: draft.meta.lists.clone(), keyed: true };
+    let pending = draft.meta.as_stale();
     let owed = stage.old.map(|o| o.stale().clone()).unwrap_or_default();
 
     // 1. The root records the save as pending, under a fresh revision.
@@ -143,9 +165,9 @@ pub(crate) async fn save(env: &Env<'_>, layout: &Layout, key: &str, draft: &Draf
         let mut owed = owed.clone();
         let mut switch = Vec::new();
         if let Some(Root::Object(old)) = stage.old {
-            let items = save_items(&old.layout, &old.lists, old.keys(key))?;
+            let items = old.items(key)?;
             if old.keyed || items.len() > DELETES_IN_SWITCH {
-                owed.insert(old.write_id.clone(), Stale::Save { layout: old.layout.clone(), lists: old.lists.clone(), keyed: old.keyed });
+                owed.insert(old.write_id.clone(), old.as_stale());
             } else {
                 switch.extend(items.into_iter().map(|(table, key_name, k)| Write::Delete {
                     table,
@@ -207,7 +229,7 @@ pub(crate) async fn over_legacy(
     unchanged: Expr,
 ) -> Result<()> {
     let write_id = draft.meta.write_id.as_str();
-    let pending = Stale::Save { layout: layout.clone(), lists: draft.meta.lists.clone(), keyed: true };
+    let pending = draft.meta.as_stale();
     let record_key = upgrade_record_key(key);
     let earlier = read_record(env, layout, key).await?;
     let mut recorded = earlier.as_ref().map(|(_, stale)| stale.clone()).unwrap_or_default();

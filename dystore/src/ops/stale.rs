@@ -4,6 +4,7 @@
 
 use super::{Env, backend_error, key_item, stored_node};
 use crate::backend::{Expr, Write};
+use crate::chunk::chunked_leaves;
 use crate::error::Result;
 use crate::format::{Guard, Keys, META, STALE, Stale};
 use crate::layout::Layout;
@@ -17,18 +18,29 @@ pub(crate) type ItemKey = (String, String, String);
 /// DynamoDB's limit on writes per TransactWriteItems, one kept for a guard.
 const DELETES_PER_TRANSACTION: usize = 99;
 
-/// Every shard item of one save of the object keyed `keys.root`.
-pub(crate) fn save_items(layout: &Layout, lists: &BTreeMap<String, usize>, keys: Keys<'_>) -> Result<Vec<ItemKey>> {
+/// Every shard and chunk item of one save of the object keyed `keys.root`.
+pub(crate) fn save_items(
+    layout: &Layout,
+    lists: &BTreeMap<String, usize>,
+    chunks: &BTreeMap<String, crate::chunk::Recorded>,
+    keys: Keys<'_>,
+) -> Result<Vec<ItemKey>> {
     let node = stored_node(layout, keys.root)?;
     let mut found = Vec::new();
     all_shard_keys(&node, keys, &PlainPath::root(), lists, &mut found);
-    Ok(found.into_iter().map(|(l, k)| (l.table.to_string(), l.key.to_string(), k)).collect())
+    let mut items: Vec<ItemKey> = found.into_iter().map(|(l, k)| (l.table.to_string(), l.key.to_string(), k)).collect();
+    for leaf in chunked_leaves(&node, keys, chunks)? {
+        items.extend(leaf.keys.into_iter().map(|k| (leaf.table.clone(), leaf.key_name.clone(), k)));
+    }
+    Ok(items)
 }
 
 /// The items one stale entry names.
 pub(crate) fn entry_items(id: &str, entry: &Stale, root_key: &str) -> Result<Vec<ItemKey>> {
     match entry {
-        Stale::Save { layout, lists, keyed } => save_items(layout, lists, Keys { root: root_key, write_id: keyed.then_some(id) }),
+        Stale::Save { layout, lists, chunks, keyed } => {
+            save_items(layout, lists, chunks, Keys { root: root_key, write_id: keyed.then_some(id) })
+        }
         Stale::Items(items) => Ok(items.clone()),
     }
 }
