@@ -195,7 +195,16 @@ async fn crash_everywhere(target: Target, before: Option<Value>, op: Op) -> usiz
         }
         // After the crash: still one version or the other.
         let now = survivor.store(&store).read(&key).await;
+        let pages = now.as_ref().ok().map(|doc| doc["pages"].as_array().map_or(0, Vec::len));
         check_read(&what, now, &[before.as_ref(), after.as_ref()]);
+
+        // A sweep finishes whatever the crash left recorded, and finds
+        // nothing unaccounted for: only the readable version's items remain.
+        let report = survivor.store(&store).sweep(false).await.unwrap_or_else(|e| panic!("{what}: sweep: {e}"));
+        assert!(report.orphans.is_empty() && report.failed.is_empty(), "{what}: {report:?}");
+        let of_key = |k: &str| k == key || k.starts_with(&format!("{key}#"));
+        let left = all_items(&survivor, &tables, key_names).await.into_iter().filter(|(_, k)| of_key(k)).count();
+        assert_eq!(left, pages.map_or(0, |p| p + 2), "{what}: after the sweep, the items of the version read ({report:?})");
 
         // The next save cleans up whatever the crash left.
         let next = document("next", SMALL);
@@ -241,7 +250,37 @@ async fn a_small_save_over_a_large_one_survives_a_crash_after_every_request(targ
     crash_everywhere(target, Some(document("old", LARGE)), Op::Save(document("new", SMALL))).await;
 }
 
+async fn a_sweep_reports_and_deletes_items_no_root_accounts_for(target: Target) {
+    let tables = [table("SweepRoot"), table("SweepPages"), table("SweepMeta")];
+    let store = store(&tables);
+    let db = Engine::new(target).await.client().await;
+    db.store(&store).create_tables().await.unwrap();
+    db.store(&store).write_with_key("live", document("v", 3)).await.unwrap();
+    // A shard item of a save its root never committed, and one of a root
+    // that is gone, as data written by other means could leave them.
+    for (key, root) in [("live#$.pages[9]", "live"), ("gone#$.meta", "gone")] {
+        let meta = json!({"version": 1, "write_id": "0123456789abcdef0123456789abcdef", "shape": "x", "root": root, "path": "$.x"});
+        let table = if key.ends_with("meta") { &tables[2] } else { &tables[1] };
+        let key_name = if key.ends_with("meta") { "MID" } else { "PID" };
+        let item = [
+            (key_name.to_owned(), serde_dynamo::AttributeValue::S(key.to_owned())),
+            ("__dystore_meta__".to_owned(), serde_dynamo::to_attribute_value(meta).unwrap()),
+        ]
+        .into();
+        db.backend().write(dystore::backend::Write::Put { table: table.clone(), item, condition: None }).await.unwrap();
+    }
+    let found = db.store(&store).sweep(false).await.unwrap();
+    let mut orphans: Vec<&str> = found.orphans.iter().map(|(_, k)| k.as_str()).collect();
+    orphans.sort();
+    assert_eq!(orphans, ["gone#$.meta", "live#$.pages[9]"], "{found:?}");
+    assert_eq!((found.objects, found.failed.len()), (1, 0), "{found:?}");
+    assert_eq!(db.store(&store).sweep(true).await.unwrap().orphans.len(), 2);
+    assert!(db.store(&store).sweep(false).await.unwrap().orphans.is_empty(), "deleted");
+    assert_eq!(db.store(&store).read("live").await.unwrap(), document("v", 3), "the object is untouched");
+}
+
 conformance!(
+    a_sweep_reports_and_deletes_items_no_root_accounts_for,
     a_large_save_over_a_large_one_survives_a_crash_after_every_request,
     a_large_save_over_a_small_one_survives_a_crash_after_every_request,
     a_first_large_save_survives_a_crash_after_every_request,

@@ -92,7 +92,7 @@ pub use loader::{ConfigLoader, DefaultLoader};
 pub use loader::{FnLoader, Keyring, PathPattern};
 pub use object::DyObject;
 pub use objects::{Objects, Versioned};
-pub use ops::{Upgrade, UpgradeReport};
+pub use ops::{SweepReport, Upgrade, UpgradeReport};
 pub use store::Store;
 
 pub use dystore_derive::DyObject;

@@ -261,6 +261,25 @@ impl<'a> Objects<'a> {
         ops::upgrade(&self.env, self.layout, key, |body| Ok(Value::Object(body))).await
     }
 
+    /// Sweeps this layout's tables, as a `dystore verify`-style check after
+    /// crashes: finishes every cleanup a crash left recorded (items a
+    /// staged save, delete or upgrade still owes deleting, tombstones,
+    /// records of crashed upgrades), then reports shard and chunk items no
+    /// root names or records (deleting them too with `delete_orphans`,
+    /// each only while it is still the item scanned).
+    ///
+    /// Requests: a Scan of every table of the layout, page by page (memory
+    /// grows with the table: it is a maintenance call), one GetItem per
+    /// shard or chunk item to check its root, and the cleanup's deletes.
+    ///
+    /// # Errors
+    ///
+    /// The errors of a Scan (`TableNotFound`, ...); failures on single
+    /// objects are in the report, and the sweep goes on past them.
+    pub async fn sweep(&self, delete_orphans: bool) -> Result<ops::SweepReport> {
+        ops::sweep(&self.env, self.layout, delete_orphans).await
+    }
+
     /// Upgrades every object of this layout's root table, as
     /// [`upgrade`](Self::upgrade) does one, scanning the table page by page
     /// and going on past objects that fail (reported with their key and

@@ -126,7 +126,7 @@ async fn staged(env: &Env<'_>, layout: &Layout, key: &str, old: &RootMeta) -> Re
 /// Deletes what a tombstone records, then the tombstone if nothing changed
 /// it meanwhile. Best effort: whatever is left stays recorded for the next
 /// save or delete.
-async fn finish_tombstone(env: &Env<'_>, layout: &Layout, key: &str, revision: &str, owed: &BTreeMap<String, Stale>) {
+pub(crate) async fn finish_tombstone(env: &Env<'_>, layout: &Layout, key: &str, revision: &str, owed: &BTreeMap<String, Stale>) {
     if clean(env, layout, key, revision, owed).await.is_ok() {
         let condition = Guard::Revision(revision).condition(&layout.key);
         let _ = env

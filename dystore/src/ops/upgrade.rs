@@ -184,7 +184,7 @@ fn kind_of<'a>(item: &crate::backend::Item, key: &'a str) -> Kind<'a> {
 /// Finishes the upgrade record of the object keyed `key` if the object is
 /// no longer a dynamo-store 0.6 one (gone, or in format 1); a legacy
 /// object's own upgrade finishes it otherwise.
-async fn sweep_record(env: &Env<'_>, layout: &Layout, key: &str) -> Result<()> {
+pub(crate) async fn sweep_record(env: &Env<'_>, layout: &Layout, key: &str) -> Result<()> {
     let get = Get { table: layout.table.to_string(), key: key_item(&layout.key, key), projection: None, consistent: true };
     let root = env.backend.get(get).await.map_err(|e| backend_error(e, &layout.table).with_key(key))?;
     if root.as_ref().and_then(|r| r.get(META)).is_some_and(is_legacy_meta) {
