@@ -67,6 +67,36 @@ async fn versioned_deletes_lose_to_a_later_write(target: Target) {
     assert!(db.load::<Counter>(&id).await.unwrap_err().is_not_found());
 }
 
+async fn versioned_path_writes_lose_to_a_later_write(target: Target) {
+    let db = client(target).await;
+    let store = Store::new(table("VPath"), "ID").shard(Store::new(table("VPathLoc"), "LID").at("$.loc"));
+    let objects = db.store(&store);
+    objects.create_tables().await.unwrap();
+    objects.write_with_key("k", json!({"n": 0, "loc": {"c": 1}})).await.unwrap();
+    let read = objects.read_versioned("k").await.unwrap();
+    // In the root item and in a shard's, each returning the next revision.
+    let next = objects.write_path_versioned(&read, "$.n", json!(1)).await.unwrap();
+    let read = dystore::Versioned { revision: next, ..read };
+    let next = objects.write_path_versioned(&read, "$.loc.c", json!(2)).await.unwrap();
+    assert_eq!(objects.read_versioned("k").await.unwrap().revision, next);
+    // The revision read before those writes is stale now, in either item.
+    for path in ["$.n", "$.loc.c"] {
+        let e = objects.write_path_versioned(&read, path, json!(99)).await.unwrap_err();
+        assert!(e.is_conflict(), "{path}: {e}");
+    }
+    assert_eq!(objects.read("k").await.unwrap(), json!({"n": 1, "loc": {"c": 2}}), "the stale writes changed nothing");
+
+    db.create_tables::<Counter>().await.unwrap();
+    let id = uuid::Uuid::new_v4().to_string();
+    db.create(&Counter { id: id.clone(), count: 1 }).await.unwrap();
+    let read = db.load_versioned::<Counter>(&id).await.unwrap();
+    db.update::<Counter>(&id, |c| c.count += 1).await.unwrap();
+    assert!(db.write_path_versioned(&read, "$.count", json!(7)).await.unwrap_err().is_conflict());
+    let fresh = db.load_versioned::<Counter>(&id).await.unwrap();
+    db.write_path_versioned(&fresh, "$.count", json!(7)).await.unwrap();
+    assert_eq!(db.load::<Counter>(&id).await.unwrap().count, 7);
+}
+
 async fn concurrent_increments_all_count(target: Target) {
     let db = client(target).await;
     db.create_tables::<Counter>().await.unwrap();
@@ -121,6 +151,11 @@ mod embedded {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn versioned_path_writes_lose_to_a_later_write() {
+        super::versioned_path_writes_lose_to_a_later_write(super::Target::Embedded).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn inserts_never_overwrite() {
         super::inserts_never_overwrite(super::Target::Embedded).await
     }
@@ -135,6 +170,11 @@ mod http {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn versioned_deletes_lose_to_a_later_write() {
         super::versioned_deletes_lose_to_a_later_write(super::Target::Http).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn versioned_path_writes_lose_to_a_later_write() {
+        super::versioned_path_writes_lose_to_a_later_write(super::Target::Http).await
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -217,7 +217,20 @@ impl<'a> Objects<'a> {
     /// `InvalidPath` (wildcards, a path that is or holds a shard, a parent
     /// that does not exist), `NotFound`, `MissingShard`.
     pub async fn write_path(&self, key: &str, path: &str, value: Value) -> Result<()> {
-        ops::write_path(&self.env, self.layout, key, path, value).await
+        ops::write_path(&self.env, self.layout, key, path, value, None).await.map(drop)
+    }
+
+    /// As [`write_path`](Self::write_path), only if nobody wrote the object
+    /// since it was read as `read`: the request is conditioned on the
+    /// revision read (optimistic locking on one path). Returns the new
+    /// revision, for a next versioned call.
+    ///
+    /// # Errors
+    ///
+    /// `Conflict` if the object was written since (nothing is changed), and
+    /// those of [`write_path`](Self::write_path).
+    pub async fn write_path_versioned<T>(&self, read: &Versioned<T>, path: &str, value: Value) -> Result<String> {
+        ops::write_path(&self.env, self.layout, &read.key, path, value, Some(&read.revision)).await
     }
 
     /// Deletes the object read as `read` (and all its shards), only if

@@ -220,6 +220,28 @@ impl Client {
         self.objects(T::layout()).write_path(key, path, value).await
     }
 
+    /// As [`write_path`](Self::write_path), only if nobody wrote the object
+    /// since it was read as `read` (from [`load_versioned`](Self::load_versioned));
+    /// returns the new revision.
+    ///
+    /// # Errors
+    ///
+    /// `Conflict` if the object was written since (nothing is changed), and
+    /// those of [`write_path`](Self::write_path).
+    pub async fn write_path_versioned<T: DyObject>(&self, read: &Versioned<T>, path: &str, value: Value) -> Result<String> {
+        if is_pk_path::<T>(path) {
+            return Err(Error::new(
+                ErrorKind::InvalidPath,
+                "the `pk` field is the object's key; save the object under another key instead",
+            )
+            .with_table(T::layout().table.as_ref())
+            .with_key(read.key.as_str())
+            .with_path(path));
+        }
+        check_fit::<T>(&read.key, path, Some(&value))?;
+        self.objects(T::layout()).write_path_versioned(read, path, value).await
+    }
+
     /// Deletes the object keyed `key` and its shards.
     ///
     /// # Errors

@@ -213,23 +213,34 @@ async fn missing_item(env: &Env<'_>, root_layout: &Layout, root_key: &str, layou
 /// `layout`'s (written through another `Store`, say) is written by the shape
 /// recorded in its root instead, so a path is never written into a shard's
 /// reference.
-pub(crate) async fn write_path(env: &Env<'_>, layout: &Layout, key: &str, path: &str, value: Value) -> Result<()> {
-    bounded(env, layout, Some(key), true, write_path_now(env, layout, key, path, value)).await
+///
+/// With `expect`, only if the object's revision is still `expect` (the
+/// root's guard is its revision then): `Conflict` otherwise. Returns the
+/// object's new revision.
+pub(crate) async fn write_path(
+    env: &Env<'_>,
+    layout: &Layout,
+    key: &str,
+    path: &str,
+    value: Value,
+    expect: Option<&str>,
+) -> Result<String> {
+    bounded(env, layout, Some(key), true, write_path_now(env, layout, key, path, value, expect)).await
 }
 
-async fn write_path_now(env: &Env<'_>, layout: &Layout, key: &str, path: &str, value: Value) -> Result<()> {
+async fn write_path_now(env: &Env<'_>, layout: &Layout, key: &str, path: &str, value: Value, expect: Option<&str>) -> Result<String> {
     let resolved = Resolved::new(layout)?;
     check_key(layout, key)?;
     check_shard_keys(&resolved.root, key)?;
     let plain = parse_plain_only(path, "write_path").map_err(|e| e.with_table(layout.table.as_ref()).with_key(key))?;
-    let at = Request { env, rules: &resolved.rules, root: layout, key, path, plain: &plain };
+    let at = Request { env, rules: &resolved.rules, root: layout, key, path, plain: &plain, expect };
     // By the caller's layout and deterministic keys first; then by what the
     // root records (another shape, or keys carrying the write id).
     let mut outcome = at.write(&resolved.root, Keys::plain(key), value.clone()).await;
     for _ in 0..RACE_ATTEMPTS {
         match outcome {
             Err(Outcome::OtherShape) => {}
-            Err(Outcome::Whole) => return write_whole(env, layout, key, &plain, value).await,
+            Err(Outcome::Whole) => return write_whole(env, layout, key, &plain, value, expect).await,
             _ => break,
         }
         let meta = read_meta(env, layout, key).await?.ok_or_else(|| not_found(layout, key))?;
@@ -250,7 +261,7 @@ fn without_chunks(guard: &mut Expr) {
 /// write_path on an object whose item holding the path has leaves in chunk
 /// items: the object read whole, changed at `path`, and saved if nobody
 /// wrote it meanwhile (again, on a conflict).
-async fn write_whole(env: &Env<'_>, layout: &Layout, key: &str, path: &PlainPath, value: Value) -> Result<()> {
+async fn write_whole(env: &Env<'_>, layout: &Layout, key: &str, path: &PlainPath, value: Value, expect: Option<&str>) -> Result<String> {
     let mut backoff = crate::backend::Backoff::jittered(env.policy);
     loop {
         let loaded = load(env, layout, key, true, false).await?;
@@ -259,11 +270,14 @@ async fn write_whole(env: &Env<'_>, layout: &Layout, key: &str, path: &PlainPath
                 .with_table(layout.table.as_ref())
                 .with_key(key)
         })?;
+        if expect.is_some_and(|e| e != revision) {
+            return Err(super::conflict(layout, key));
+        }
         let mut doc = Value::Object(loaded.body);
         set_at(&mut doc, path, value.clone()).map_err(|e| e.with_table(layout.table.as_ref()).with_key(key))?;
         match save(env, layout, doc, Some(key.to_owned()), When::Revision(&revision)).await {
-            Err(e) if e.is_conflict() && backoff.wait().await => continue,
-            other => return other.map(drop),
+            Err(e) if e.is_conflict() && expect.is_none() && backoff.wait().await => continue,
+            other => return other.map(|saved| saved.revision),
         }
     }
 }
@@ -328,13 +342,15 @@ struct Request<'a> {
     key: &'a str,
     path: &'a str,
     plain: &'a PlainPath,
+    /// The revision the object must still have, for a versioned write.
+    expect: Option<&'a str>,
 }
 
 impl Request<'_> {
     /// Writes the value into the item `shape` (the caller's layout, or the
     /// one stored in the root) and `keys` say holds the path, guarded by
     /// that shape (and by the write id, for keys carrying it).
-    async fn write(&self, shape: &Node<'_>, keys: Keys<'_>, value: Value) -> Result<(), Outcome> {
+    async fn write(&self, shape: &Node<'_>, keys: Keys<'_>, value: Value) -> Result<String, Outcome> {
         let (env, key, path) = (self.env, self.key, self.path);
         let Holder::Item { node, base, key: item_key, rest } = holder(shape, keys, self.plain)? else {
             return Err(Error::new(ErrorKind::InvalidPath, "the path is a shard or holds shards; save the object instead")
@@ -384,11 +400,17 @@ impl Request<'_> {
         // the end of the list instead, at another index than the one named.
         let indexed = matches!(rest.steps.last(), Some(Step::Index(_)));
         let shape_token = shape_of(shape.layout);
-        let root_guard = match keys.write_id {
+        let mut root_guard = match keys.write_id {
             Some(write_id) if !base.steps.is_empty() => Guard::WriteId(write_id),
             _ => Guard::Shape(&shape_token),
         }
         .condition(&self.root.key);
+        if let Some(expect) = self.expect {
+            let revision = Guard::Revision(expect).condition(&self.root.key);
+            root_guard.names.extend(revision.names);
+            root_guard.values.extend(revision.values);
+            root_guard.text = format!("({}) AND {}", root_guard.text, revision.text);
+        }
         let revision = token();
         let mut writes = Vec::new();
         if base.steps.is_empty() {
@@ -436,13 +458,13 @@ impl Request<'_> {
                 .map_err(|e| e.split())
                 .map_err(|(e, r)| (Failed::from_transaction(e, &[Part::Item, Part::Root]), r)),
         };
-        let Err((failed, retries)) = result else { return Ok(()) };
+        let Err((failed, retries)) = result else { return Ok(revision) };
         let at = Target { root: self.root, layout: item_layout, key, base: &base, path };
         if retries.as_ref().is_some_and(|r| r.maybe_applied) && matches!(failed, Failed::Item | Failed::Root) {
             // An attempt that timed out may have been applied, and then the
             // retry's guard failed on its own write: the root says so.
             if read_meta(env, self.root, key).await?.is_some_and(|m| m.revision == revision) {
-                return Ok(());
+                return Ok(revision);
             }
         }
         let outcome = match failed {
@@ -465,6 +487,9 @@ impl Request<'_> {
             Ok(None) => return not_found(self.root, self.key).into(),
             Err(e) => return e.into(),
         };
+        if self.expect.is_some_and(|expect| expect != meta.revision) {
+            return super::conflict(self.root, self.key).into();
+        }
         if shape_of(&meta.layout) != shape_of(shape.layout) || meta.keys(self.key).write_id != keys.write_id {
             return Outcome::OtherShape;
         }
