@@ -226,6 +226,7 @@ async fn crash_everywhere(target: Target, before: Option<Value>, op: Op) -> usiz
             stored.iter().map(|(t, k)| (t.clone(), k.strip_suffix(write_id_suffix(k)).unwrap_or(k).to_owned())).collect();
         assert_eq!((plain, stored.len()), (expected, SMALL + 2), "{what}: exactly the next save's items remain");
     }
+    println!("{target:?}: {} crash points, each with 2 readers beside it and a read, a sweep and a save after it", total + 1);
     total + 1
 }
 
