@@ -185,63 +185,70 @@ impl<'a> Run<'a> {
     /// A rotation of one object: read, and rewrite it if a leaf is stale,
     /// conditioned on what was read; read again when another writer won.
     async fn rotate(&self, key: &str, mut root: Item) {
-        let mut first = true;
         // The counts as last read: what stays when the object is not rewritten.
         let mut last = BTreeMap::new();
         let mut backoff = Backoff::jittered(self.env.policy);
-        for _ in 0..WRITE_ATTEMPTS {
-            let stored = match self.read(key, root, true).await {
-                Ok(Some(stored)) => stored,
+        for attempt in 0..WRITE_ATTEMPTS {
+            if let Attempt::Done = self.attempt(key, root, attempt == 0, &mut last).await {
+                return;
+            }
+            self.report().conflicts += 1;
+            backoff.wait().await;
+            root = match self.root(key).await {
+                Ok(Some(again)) => again,
                 Ok(None) => return self.report().vanished += 1,
                 Err(e) => return self.failed(&e, key),
             };
-            let analysis = analyse(&stored, self.env.loader);
-            if first {
-                merge(&mut self.report().before, &analysis.before);
-                first = false;
-            }
-            last.clone_from(&analysis.before);
-            let failures: Vec<&Error> = stored.failures.iter().chain(&analysis.failures).collect();
-            if !failures.is_empty() {
-                let mut report = self.report();
-                merge(&mut report.after, &analysis.before);
-                failures.into_iter().for_each(|e| report.fail(Failure::from_error(e, &self.caller.table, key)));
-                return;
-            }
-            if !analysis.stale {
-                let mut report = self.report();
-                merge(&mut report.after, &analysis.after);
-                report.current += 1;
-                return;
-            }
-            let legacy = stored.revision.is_none();
-            match self.write(stored, &analysis).await {
-                Ok(()) => {
-                    let mut report = self.report();
-                    merge(&mut report.after, &analysis.after);
-                    report.stale_objects += 1;
-                    report.rotated += 1;
-                    report.upgraded += u64::from(legacy);
-                    return;
-                }
-                Err(e) if e.is_conflict() => {
-                    self.report().conflicts += 1;
-                    backoff.wait().await;
-                    root = match self.root(key).await {
-                        Ok(Some(again)) => again,
-                        Ok(None) => return self.report().vanished += 1,
-                        Err(e) => return self.failed(&e, key),
-                    };
-                }
-                Err(e) => {
-                    merge(&mut self.report().after, &analysis.before);
-                    return self.failed(&e, key);
-                }
-            }
         }
         let e = Error::new(ErrorKind::Conflict, "other writers kept changing the object while it was being rotated");
         merge(&mut self.report().after, &last);
         self.failed(&e, key);
+    }
+
+    /// One read and, if a leaf is stale, one rewrite of an object; counted
+    /// unless another writer won.
+    async fn attempt(&self, key: &str, root: Item, first: bool, last: &mut BTreeMap<String, KeyUse>) -> Attempt {
+        let stored = match self.read(key, root, true).await {
+            Ok(Some(stored)) => stored,
+            Ok(None) => {
+                self.report().vanished += 1;
+                return Attempt::Done;
+            }
+            Err(e) => {
+                self.failed(&e, key);
+                return Attempt::Done;
+            }
+        };
+        let analysis = analyse(&stored, self.env.loader);
+        if first {
+            merge(&mut self.report().before, &analysis.before);
+        }
+        last.clone_from(&analysis.before);
+        let failures: Vec<&Error> = stored.failures.iter().chain(&analysis.failures).collect();
+        if !failures.is_empty() || !analysis.stale {
+            let mut report = self.report();
+            merge(&mut report.after, if failures.is_empty() { &analysis.after } else { &analysis.before });
+            report.current += u64::from(failures.is_empty());
+            failures.into_iter().for_each(|e| report.fail(Failure::from_error(e, &self.caller.table, key)));
+            return Attempt::Done;
+        }
+        let legacy = stored.revision.is_none();
+        let written = self.write(stored, &analysis).await;
+        let mut report = self.report();
+        match written {
+            Ok(()) => {
+                merge(&mut report.after, &analysis.after);
+                report.stale_objects += 1;
+                report.rotated += 1;
+                report.upgraded += u64::from(legacy);
+            }
+            Err(e) if e.is_conflict() => return Attempt::Lost,
+            Err(e) => {
+                merge(&mut report.after, &analysis.before);
+                report.fail(Failure::from_error(&e, &self.caller.table, key));
+            }
+        }
+        Attempt::Done
     }
 
     /// Writes the object back, every leaf under its current key id: a
@@ -265,6 +272,14 @@ impl<'a> Run<'a> {
     fn failed(&self, e: &Error, key: &str) {
         self.report().fail(Failure::from_error(e, &self.caller.table, key));
     }
+}
+
+/// How one attempt at rotating an object ended.
+enum Attempt {
+    /// Counted: rotated, current, failed or gone.
+    Done,
+    /// Another writer won the race: read it again.
+    Lost,
 }
 
 /// Counts an inspected object as stale or current.
