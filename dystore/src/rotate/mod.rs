@@ -278,3 +278,20 @@ impl<'a> Rotation<'a> {
         }
     }
 }
+
+#[cfg(all(test, feature = "embedded"))]
+mod tests {
+    use super::*;
+
+    /// A service can spawn a rotation on its runtime.
+    #[test]
+    fn runs_are_send() {
+        fn send<T: Send>(_: &T) {}
+        let db = Client::memory().unwrap();
+        let layout = Store::new("People", "ID").into_layout();
+        let rotation = Rotation::new(&db, &layout).on_progress(|_| {});
+        send(&rotation.plan());
+        send(&rotation.rotate());
+        send(&rotation.verify(Some("A")));
+    }
+}

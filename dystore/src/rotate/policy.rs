@@ -115,3 +115,59 @@ impl ConfigLoader for Keeping<'_> {
         self.inner.keep_metadata()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::path::plain;
+    use crate::tree::Resolved;
+    use crate::{Keyring, PathPattern, Store};
+
+    fn stored(store: &Store, leaves: &[(&str, &str)]) -> Stored {
+        let leaves = leaves
+            .iter()
+            .map(|(path, id)| Leaf { table: "People".into(), path: plain(path), key_id: Some((*id).to_owned()), legacy: false })
+            .collect();
+        Stored {
+            key: "k".into(),
+            revision: Some("r".into()),
+            layout: store.layout().clone(),
+            rules: Resolved::new(store.layout()).unwrap().rules,
+            doc: Value::Null,
+            leaves,
+            failures: Vec::new(),
+        }
+    }
+
+    fn keyring(default: Option<&str>) -> Keyring {
+        let ring = Keyring::new().with_key("A", Key::new([1u8; 16]).unwrap()).with_key("B", Key::new([2u8; 16]).unwrap());
+        let ring = ring.rule(PathPattern::prefix("$.contact").unwrap(), "B");
+        match default {
+            Some(id) => ring.default_key(id),
+            None => ring,
+        }
+    }
+
+    #[test]
+    fn a_leaf_is_stale_unless_under_the_id_a_save_would_choose() {
+        let store = Store::new("People", "ID").encrypt_with("$.pinned", "A");
+        let s = stored(&store, &[("$.contact.phone", "A"), ("$.pinned", "A"), ("$.contact.mail", "B"), ("$.left", "A")]);
+        let analysis = analyse(&s, &keyring(Some("B")));
+        assert!(analysis.stale && analysis.failures.is_empty());
+        assert_eq!((analysis.before["A"].leaves, analysis.before["A"].stale_leaves, analysis.before["B"].leaves), (3, 2, 1));
+        assert_eq!((analysis.after["A"].leaves, analysis.after["B"].leaves), (1, 3), "the mark's id stays; the rest go to B");
+        assert_eq!(analysis.keep["$.left"], "B", "a leaf no rule covers any more stays encrypted, under the default");
+        let keeping = Keeping { inner: &keyring(None), keep: &analysis.keep };
+        assert_eq!(keeping.key_for("$.left", &Value::Null).as_deref(), Some("B"));
+        assert_eq!(keeping.key_for("$.other", &Value::Null), None);
+    }
+
+    #[test]
+    fn a_rotation_never_decrypts() {
+        let exempt = Store::new("People", "ID").no_encrypt("$.public");
+        let analysis = analyse(&stored(&exempt, &[("$.public", "A"), ("$.left", "A")]), &keyring(None));
+        let kinds: Vec<_> = analysis.failures.iter().map(|e| (e.kind(), e.path().map(str::to_owned))).collect();
+        assert_eq!(kinds, [(ErrorKind::MissingKey, Some("$.public".into())), (ErrorKind::MissingKey, Some("$.left".into()))]);
+        assert!(analysis.failures[0].to_string().contains("exempts"), "{}", analysis.failures[0]);
+    }
+}
