@@ -55,13 +55,14 @@ fn measure(objects: usize) -> Result<(), Box<dyn std::error::Error>> {
     let seeding = Instant::now();
     runtime.block_on(async {
         let client = Client::new(Embedded::from_database(db.clone())).with_loader(keyring(0));
-        let people = client.store(&store());
+        let layout = store();
+        let people = client.store(&layout);
         people.create_tables().await?;
         for i in 0..objects {
             let doc = json!({"name": format!("person {i}"), "plan": "basic", "contact": {"phone": format!("555-{i:07}"), "city": "Oslo"}});
             people.write_with_key(&format!("p{i:07}"), doc).await?;
         }
-        dystore::Result::Ok(())
+        Ok::<(), dystore::Error>(())
     })?;
     eprintln!("seeded {objects} objects in {:.1} s", seeding.elapsed().as_secs_f64());
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
@@ -81,7 +82,7 @@ fn measure(objects: usize) -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let status = child.wait()?;
-    println!("{objects:>9} {:>9} {:>10} {:>12} {:>12}", "all", "", "", "", peak);
+    println!("{objects:>9} {:>9} {:>10} {:>12} {:>12}", "-", "", "", peak);
     server.abort();
     if !status.success() {
         return Err(format!("the rotating process failed: {status}").into());
@@ -103,7 +104,15 @@ fn rotate(addr: &str) -> Result<(), Box<dyn std::error::Error>> {
         for (round, segments) in [1u32, 2, 4].into_iter().enumerate() {
             let db = Client::from_conf(&conf).with_loader(keyring(round as u8 + 1));
             let layout = store().into_layout();
-            let report = Rotation::new(&db, &layout).segments(segments).state_table("RotationState").rotate().await?;
+            let last = std::sync::Mutex::new(Instant::now());
+            let rotation = Rotation::new(&db, &layout).segments(segments).state_table("RotationState").on_progress(|p| {
+                let mut last = last.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                if last.elapsed().as_secs() >= 30 {
+                    *last = Instant::now();
+                    eprintln!("  {segments} segments: {} objects after {:.0} s, {}", p.objects, p.elapsed.as_secs_f64(), peak_rss());
+                }
+            });
+            let report = rotation.rotate().await?;
             if report.failed > 0 || report.current > 0 {
                 return Err(
                     format!("round {round}: {} failed, {} current: {:?}", report.failed, report.current, report.failures.first()).into()
@@ -114,8 +123,17 @@ fn rotate(addr: &str) -> Result<(), Box<dyn std::error::Error>> {
         }
         Ok::<(), Box<dyn std::error::Error>>(())
     })?;
-    let status = std::fs::read_to_string("/proc/self/status")?;
-    let hwm = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).map(str::trim).unwrap_or("unknown");
-    println!("peak {hwm}");
+    // utime and stime, in clock ticks (USER_HZ, 100 on Linux), after the command name.
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let ticks: u64 = [11, 12].iter().filter_map(|&i| fields.get(i)?.parse::<u64>().ok()).sum();
+    eprintln!("the rotating process used {:.1} s of CPU", ticks as f64 / 100.0);
+    println!("peak {}", peak_rss());
     Ok(())
+}
+
+/// The peak resident memory of this process so far (`VmHWM`).
+fn peak_rss() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status.lines().find_map(|l| l.strip_prefix("VmHWM:")).map_or_else(|| "unknown".to_owned(), |v| v.trim().to_owned())
 }

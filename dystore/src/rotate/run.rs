@@ -89,7 +89,8 @@ impl<'a> Run<'a> {
         while !at.done {
             let scan = Scan {
                 table: self.caller.table.to_string(),
-                segment: Some((segment, total)),
+                // One segment is a plain Scan (engines may serve it faster).
+                segment: (total > 1).then_some((segment, total)),
                 start: at.last.clone(),
                 limit: Some(self.page_size),
                 consistent: true,
