@@ -310,7 +310,29 @@ async fn a_lost_race_is_read_again_and_counted(target: Target) {
     assert_eq!(hundreds, 1, "the other writer's value stands");
 }
 
+/// A write budget holds the average over the run, a burst of one window
+/// allowed.
+async fn the_write_budget_holds_the_average(target: Target) {
+    let store = layout();
+    let db = client(target).await;
+    seed(&db.clone().with_loader(keyring(&[("A", 1)], "A")), &store).await;
+    let db = db.with_loader(keyring(&[("A", 1), ("B", 2)], "B"));
+    let (max, window) = (150.0, Duration::from_millis(500));
+    let budget = Budget::unlimited().max_wcu(max).window(window);
+    let report = Rotation::new(&db, store.layout()).state_table(table("RotState")).budget(budget).rotate().await.unwrap();
+    assert_eq!(report.rotated, OBJECTS as u64);
+    let (spent, secs) = (report.consumed.wcu, report.elapsed.as_secs_f64());
+    // A request is admitted while its window is under budget, so each
+    // window may go over by one request (an object's transaction: 4 items).
+    let largest_request = 2.0 * 4.0;
+    let windows = secs / window.as_secs_f64() + 1.0;
+    assert!(spent <= max * (secs + window.as_secs_f64()) + largest_request * windows, "{spent} WCU in {secs} s");
+    assert!(secs >= (spent - largest_request) / max - window.as_secs_f64(), "{spent} WCU in {secs} s: throttled");
+    assert!(spent > 4.0 * max * window.as_secs_f64(), "the run is long enough to be held: {spent} WCU");
+}
+
 conformance!(
+    the_write_budget_holds_the_average,
     a_lost_race_is_read_again_and_counted,
     rotates_to_b_and_a_can_be_retired,
     verify_names_every_leaf_that_fails,

@@ -187,3 +187,44 @@ fn usage_errors_exit_2_and_never_print_a_key() {
     let out = dystore(&["--embedded", db.to_str().unwrap(), "plan", "--table", "T"], &[("DYSTORE_KEYS", broken.as_str())]);
     assert_eq!(code(&out), 2, "{out:?}");
 }
+
+#[tokio::test]
+async fn a_held_lease_exits_3_naming_its_holder_until_forced() {
+    use dystore::rotate::{Budget, Rotation};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("data.db");
+    {
+        let db = Client::open(&file).unwrap().with_loader(ring(&[("A", A)], "A"));
+        seed(&db, "People").await;
+        // Another rotation, slowed by its budget, dies part-way: its lease stays.
+        let db = db.with_loader(ring(&[("A", A), ("B", B)], "B"));
+        let layout = store("People").into_layout();
+        let reached = AtomicBool::new(false);
+        let held = Rotation::new(&db, &layout)
+            .owner("host-7")
+            .page_size(2)
+            .budget(Budget::unlimited().max_wcu(20.0).window(Duration::from_secs(1)))
+            .on_progress(|p| reached.store(p.objects >= 3, Ordering::SeqCst));
+        tokio::select! {
+            biased;
+            () = async { while !reached.load(Ordering::SeqCst) { tokio::time::sleep(Duration::from_millis(1)).await } } => {}
+            done = held.rotate() => panic!("the rotation ended before it was dropped: {done:?}"),
+        }
+    }
+    let keys = write(dir.path(), "keys.json", &keyring_json(&[("A", A), ("B", B)], "B"));
+    let db = file.to_str().unwrap();
+    let refused = dystore(&["--embedded", db, "--keys", &keys, "rotate", "--table", "People"], &[]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(code(&refused), 3, "{stderr}");
+    assert!(stderr.contains("`host-7`") && stderr.contains("holds its lease"), "{stderr}");
+
+    let forced = dystore(&["--embedded", db, "--keys", &keys, "--json", "rotate", "--table", "People", "--force"], &[]);
+    assert_eq!(code(&forced), 0, "{forced:?}");
+    let forced = report(&forced);
+    assert!(forced["resumed_segments"] == json!(1) && forced["rotated"].as_u64() > Some(0), "{forced}");
+    let retired = dystore(&["--embedded", db, "--keys", &keys, "verify", "--table", "People", "--retire", "A"], &[]);
+    assert_eq!(code(&retired), 0, "{retired:?}");
+}
