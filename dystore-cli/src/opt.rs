@@ -77,8 +77,8 @@ pub(crate) struct Scope {
     #[arg(long, value_name = "NAME")]
     pub(crate) key_name: Option<String>,
 
-    /// Parallel scan segments.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    /// Parallel scan segments, run side by side (1 to 1,000).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=i64::from(dystore::rotate::MAX_SEGMENTS)))]
     pub(crate) segments: u32,
 
     /// At most this many read capacity units per second, on average.

@@ -77,6 +77,9 @@ use state::{Checkpoint, STATE_KEY, State};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The most segments one run scans side by side.
+pub const MAX_SEGMENTS: u32 = 1000;
+
 /// The state table a rotation keeps its lease and checkpoints in unless
 /// told otherwise ([`Rotation::state_table`]).
 pub const DEFAULT_STATE_TABLE: &str = "dystore_rotation";
@@ -140,10 +143,11 @@ impl<'a> Rotation<'a> {
         }
     }
 
-    /// Scans the table in `n` parallel segments (1 to 1,000,000, DynamoDB's
-    /// limit), run side by side.
+    /// Scans the table in `n` parallel segments, run side by side on the
+    /// caller's task: 1 to 1,000 (DynamoDB allows a million, for that many
+    /// workers; one process gains nothing from more requests in flight).
     pub fn segments(self, n: u32) -> Self {
-        Rotation { segments: n.clamp(1, 1_000_000), ..self }
+        Rotation { segments: n.clamp(1, MAX_SEGMENTS), ..self }
     }
 
     /// Items per Scan page (1 to 1,000; default 100): also how often a
