@@ -229,6 +229,8 @@ async fn a_second_rotation_is_refused_until_the_lease_expires(target: Target) {
     assert!(refused.to_string().contains("`first`"), "the holder is named: {refused}");
 
     tokio::time::sleep(ttl).await;
+    let other_split = rotation("second").segments(3).rotate().await.unwrap_err();
+    assert_eq!(other_split.kind(), ErrorKind::Config, "checkpoints of one segment mean nothing to three: {other_split}");
     let taken_over = rotation("second").rotate().await.unwrap();
     assert!(taken_over.resumed_segments > 0, "it resumed the dead run's checkpoints");
     assert!(taken_over.rotated > 0 && taken_over.objects < OBJECTS as u64, "only what the first run left: {taken_over:#?}");
