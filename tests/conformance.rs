@@ -188,7 +188,9 @@ async fn oversized_items_are_refused_before_sending(target: Target) {
     let (db, store) = ready(target).await;
     let (db, requests) = db.counted();
     let mut doc = person();
-    doc["location"]["history"] = json!("x".repeat(300 * 1024));
+    // Many small values: no leaf large enough to go to chunk items (a
+    // single large string would; see tests/large_leaves.rs).
+    doc["location"]["history"] = json!((0..60_000).map(|i| format!("visit {i:06}")).collect::<Vec<_>>());
     doc["location"]["notes"] = json!("y".repeat(150 * 1024));
     let e = db.store(&store).write(doc).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::ItemTooLarge);

@@ -337,7 +337,38 @@ async fn the_write_budget_holds_the_average(target: Target) {
     assert!(spent > 4.0 * max * window.as_secs_f64(), "the run is long enough to be held: {spent} WCU");
 }
 
+/// An encrypted leaf too large for an item lives in chunk items: the
+/// rotation reads it back together, moves it to B, and the object reads
+/// back whole with only B; a root-table-only rotation does the same.
+async fn a_leaf_in_chunk_items_is_rotated(target: Target) {
+    let (root, notes) = (table("RotLarge"), table("RotLargeNotes"));
+    let store = Store::new(&root, "ID").shard(Store::new(&notes, "NID").at("$.notes"));
+    let ring = |keys: &[(&str, u8)], current: &str| {
+        let mut ring = Keyring::new();
+        for (id, byte) in keys {
+            ring = ring.with_key(*id, key(*byte));
+        }
+        ring.rule(PathPattern::exact("$.body").unwrap(), current).rule(PathPattern::exact("$.notes.text").unwrap(), current)
+    };
+    let db = client(target).await;
+    let doc = json!({"title": "big", "body": "b".repeat(600 * 1024), "notes": {"text": "é".repeat(250 * 1024), "n": 1}});
+    let old = db.clone().with_loader(ring(&[("A", 1)], "A"));
+    old.store(&store).create_tables().await.unwrap();
+    old.store(&store).write_with_key("big", doc.clone()).await.unwrap();
+
+    let db = db.with_loader(ring(&[("A", 1), ("B", 2)], "B"));
+    let root_only = Store::new(&root, "ID");
+    let plan = Rotation::new(&db, root_only.layout()).plan().await.unwrap();
+    assert_eq!((plan.before["A"].leaves, plan.failed), (2, 0), "{plan:#?}");
+    let done = Rotation::new(&db, root_only.layout()).state_table(table("RotState")).rotate().await.unwrap();
+    assert_eq!((done.rotated, done.after["B"].leaves, done.failed), (1, 2, 0), "{done:#?}");
+    assert!(Rotation::new(&db, root_only.layout()).verify(Some("A")).await.unwrap().ok());
+    let only_b = db.with_loader(ring(&[("B", 2)], "B"));
+    assert_eq!(only_b.store(&store).read("big").await.unwrap(), doc);
+}
+
 conformance!(
+    a_leaf_in_chunk_items_is_rotated,
     the_write_budget_holds_the_average,
     a_lost_race_is_read_again_and_counted,
     rotates_to_b_and_a_can_be_retired,

@@ -37,10 +37,15 @@ pub struct Client {
     /// Region recorded in shard references (the SDK's region, if any).
     region: Option<String>,
     policy: RetryPolicy,
+    /// How long one call may take, every request and wait included.
+    deadline: Option<std::time::Duration>,
     /// Typed loads of dynamo-store 0.6 objects turn decrypted strings into
     /// the numbers and booleans the type wants (`legacy_number_strings`).
     pub(crate) legacy_number_strings: bool,
 }
+
+/// The default deadline of a call ([`Client::with_deadline`]).
+pub const DEFAULT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -63,8 +68,32 @@ impl Client {
             loader: Arc::new(DefaultLoader),
             region: None,
             policy,
+            deadline: Some(DEFAULT_DEADLINE),
             legacy_number_strings: false,
         }
+    }
+
+    /// The same client with another deadline per call: a call (save, load,
+    /// read_path, write_path, delete, upgrade) that has not finished after
+    /// `deadline`, every request and retry wait included, stops and fails
+    /// with [`ErrorKind::Timeout`](crate::ErrorKind::Timeout). `None`: no
+    /// deadline beyond the retry policy's for each request. The default is
+    /// 60 seconds.
+    ///
+    /// A call stopped by its deadline may have sent writes
+    /// ([`Error::object_may_have_changed`](crate::Error::object_may_have_changed)
+    /// says so); what it leaves is what a crash at that point leaves, which
+    /// `docs/FORMAT.md` describes: the object reads as before or after.
+    /// Clients are cheap to clone, so a deadline for one call is
+    /// `db.with_deadline(Some(d)).load::<T>(key)`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let db = dystore::Client::memory()?.with_deadline(Some(Duration::from_secs(5)));
+    /// # Ok::<(), dystore::Error>(())
+    /// ```
+    pub fn with_deadline(self, deadline: Option<std::time::Duration>) -> Self {
+        Client { deadline, ..self }
     }
 
     /// The same client with another retry policy: how long throttled
@@ -173,7 +202,13 @@ impl Client {
 
     /// What the operations work with.
     pub(crate) fn env(&self) -> Env<'_> {
-        Env { backend: self.backend.as_ref(), loader: self.loader.as_ref(), policy: self.policy, region: self.region.as_deref() }
+        Env {
+            backend: self.backend.as_ref(),
+            loader: self.loader.as_ref(),
+            policy: self.policy,
+            region: self.region.as_deref(),
+            deadline: self.deadline,
+        }
     }
 
     /// Operations on the dynamic documents of `store`.

@@ -12,6 +12,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
 
+use crate::backend::Retries;
+
 /// What went wrong, independent of where.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]
@@ -78,6 +80,13 @@ pub enum ErrorKind {
     /// DynamoDB throttled the request past the retry deadline.
     #[error("request throttled past the retry deadline")]
     Throttled,
+    /// The service failed or did not answer (5xx, timeouts, dropped
+    /// connections) past the retry deadline.
+    #[error("the service was unavailable past the retry deadline")]
+    Unavailable,
+    /// The call did not finish within its deadline (`Client::with_deadline`).
+    #[error("the call did not finish within its deadline")]
+    Timeout,
     /// The backend refused or failed a request.
     #[error("backend request failed")]
     Backend,
@@ -96,12 +105,29 @@ struct Inner {
     path: Option<String>,
     key_id: Option<String>,
     source: Option<Cause>,
+    /// How the failed request was retried, if it was.
+    retries: Option<Retries>,
+    /// Work the call left undone (keys not read or written), by name.
+    undone: Vec<String>,
+    /// Whether the call may have changed the object before it failed.
+    may_have_changed: bool,
 }
 
 impl Error {
     /// A new error of `kind`; `detail` says what happened in words for a user.
     pub fn new(kind: ErrorKind, detail: impl Into<String>) -> Self {
-        Error(Box::new(Inner { kind, detail: detail.into(), table: None, key: None, path: None, key_id: None, source: None }))
+        Error(Box::new(Inner {
+            kind,
+            detail: detail.into(),
+            table: None,
+            key: None,
+            path: None,
+            key_id: None,
+            source: None,
+            retries: None,
+            undone: Vec::new(),
+            may_have_changed: false,
+        }))
     }
 
     /// The kind of error.
@@ -149,6 +175,47 @@ impl Error {
         self.0.kind == ErrorKind::Authentication
     }
 
+    /// DynamoDB throttled the call past the retry deadline.
+    pub fn is_throttled(&self) -> bool {
+        self.0.kind == ErrorKind::Throttled
+    }
+
+    /// Whether the same call, made again unchanged (later), may succeed:
+    /// throttling, an unavailable service, a passed deadline, or a read that
+    /// kept catching saves in progress. A `Conflict` is not: the object
+    /// must be read again first.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self.0.kind, ErrorKind::Throttled | ErrorKind::Unavailable | ErrorKind::Timeout | ErrorKind::Inconsistent)
+    }
+
+    /// The DynamoDB operation whose failure ended the call (`"TransactWriteItems"`,
+    /// see [`backend::op`](crate::backend::op)), when a request failed.
+    pub fn request(&self) -> Option<&str> {
+        self.0.retries.as_ref().map(|r| r.request)
+    }
+
+    /// How many times the failed request was sent; 0 when the error did not
+    /// come from a request (bad input, a decryption failure) or it was sent
+    /// once.
+    pub fn attempts(&self) -> u32 {
+        self.0.retries.as_ref().map_or(0, |r| r.attempts)
+    }
+
+    /// What the call left undone, by name: the `table/key` of items a batch
+    /// read or write could not get through. Empty when nothing is known to
+    /// be left.
+    pub fn undone(&self) -> &[String] {
+        &self.0.undone
+    }
+
+    /// Whether the object may have changed before the call failed: a write
+    /// that timed out or met a 5xx may have been applied, a call stopped by
+    /// its deadline may have sent its writes. `false` means no write of
+    /// this call reached DynamoDB, or none changed the object.
+    pub fn object_may_have_changed(&self) -> bool {
+        self.0.may_have_changed || self.0.retries.as_ref().is_some_and(|r| r.maybe_applied)
+    }
+
     /// Sets the table, unless one is already set (the innermost context wins).
     pub fn with_table(mut self, table: impl Into<String>) -> Self {
         self.0.table.get_or_insert_with(|| table.into());
@@ -170,6 +237,26 @@ impl Error {
     /// Sets the key id, unless one is already set.
     pub fn with_key_id(mut self, key_id: impl Into<String>) -> Self {
         self.0.key_id.get_or_insert_with(|| key_id.into());
+        self
+    }
+
+    /// Records how the failed request was retried.
+    pub(crate) fn with_retries(mut self, retries: Option<Retries>) -> Self {
+        if self.0.retries.is_none() {
+            self.0.retries = retries;
+        }
+        self
+    }
+
+    /// Records work the call left undone.
+    pub(crate) fn with_undone(mut self, undone: Vec<String>) -> Self {
+        self.0.undone = undone;
+        self
+    }
+
+    /// Records that the object may have changed.
+    pub(crate) fn may_have_changed(mut self) -> Self {
+        self.0.may_have_changed = true;
         self
     }
 
@@ -198,6 +285,15 @@ impl fmt::Display for Error {
         }
         if !first {
             f.write_str(")")?;
+        }
+        if let Some(r) = self.0.retries.as_ref().filter(|r| r.attempts > 1) {
+            write!(f, "; {} attempts of {}", r.attempts, r.request)?;
+        }
+        if !self.0.undone.is_empty() {
+            write!(f, "; {} items left undone", self.0.undone.len())?;
+        }
+        if self.object_may_have_changed() {
+            f.write_str("; the object may have changed")?;
         }
         Ok(())
     }

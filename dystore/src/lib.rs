@@ -64,6 +64,7 @@
 //! - [`rotate`]: key rotation over a whole root table (plan, rotate, verify), with its lease, checkpoints and capacity budget.
 
 pub mod backend;
+mod chunk;
 mod client;
 mod codec;
 pub mod crypto;
@@ -85,7 +86,7 @@ mod typed;
 mod value;
 
 pub use backend::RetryPolicy;
-pub use client::Client;
+pub use client::{Client, DEFAULT_DEADLINE};
 pub use crypto::{Context, Key, KeyId};
 pub use error::{Error, ErrorKind, Result};
 pub use layout::{EncryptRule, Layout, Shard};

@@ -39,6 +39,12 @@ impl<'a> Objects<'a> {
         Objects { env, layout }
     }
 
+    /// The same handle with another deadline per call (see
+    /// [`Client::with_deadline`](crate::Client::with_deadline)).
+    pub fn with_deadline(self, deadline: Option<std::time::Duration>) -> Self {
+        Objects { env: Env { deadline, ..self.env }, ..self }
+    }
+
     /// Creates the missing tables of the layout (root and every shard,
     /// on-demand billing), waits until they are active, and checks that
     /// existing ones are keyed by the layout's string key attribute alone.
@@ -239,12 +245,18 @@ impl<'a> Objects<'a> {
     /// shards, one TransactWriteItems. An object in format 1 already is left
     /// alone: [`Upgrade::AlreadyCurrent`](crate::Upgrade::AlreadyCurrent).
     ///
+    /// An upgrade past one transaction (100 items or 4 MB) is staged: the
+    /// new shard items first, under keys carrying a write id that follows
+    /// from the legacy object, then the root with as many legacy deletes as
+    /// fit, then the rest of the legacy items (recorded in the root until
+    /// deleted). The legacy object reads as it was until the root switches;
+    /// after a crash, running the upgrade again finishes the job, rewriting
+    /// the same items. `docs/FORMAT.md` gives the sequence.
+    ///
     /// # Errors
     ///
     /// `NotFound`; `Conflict` if the object was written meanwhile; the
-    /// errors of a legacy read (keys, ciphertexts, missing shard items);
-    /// `ItemTooLarge` if the upgrade would take more than one transaction
-    /// (100 items or 4 MB), which is not supported yet.
+    /// errors of a legacy read (keys, ciphertexts, missing shard items).
     pub async fn upgrade(&self, key: &str) -> Result<ops::Upgrade> {
         ops::upgrade(&self.env, self.layout, key, |body| Ok(Value::Object(body))).await
     }

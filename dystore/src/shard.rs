@@ -2,7 +2,7 @@
 //! keys of its shard items, and finding which item holds a path.
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::{ref_value, shard_key};
+use crate::format::{Keys, ref_value, shard_key};
 use crate::layout::Layout;
 use crate::path::{PlainPath, Step};
 use crate::tree::Node;
@@ -28,17 +28,18 @@ pub(crate) struct Plan<'a> {
     pub(crate) lists: BTreeMap<String, usize>,
 }
 
-/// Splits `doc` (the root object) into one part per item. Each shard's
-/// place in its parent gets a reference (or `null` for an absent one).
-pub(crate) fn split<'a>(root: &'a Node<'a>, root_key: &str, region: Option<&str>, doc: Map<String, Value>) -> Result<Plan<'a>> {
+/// Splits `doc` (the root object) into one part per item, keyed by `keys`.
+/// Each shard's place in its parent gets a reference (or `null` for an
+/// absent one).
+pub(crate) fn split<'a>(root: &'a Node<'a>, keys: Keys<'_>, region: Option<&str>, doc: Map<String, Value>) -> Result<Plan<'a>> {
     let mut plan = Plan { parts: Vec::new(), absent: Vec::new(), lists: BTreeMap::new() };
-    split_object(root, root_key, region, PlainPath::root(), root_key.to_owned(), doc, &mut plan)?;
+    split_object(root, keys, region, PlainPath::root(), keys.root.to_owned(), doc, &mut plan)?;
     Ok(plan)
 }
 
 fn split_object<'a>(
     node: &'a Node<'a>,
-    root_key: &str,
+    keys: Keys<'_>,
     region: Option<&str>,
     path: PlainPath,
     key: String,
@@ -56,7 +57,7 @@ fn split_object<'a>(
         let child_region = child.region.as_deref().or(region);
         match (value, branch.list) {
             (Value::Null, false) => {
-                plan.absent.extend(deterministic_keys(&branch.node, root_key, &full));
+                plan.absent.extend(deterministic_keys(&branch.node, keys.root, &full));
                 put_back(slot, Value::Null);
             }
             (Value::Null, true) => {
@@ -64,9 +65,9 @@ fn split_object<'a>(
                 put_back(slot, Value::Null);
             }
             (Value::Object(obj), false) => {
-                let child_key = checked_shard_key(child, root_key, &full)?;
+                let child_key = checked_shard_key(child, keys, &full)?;
                 put_back(slot, ref_value(&child.table, &child_key, child_region));
-                split_object(&branch.node, root_key, region, full, child_key, obj, plan)?;
+                split_object(&branch.node, keys, region, full, child_key, obj, plan)?;
             }
             (Value::Array(items), true) => {
                 plan.lists.insert(full.to_string(), items.len());
@@ -76,9 +77,9 @@ fn split_object<'a>(
                     let Value::Object(obj) = item else {
                         return Err(not_an_object(child, &element));
                     };
-                    let child_key = checked_shard_key(child, root_key, &element)?;
+                    let child_key = checked_shard_key(child, keys, &element)?;
                     refs.push(ref_value(&child.table, &child_key, child_region));
-                    split_object(&branch.node, root_key, region, element, child_key, obj, plan)?;
+                    split_object(&branch.node, keys, region, element, child_key, obj, plan)?;
                 }
                 put_back(slot, Value::Array(refs));
             }
@@ -122,8 +123,8 @@ fn too_long(layout: &Layout, bytes: usize, path: String) -> Error {
 }
 
 /// The key of the shard item at `path`, if DynamoDB accepts it.
-fn checked_shard_key(layout: &Layout, root_key: &str, path: &PlainPath) -> Result<String> {
-    let key = shard_key(root_key, path);
+fn checked_shard_key(layout: &Layout, keys: Keys<'_>, path: &PlainPath) -> Result<String> {
+    let key = keys.at(path);
     if key.len() > MAX_KEY_BYTES {
         return Err(too_long(layout, key.len(), path.to_string()));
     }
@@ -164,11 +165,11 @@ pub(crate) fn deterministic_keys<'a>(node: &Node<'a>, root_key: &str, path: &Pla
     out
 }
 
-/// Keys of every shard item of an object whose list shards have the element
-/// counts `lists` (as recorded in its root metadata).
+/// Keys of every shard item of an object keyed by `keys` whose list shards
+/// have the element counts `lists` (as recorded in its root metadata).
 pub(crate) fn all_shard_keys<'a>(
     node: &Node<'a>,
-    root_key: &str,
+    keys: Keys<'_>,
     path: &PlainPath,
     lists: &BTreeMap<String, usize>,
     out: &mut Vec<(&'a Layout, String)>,
@@ -179,12 +180,12 @@ pub(crate) fn all_shard_keys<'a>(
             let count = lists.get(&full.to_string()).copied().unwrap_or(0);
             for i in 0..count {
                 let element = full.child(Step::Index(i));
-                out.push((branch.node.layout, shard_key(root_key, &element)));
-                all_shard_keys(&branch.node, root_key, &element, lists, out);
+                out.push((branch.node.layout, keys.at(&element)));
+                all_shard_keys(&branch.node, keys, &element, lists, out);
             }
         } else {
-            out.push((branch.node.layout, shard_key(root_key, &full)));
-            all_shard_keys(&branch.node, root_key, &full, lists, out);
+            out.push((branch.node.layout, keys.at(&full)));
+            all_shard_keys(&branch.node, keys, &full, lists, out);
         }
     }
 }
@@ -198,9 +199,9 @@ pub(crate) enum Holder<'a> {
     Spans,
 }
 
-/// Finds the item holding `path` of the object keyed `root_key`.
-pub(crate) fn holder<'a>(root: &'a Node<'a>, root_key: &str, path: &PlainPath) -> Result<Holder<'a>> {
-    let (mut node, mut base, mut key, mut rest) = (root, PlainPath::root(), root_key.to_owned(), path.clone());
+/// Finds the item holding `path` of the object whose items are keyed by `keys`.
+pub(crate) fn holder<'a>(root: &'a Node<'a>, keys: Keys<'_>, path: &PlainPath) -> Result<Holder<'a>> {
+    let (mut node, mut base, mut key, mut rest) = (root, PlainPath::root(), keys.root.to_owned(), path.clone());
     'descend: loop {
         for branch in &node.shards {
             if branch.at.strip_prefix(&rest).is_some() {
@@ -223,7 +224,7 @@ pub(crate) fn holder<'a>(root: &'a Node<'a>, root_key: &str, path: &PlainPath) -
             if after.steps.is_empty() {
                 return Ok(Holder::Spans);
             }
-            key = shard_key(root_key, &into);
+            key = keys.at(&into);
             (node, base, rest) = (&branch.node, into, after);
             continue 'descend;
         }
@@ -250,7 +251,7 @@ mod tests {
         let layout = people();
         let layout = Node::new(&layout).unwrap();
         let doc = json!({"name": "A", "location": {"city": "X", "geo": {"lat": 1}}, "locales": [{"t": 1}, {"t": 2}]});
-        let plan = split(&layout, "k", None, doc.as_object().unwrap().clone()).unwrap();
+        let plan = split(&layout, Keys::plain("k"), None, doc.as_object().unwrap().clone()).unwrap();
         let keys: Vec<_> = plan.parts.iter().map(|p| p.key.as_str()).collect();
         assert_eq!(keys, ["k", "k#$.location", "k#$.location.geo", "k#$.locales[0]", "k#$.locales[1]"]);
         assert_eq!(plan.parts[0].body["location"], json!({"__dystore_ref__": {"table": "Locations", "key": "k#$.location"}}));
@@ -262,7 +263,7 @@ mod tests {
     fn absent_optional_shards_are_scheduled_for_deletion() {
         let layout = people();
         let layout = Node::new(&layout).unwrap();
-        let plan = split(&layout, "k", None, json!({"location": null}).as_object().unwrap().clone()).unwrap();
+        let plan = split(&layout, Keys::plain("k"), None, json!({"location": null}).as_object().unwrap().clone()).unwrap();
         let absent: Vec<_> = plan.absent.iter().map(|(_, k)| k.as_str()).collect();
         assert_eq!(absent, ["k#$.location", "k#$.location.geo"]);
         assert_eq!(plan.parts.len(), 1);
@@ -272,7 +273,7 @@ mod tests {
     fn a_shard_holding_a_scalar_is_an_invalid_document() {
         let layout = people();
         let layout = Node::new(&layout).unwrap();
-        let e = split(&layout, "k", None, json!({"location": 3}).as_object().unwrap().clone()).err().unwrap();
+        let e = split(&layout, Keys::plain("k"), None, json!({"location": 3}).as_object().unwrap().clone()).err().unwrap();
         assert_eq!(e.kind(), ErrorKind::InvalidDocument);
         assert_eq!(e.path(), Some("$.location"));
         assert_eq!(e.table(), Some("Locations"));
@@ -282,14 +283,16 @@ mod tests {
     fn holder_descends_into_shards() {
         let layout = people();
         let layout = Node::new(&layout).unwrap();
-        let Holder::Item { key, rest, node, .. } = holder(&layout, "k", &plain("$.location.geo.lat")).unwrap() else { panic!() };
+        let Holder::Item { key, rest, node, .. } = holder(&layout, Keys::plain("k"), &plain("$.location.geo.lat")).unwrap() else {
+            panic!()
+        };
         assert_eq!((key.as_str(), rest.to_string().as_str(), node.layout.table.as_ref()), ("k#$.location.geo", "$.lat", "Geo"));
-        let Holder::Item { key, rest, .. } = holder(&layout, "k", &plain("$.locales[3].t")).unwrap() else { panic!() };
+        let Holder::Item { key, rest, .. } = holder(&layout, Keys::plain("k"), &plain("$.locales[3].t")).unwrap() else { panic!() };
         assert_eq!((key.as_str(), rest.to_string().as_str()), ("k#$.locales[3]", "$.t"));
-        let Holder::Item { key, .. } = holder(&layout, "k", &plain("$.name")).unwrap() else { panic!() };
+        let Holder::Item { key, .. } = holder(&layout, Keys::plain("k"), &plain("$.name")).unwrap() else { panic!() };
         assert_eq!(key, "k");
         for spanning in ["$.location", "$.locales", "$.locales[1]", "$"] {
-            assert!(matches!(holder(&layout, "k", &plain(spanning)).unwrap(), Holder::Spans), "{spanning}");
+            assert!(matches!(holder(&layout, Keys::plain("k"), &plain(spanning)).unwrap(), Holder::Spans), "{spanning}");
         }
     }
 }

@@ -303,6 +303,7 @@ fn convert_strings<T: DyObject>(doc: &mut Value) {
         let spelled = match text.as_str() {
             "True" => Some(Value::Bool(true)),
             "False" => Some(Value::Bool(false)),
+            "None" => Some(Value::Null),
             number => number.parse::<serde_json::Number>().ok().map(Value::Number),
         };
         if let Some(value) = spelled.filter(|v| crate::probe::fit::<T>(&steps, Some(v)) == crate::probe::Fit::Fits)

@@ -10,6 +10,8 @@
 
 #![allow(dead_code, unreachable_pub)] // each test binary uses a different part
 
+pub mod legacy;
+
 use aws_sdk_dynamodb::config::Credentials;
 use dystore::{Client, Store};
 use std::net::SocketAddr;

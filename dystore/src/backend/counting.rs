@@ -54,7 +54,8 @@ impl<B: ?Sized> Counting<B> {
     }
 }
 
-fn write_op(write: &Write) -> &'static str {
+/// The DynamoDB operation that sends `write` alone.
+pub(crate) fn write_op(write: &Write) -> &'static str {
     match write {
         Write::Put { .. } => op::PUT_ITEM,
         Write::Update { .. } => op::UPDATE_ITEM,

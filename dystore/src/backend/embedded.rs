@@ -196,13 +196,21 @@ impl Backend for Embedded {
             .collect();
         let request = batch_get_item::BatchGetItemRequest { request_items, ..Default::default() };
         let response = self.db.batch_get_item(request).map_err(map_err)?;
-        // The engine serves every key at once; a non-empty remainder would be
-        // a change of behaviour we want to hear about, not to drop silently.
-        if !response.unprocessed_keys.is_empty() {
-            return Err(BackendError::Other("embedded engine left unprocessed keys".into()));
-        }
+        // The engine, like DynamoDB, stops at 16 MB per response and hands
+        // the rest back as unprocessed keys, which the caller asks for again.
+        // dynoxide gives them in DynamoDB's JSON wire form.
+        let unprocessed = response
+            .unprocessed_keys
+            .into_iter()
+            .map(|(table, left)| {
+                let keys: Vec<HashMap<String, dx::AttributeValue>> = serde_json::from_value(left["Keys"].clone())
+                    .map_err(|e| BackendError::Other(format!("embedded engine: unreadable unprocessed keys: {e}")))?;
+                let consistent = left["ConsistentRead"].as_bool().unwrap_or(false);
+                Ok(TableKeys { table, keys: keys.into_iter().map(from_dx_item).collect(), consistent })
+            })
+            .collect::<Result<_, BackendError>>()?;
         let items = response.responses.into_iter().map(|(table, items)| (table, items.into_iter().map(from_dx_item).collect())).collect();
-        Ok(BatchGetOutput { items, unprocessed: Vec::new() })
+        Ok(BatchGetOutput { items, unprocessed })
     }
 
     async fn write(&self, write: Write) -> Result<(), BackendError> {

@@ -3,8 +3,9 @@
 //! transaction conflicts, unprocessed keys) and a process that dies between
 //! two requests, around any backend, seeded so a failing case replays.
 //!
-//! Every injected fault stops the request before it reaches the inner
-//! backend, so nothing it would have written is written.
+//! Every injected fault but [`Fault::AppliedTimeout`] stops the request
+//! before it reaches the inner backend, so nothing it would have written is
+//! written; that one lets it through and loses the answer.
 
 use super::{Backend, BackendError, BatchGetOutput, Get, Item, Page, Query, Scan, TableInfo, TableKeys, Write};
 use async_trait::async_trait;
@@ -25,6 +26,9 @@ pub enum Fault {
     /// (`TransactionConflict`); on a request that is not a transaction,
     /// throttling instead.
     TransactionConflict,
+    /// No answer in time, but the request reached the backend and was
+    /// applied: the ambiguous timeout of a write DynamoDB committed.
+    AppliedTimeout,
 }
 
 /// Which faults to inject, and when. Requests are numbered from 1 in the
@@ -189,6 +193,11 @@ impl<B: ?Sized> Faulty<B> {
         };
         *self.injected.counts().faults.entry(fault).or_insert(0) += 1;
         Err(match fault {
+            Fault::AppliedTimeout => {
+                // Whatever the backend answered is lost on the way back.
+                let _ = request.await;
+                BackendError::Unavailable("injected: no answer in time (the request was applied)".into())
+            }
             Fault::Throttling => BackendError::Throttled("injected: rate exceeded".into()),
             Fault::ServerError => BackendError::Unavailable("injected: internal server error".into()),
             Fault::Timeout => BackendError::Unavailable("injected: no answer in time".into()),

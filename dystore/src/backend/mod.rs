@@ -21,7 +21,7 @@ pub use embedded::Embedded;
 #[cfg(feature = "testing")]
 pub use faults::{Fault, FaultPlan, Faulty, Injected};
 pub use retry::RetryPolicy;
-pub(crate) use retry::{Backoff, Retrying};
+pub(crate) use retry::{Backoff, Retrying, retryable};
 
 use async_trait::async_trait;
 use serde_dynamo::AttributeValue;
@@ -140,6 +140,14 @@ impl Write {
         }
     }
 
+    /// The write's condition expression, if it has one.
+    pub fn condition(&self) -> Option<&Expr> {
+        match self {
+            Write::Put { condition, .. } | Write::Update { condition, .. } | Write::Delete { condition, .. } => condition.as_ref(),
+            Write::Check { condition, .. } => Some(condition),
+        }
+    }
+
     /// The table this write touches.
     pub fn table(&self) -> &str {
         match self {
@@ -233,6 +241,37 @@ pub enum BackendError {
     /// Anything else (network, service error).
     #[error("{0}")]
     Other(String),
+    /// The last error of a request sent more than once (retried), or once
+    /// after an earlier attempt may have been applied.
+    #[error("{last} (after {} attempts of {})", retries.attempts, retries.request)]
+    Retried {
+        /// How the request was retried.
+        retries: Retries,
+        /// The last attempt's error.
+        last: Box<BackendError>,
+    },
+}
+
+/// How one request was retried before it failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retries {
+    /// The DynamoDB operation (one of [`op`]).
+    pub request: &'static str,
+    /// Attempts made, the first included.
+    pub attempts: u32,
+    /// Whether an attempt that failed may have been applied (a write that
+    /// timed out or got a 5xx): the object may have changed.
+    pub maybe_applied: bool,
+}
+
+impl BackendError {
+    /// The last attempt's error, and how the request was retried if it was.
+    pub fn split(self) -> (BackendError, Option<Retries>) {
+        match self {
+            BackendError::Retried { retries, last } => (*last, Some(retries)),
+            other => (other, None),
+        }
+    }
 }
 
 /// The DynamoDB operations dystore uses.

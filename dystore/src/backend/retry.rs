@@ -5,7 +5,8 @@
 //! (unprocessed keys of a batch, a torn read, a lost race) are decisions of
 //! the operations and stay there, using the same [`Backoff`].
 
-use super::{Backend, BackendError, BatchGetOutput, Get, Item, Page, Query, Scan, TableInfo, TableKeys, Write};
+use super::counting::write_op;
+use super::{Backend, BackendError, BatchGetOutput, Get, Item, Page, Query, Retries, Scan, TableInfo, TableKeys, Write, op};
 use async_trait::async_trait;
 use std::future::Future;
 use std::sync::Arc;
@@ -110,22 +111,33 @@ impl Retrying {
         Retrying { inner, policy }
     }
 
-    /// Runs `request`, again while the backend reports throttling.
-    async fn run<T, F, Fut>(&self, mut request: F) -> Result<T, BackendError>
+    /// Runs `request` (the DynamoDB operation `name`, a write if `writes`),
+    /// again while it fails in a way worth retrying. An error after more
+    /// than one attempt, or after an attempt of a write that may have been
+    /// applied, comes back as [`BackendError::Retried`].
+    async fn run<T, F, Fut>(&self, name: &'static str, writes: bool, mut request: F) -> Result<T, BackendError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, BackendError>>,
     {
         let mut backoff = Backoff::new(self.policy);
+        let mut retries = Retries { request: name, attempts: 0, maybe_applied: false };
         loop {
-            match request().await {
-                Err(e) if retryable(&e) => {
-                    if !backoff.wait().await {
-                        return Err(e);
-                    }
-                }
-                other => return other,
+            retries.attempts += 1;
+            let e = match request().await {
+                Err(e) => e,
+                ok => return ok,
+            };
+            let again = retryable(&e) && backoff.wait().await;
+            if !again {
+                return Err(if retries.attempts > 1 || retries.maybe_applied {
+                    BackendError::Retried { retries, last: Box::new(e) }
+                } else {
+                    e
+                });
             }
+            // A write that timed out or met a 5xx may have been applied.
+            retries.maybe_applied |= writes && matches!(e, BackendError::Unavailable(_));
         }
     }
 }
@@ -133,39 +145,39 @@ impl Retrying {
 #[async_trait]
 impl Backend for Retrying {
     async fn get(&self, get: Get) -> Result<Option<Item>, BackendError> {
-        self.run(|| self.inner.get(get.clone())).await
+        self.run(op::GET_ITEM, false, || self.inner.get(get.clone())).await
     }
 
     async fn batch_get(&self, keys: Vec<TableKeys>) -> Result<BatchGetOutput, BackendError> {
-        self.run(|| self.inner.batch_get(keys.clone())).await
+        self.run(op::BATCH_GET_ITEM, false, || self.inner.batch_get(keys.clone())).await
     }
 
     async fn write(&self, write: Write) -> Result<(), BackendError> {
-        self.run(|| self.inner.write(write.clone())).await
+        self.run(write_op(&write), true, || self.inner.write(write.clone())).await
     }
 
     async fn transact_write(&self, writes: Vec<Write>) -> Result<(), BackendError> {
-        self.run(|| self.inner.transact_write(writes.clone())).await
+        self.run(op::TRANSACT_WRITE_ITEMS, true, || self.inner.transact_write(writes.clone())).await
     }
 
     async fn transact_get(&self, gets: Vec<Get>) -> Result<Vec<Option<Item>>, BackendError> {
-        self.run(|| self.inner.transact_get(gets.clone())).await
+        self.run(op::TRANSACT_GET_ITEMS, false, || self.inner.transact_get(gets.clone())).await
     }
 
     async fn query(&self, query: Query) -> Result<Page, BackendError> {
-        self.run(|| self.inner.query(query.clone())).await
+        self.run(op::QUERY, false, || self.inner.query(query.clone())).await
     }
 
     async fn scan(&self, scan: Scan) -> Result<Page, BackendError> {
-        self.run(|| self.inner.scan(scan.clone())).await
+        self.run(op::SCAN, false, || self.inner.scan(scan.clone())).await
     }
 
     async fn create_table(&self, table: &str, key: &str) -> Result<(), BackendError> {
-        self.run(|| self.inner.create_table(table, key)).await
+        self.run(op::CREATE_TABLE, true, || self.inner.create_table(table, key)).await
     }
 
     async fn describe_table(&self, table: &str) -> Result<Option<TableInfo>, BackendError> {
-        self.run(|| self.inner.describe_table(table)).await
+        self.run(op::DESCRIBE_TABLE, false, || self.inner.describe_table(table)).await
     }
 }
 
@@ -193,17 +205,38 @@ mod tests {
     #[tokio::test]
     async fn throttling_is_retried_until_it_passes_or_the_deadline() {
         let calls = AtomicUsize::new(0);
-        assert_eq!(retrying(1_000).run(|| throttled(&calls, 3)).await, Ok(3), "three throttles, then the answer");
+        assert_eq!(retrying(1_000).run(op::GET_ITEM, false, || throttled(&calls, 3)).await, Ok(3), "three throttles, then the answer");
         let calls = AtomicUsize::new(0);
-        assert!(matches!(retrying(20).run(|| throttled(&calls, usize::MAX)).await, Err(BackendError::Throttled(_))), "past the deadline");
+        let (last, retries) = retrying(20).run(op::GET_ITEM, false, || throttled(&calls, usize::MAX)).await.unwrap_err().split();
+        assert!(matches!(last, BackendError::Throttled(_)), "past the deadline: {last}");
+        let retries = retries.expect("retried");
+        assert_eq!(
+            (retries.request, retries.attempts as usize, retries.maybe_applied),
+            (op::GET_ITEM, calls.load(Ordering::SeqCst), false)
+        );
         let calls = AtomicUsize::new(0);
         let other = retrying(1_000)
-            .run(|| async {
+            .run(op::GET_ITEM, false, || async {
                 calls.fetch_add(1, Ordering::SeqCst);
                 Err::<(), _>(BackendError::Validation("no".into()))
             })
             .await;
         assert_eq!((other, calls.load(Ordering::SeqCst)), (Err(BackendError::Validation("no".into())), 1), "other errors are not retried");
+    }
+
+    #[tokio::test]
+    async fn a_write_that_timed_out_then_failed_may_have_been_applied() {
+        let calls = AtomicUsize::new(0);
+        let e = retrying(1_000)
+            .run(op::PUT_ITEM, true, || async {
+                let call = calls.fetch_add(1, Ordering::SeqCst);
+                Err::<(), _>(if call == 0 { BackendError::Unavailable("timeout".into()) } else { BackendError::ConditionFailed })
+            })
+            .await
+            .unwrap_err();
+        let (last, retries) = e.split();
+        assert_eq!(last, BackendError::ConditionFailed);
+        assert_eq!(retries, Some(Retries { request: op::PUT_ITEM, attempts: 2, maybe_applied: true }));
     }
 
     #[tokio::test]

@@ -69,7 +69,9 @@ pub fn open_legacy(key: &Key, bytes: &[u8]) -> Result<String> {
         return Err(Error::new(ErrorKind::Config, "dynamo-store 0.6 ciphertext needs the 32-byte key made by Key::from_legacy_string"));
     }
     let malformed = |detail| Error::new(ErrorKind::MalformedCiphertext, detail);
-    let mut raw = STANDARD.decode(bytes).map_err(|_| malformed("dynamo-store 0.6 ciphertext is not base64"))?;
+    // Python's b64decode, which the package read with, skips line breaks.
+    let text: Vec<u8> = bytes.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+    let mut raw = STANDARD.decode(&text).map_err(|_| malformed("dynamo-store 0.6 ciphertext is not base64"))?;
     if raw.len() < IV_LEN + BLOCK || !raw.len().is_multiple_of(BLOCK) {
         return Err(malformed("dynamo-store 0.6 ciphertext is not an IV and whole AES blocks"));
     }

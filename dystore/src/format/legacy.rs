@@ -29,8 +29,21 @@ pub(crate) struct LegacyShard {
     /// recorded path does not parse (the package wrote such paths; they
     /// match nothing and are skipped, as the package skipped them).
     pub(crate) at: Option<PlainPath>,
+    /// Whether the path ended in `[*]`: the place holds a list, each of
+    /// whose elements is a reference.
+    pub(crate) each: bool,
     /// The shards of the shard's own item.
     pub(crate) shards: Vec<LegacyShard>,
+}
+
+/// The place a dynamo-store 0.6 shard item's metadata records (`path`);
+/// `None` for a root, whose `path` is null.
+pub(crate) fn legacy_shard_path(meta: &AttributeValue) -> Option<&str> {
+    let AttributeValue::M(map) = meta else { return None };
+    match map.get("path") {
+        Some(AttributeValue::S(path)) => Some(path),
+        _ => None,
+    }
 }
 
 /// Whether a `__dystore_meta__` attribute is dynamo-store 0.6's: a map with
@@ -62,24 +75,33 @@ pub(crate) fn shards_of(meta: &AttributeValue) -> Result<Vec<LegacyShard>> {
 
 fn shard(value: &AttributeValue) -> Result<LegacyShard> {
     let AttributeValue::M(map) = value else { return Err(format_error("has a shard that is not a map")) };
-    let at = match map.get("path") {
-        Some(AttributeValue::S(path)) => parse_plain_only(path, "a dynamo-store 0.6 shard path").ok(),
-        _ => None,
+    let (at, each) = match map.get("path") {
+        Some(AttributeValue::S(path)) => match path.strip_suffix("[*]") {
+            Some(list) => (parse_plain_only(list, "a dynamo-store 0.6 shard path").ok(), true),
+            None => (parse_plain_only(path, "a dynamo-store 0.6 shard path").ok(), false),
+        },
+        _ => (None, false),
     };
     Ok(LegacyShard {
         table: text(map, "table_name")?.to_owned(),
         key_name: text(map, "primary_key_name")?.to_owned(),
         at,
+        each,
         shards: shards_of(value)?,
     })
 }
 
-/// The key of the item a legacy shard reference names, if `value` is one.
-pub(crate) fn reference(value: &AttributeValue) -> Option<&str> {
-    let AttributeValue::M(map) = value else { return None };
+/// The key of the item a legacy shard reference names: `Ok(None)` if
+/// `value` is no reference, a `Format` error if it has a reference's
+/// entries (`primary_key`, `table_name:`) but no usable key.
+pub(crate) fn reference(value: &AttributeValue) -> Result<Option<&str>> {
+    let AttributeValue::M(map) = value else { return Ok(None) };
+    if !map.contains_key("table_name:") && !map.contains_key("primary_key") {
+        return Ok(None);
+    }
     match map.get("primary_key") {
-        Some(AttributeValue::S(key)) if map.contains_key("table_name:") => Some(key),
-        _ => None,
+        Some(AttributeValue::S(key)) if !key.is_empty() => Ok(Some(key)),
+        _ => Err(Error::new(ErrorKind::Format, "a dynamo-store 0.6 shard reference without a usable `primary_key` (a non-empty string)")),
     }
 }
 
@@ -128,7 +150,11 @@ pub(crate) fn unwrap_classes(value: serde_json::Value) -> serde_json::Value {
     use serde_json::Value;
     match value {
         Value::Object(mut map) => match map.get("__metatype__").and_then(Value::as_str) {
-            Some("value") => unwrap_classes(map.remove("value").unwrap_or(Value::Null)),
+            // Only the exact wrapper: a map with other entries is data.
+            Some("value") if map.keys().all(|k| matches!(k.as_str(), "__metatype__" | "value" | "__class__" | "__module__")) => {
+                unwrap_classes(map.remove("value").unwrap_or(Value::Null))
+            }
+            Some("value") => Value::Object(map.into_iter().map(|(k, v)| (k, unwrap_classes(v))).collect()),
             Some(_) => {
                 for wrapper in ["__class__", "__module__", "__metatype__"] {
                     map.remove(wrapper);
@@ -174,7 +200,16 @@ mod tests {
                 .map(|(k, v)| (k.to_owned(), AttributeValue::S(v.to_owned())))
                 .collect(),
         );
-        assert_eq!(reference(&r), Some("k"));
-        assert_eq!(reference(&AttributeValue::M([("primary_key".to_owned(), AttributeValue::S("k".into()))].into())), None);
+        assert_eq!(reference(&r).unwrap(), Some("k"));
+        let data = AttributeValue::M([("city".to_owned(), AttributeValue::S("k".into()))].into());
+        assert_eq!(reference(&data).unwrap(), None, "a map without a reference's entries is data");
+        for broken in [
+            [("primary_key", AttributeValue::S(String::new())), ("table_name:", AttributeValue::S("T".into()))],
+            [("primary_key", AttributeValue::N("3".into())), ("table_name:", AttributeValue::S("T".into()))],
+            [("region_name:", AttributeValue::S("R".into())), ("table_name:", AttributeValue::S("T".into()))],
+        ] {
+            let map = AttributeValue::M(broken.into_iter().map(|(k, v)| (k.to_owned(), v)).collect());
+            assert_eq!(reference(&map).unwrap_err().kind(), ErrorKind::Format, "{map:?}");
+        }
     }
 }

@@ -38,6 +38,38 @@ pub(crate) fn shard_key(root_key: &str, path: &PlainPath) -> String {
     format!("{root_key}#{path}")
 }
 
+/// The key of the shard item at `path` of the object keyed `root_key` for
+/// the save `write_id`, when that save's shard keys carry its write id (a
+/// save spanning several transactions writes beside the items it replaces).
+/// No such key is ever a [`shard_key`]: a printed path never holds `#`
+/// outside its brackets.
+pub(crate) fn keyed_shard_key(root_key: &str, path: &PlainPath, write_id: &str) -> String {
+    format!("{root_key}#{path}#{write_id}")
+}
+
+/// How one save of an object keys its shard items.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Keys<'a> {
+    pub(crate) root: &'a str,
+    /// The save's write id, when its shard keys carry it.
+    pub(crate) write_id: Option<&'a str>,
+}
+
+impl<'a> Keys<'a> {
+    /// Deterministic keys: the root key and the path.
+    pub(crate) fn plain(root: &'a str) -> Self {
+        Keys { root, write_id: None }
+    }
+
+    /// The key of the shard item at `path`.
+    pub(crate) fn at(&self, path: &PlainPath) -> String {
+        match self.write_id {
+            None => shard_key(self.root, path),
+            Some(w) => keyed_shard_key(self.root, path, w),
+        }
+    }
+}
+
 /// What a shard key holds right after its root key, and so what no root
 /// key may hold: no root key can then name another object's shard item.
 pub(crate) const SHARD_KEY_MARK: &str = "#$";
@@ -52,11 +84,24 @@ pub(crate) fn set_revision(update: &mut Expr, revision: String) {
 }
 
 /// Adds to a projection the shape an item records (every item of a save
-/// does); read it back from the projected item with [`recorded_shape`].
+/// does) and its large leaves; read them back from the projected item with
+/// [`recorded_shape`] and [`recorded_chunks`].
 pub(crate) fn project_shape(projection: &mut Expr) {
     projection.names.insert("#dm".into(), META.into());
     projection.names.insert("#shape".into(), "shape".into());
-    projection.text.push_str(if projection.text.is_empty() { "#dm.#shape" } else { ", #dm.#shape" });
+    projection.names.insert("#chunks".into(), CHUNKS.into());
+    projection.text.push_str(if projection.text.is_empty() { "#dm.#shape, #dm.#chunks" } else { ", #dm.#shape, #dm.#chunks" });
+}
+
+/// The paths of the large leaves an item's (projected) metadata records.
+pub(crate) fn recorded_chunks(meta: Option<&AttributeValue>) -> Vec<String> {
+    match meta {
+        Some(AttributeValue::M(meta)) => match meta.get(CHUNKS) {
+            Some(AttributeValue::M(chunks)) => chunks.keys().cloned().collect(),
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    }
 }
 
 /// The shape recorded in an item's (projected) metadata attribute.
@@ -168,38 +213,67 @@ pub(crate) fn shape_of(layout: &Layout) -> String {
 pub(crate) enum Guard<'a> {
     /// The object exists.
     Exists,
-    /// The object does not exist.
+    /// No root item (object or tombstone) is stored under the key.
     Absent,
-    /// The object's stored revision is this one.
+    /// The root's stored revision is this one.
     Revision(&'a str),
     /// The object exists and was stored in this shape.
     Shape(&'a str),
-    /// The object does not exist, or was stored in this shape.
-    AbsentOrShape(&'a str),
+    /// The object was saved with this write id (its shard items are this save's).
+    WriteId(&'a str),
+    /// The object exists, was stored in this shape under deterministic
+    /// shard keys, and no cleanup is owed: its items follow from the shape.
+    Settled(&'a str),
+    /// Nothing is stored under the key, or [`Guard::Settled`].
+    AbsentOrSettled(&'a str),
+    /// [`Guard::Revision`] and settled.
+    RevisionSettled(&'a str),
 }
 
 impl Guard<'_> {
     /// The condition expression on a root keyed by `key_name`. Its
-    /// placeholders (`#pk`, `#dm`, `#grev`, `#gshape`, `:grev`, `:gshape`)
-    /// never collide with an update's (`#n0`, `:v`, `#rev`, `:rev`).
+    /// placeholders (`#pk`, `#dm`, `#g...`, `:g...`) never collide with an
+    /// update's (`#n0`, `:v`, `#rev`, `:rev`, `#st`, `:st`).
     pub(crate) fn condition(self, key_name: &str) -> Expr {
         let mut expr = Expr::default();
-        if !matches!(self, Guard::Revision(_)) {
+        let pk = |expr: &mut Expr| {
             expr.names.insert("#pk".into(), key_name.to_owned());
-        }
-        let mut compare = |name: &str, value: &str| {
+            "#pk"
+        };
+        let compare = |expr: &mut Expr, name: &str, value: &str| {
             expr.names.insert("#dm".into(), META.into());
             expr.names.insert(format!("#g{name}"), name.to_owned());
             expr.values.insert(format!(":g{name}"), AttributeValue::S(value.to_owned()));
             format!("#dm.#g{name} = :g{name}")
         };
-        expr.text = match self {
-            Guard::Exists => "attribute_exists(#pk)".into(),
-            Guard::Absent => "attribute_not_exists(#pk)".into(),
-            Guard::Revision(rev) => compare("revision", rev),
-            Guard::Shape(shape) => format!("attribute_exists(#pk) AND {}", compare("shape", shape)),
-            Guard::AbsentOrShape(shape) => format!("attribute_not_exists(#pk) OR {}", compare("shape", shape)),
+        let settled = |expr: &mut Expr| {
+            expr.names.insert("#dm".into(), META.into());
+            expr.names.insert("#gstale".into(), STALE.into());
+            expr.names.insert("#gkeys".into(), SHARD_KEYS.into());
+            expr.names.insert("#gchunks".into(), CHUNKS.into());
+            "(attribute_not_exists(#dm.#gstale) OR size(#dm.#gstale) = :gzero) AND attribute_not_exists(#dm.#gkeys) \
+             AND attribute_not_exists(#dm.#gchunks)"
+                .to_owned()
         };
+        expr.text = match self {
+            Guard::Exists => format!("attribute_exists({})", pk(&mut expr)),
+            Guard::Absent => format!("attribute_not_exists({})", pk(&mut expr)),
+            Guard::Revision(rev) => compare(&mut expr, "revision", rev),
+            Guard::WriteId(id) => compare(&mut expr, "write_id", id),
+            Guard::Shape(shape) => format!("attribute_exists({}) AND {}", pk(&mut expr), compare(&mut expr, "shape", shape)),
+            Guard::Settled(shape) => {
+                let exists = format!("attribute_exists({})", pk(&mut expr));
+                format!("{exists} AND {} AND {}", compare(&mut expr, "shape", shape), settled(&mut expr))
+            }
+            Guard::AbsentOrSettled(shape) => {
+                let absent = format!("attribute_not_exists({})", pk(&mut expr));
+                format!("{absent} OR ({} AND {})", compare(&mut expr, "shape", shape), settled(&mut expr))
+            }
+            Guard::RevisionSettled(rev) => format!("{} AND {}", compare(&mut expr, "revision", rev), settled(&mut expr)),
+        };
+        if expr.text.contains(":gzero") {
+            expr.values.insert(":gzero".into(), AttributeValue::N("0".into()));
+        }
         expr
     }
 }
@@ -217,6 +291,15 @@ pub(crate) fn cancelled<R: Copy>(reasons: &[Option<String>], roles: &[R], code: 
     reasons.iter().zip(roles).filter(|(reason, _)| reason.as_deref() == Some(code)).map(|(_, role)| *role).collect()
 }
 
+/// Name of the root metadata entry that says a save's shard keys carry its
+/// write id ([`keyed_shard_key`]); its value is `"write_id"`.
+pub(crate) const SHARD_KEYS: &str = "shard_keys";
+/// Name of the root metadata entry listing the items owed deletion.
+pub(crate) const STALE: &str = "stale";
+/// Name of the metadata entry of an item (the root: of the object) listing
+/// the leaves stored in chunk items.
+pub(crate) const CHUNKS: &str = "chunks";
+
 /// The metadata of a root item.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct RootMeta {
@@ -226,6 +309,148 @@ pub(crate) struct RootMeta {
     /// Element counts of list shards, by full path: what a later save must
     /// delete when a list shrinks.
     pub(crate) lists: BTreeMap<String, usize>,
+    /// Whether this save's shard keys carry its write id.
+    pub(crate) keyed: bool,
+    /// Leaves stored in chunk items, by full path: how many chunks each.
+    pub(crate) chunks: BTreeMap<String, crate::chunk::Recorded>,
+    /// Items owed deletion (superseded saves, saves that never committed),
+    /// by id: a save or delete of the object deletes them.
+    pub(crate) stale: BTreeMap<String, Stale>,
+}
+
+/// Items a root records as owed deletion.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Stale {
+    /// Every shard and chunk item of one save (its id is the save's write id).
+    Save { layout: Layout, lists: BTreeMap<String, usize>, chunks: BTreeMap<String, crate::chunk::Recorded>, keyed: bool },
+    /// Items named one by one, `(table, key attribute, key)`: a dynamo-store
+    /// 0.6 object's shard items, whose keys are random.
+    Items(Vec<(String, String, String)>),
+}
+
+impl Stale {
+    fn to_value(&self, id: &str) -> Value {
+        match self {
+            Stale::Save { layout, lists, chunks, keyed } => {
+                let mut m = Map::new();
+                m.insert("write_id".into(), id.into());
+                m.insert("layout".into(), layout_to_meta(layout));
+                if !lists.is_empty() {
+                    m.insert("lists".into(), json!(lists));
+                }
+                if !chunks.is_empty() {
+                    m.insert(CHUNKS.into(), json!(chunks));
+                }
+                if *keyed {
+                    m.insert(SHARD_KEYS.into(), "write_id".into());
+                }
+                Value::Object(m)
+            }
+            Stale::Items(items) => json!({"items": items}),
+        }
+    }
+
+    fn from_value(value: &Value) -> Result<Self> {
+        if let Some(items) = value.get("items") {
+            return serde_json::from_value(items.clone()).map(Stale::Items).map_err(|_| format_error("has unreadable stale items"));
+        }
+        Ok(Stale::Save {
+            layout: layout_from_meta(value.get("layout").ok_or_else(|| format_error("has a stale save without `layout`"))?)?,
+            lists: lists_of(value)?,
+            chunks: chunks_of(value)?,
+            keyed: keyed_of(value)?,
+        })
+    }
+
+    /// The stale entries as stored in a root's metadata.
+    pub(crate) fn map_value(stale: &BTreeMap<String, Stale>) -> Value {
+        Value::Object(stale.iter().map(|(id, s)| (id.clone(), s.to_value(id))).collect())
+    }
+}
+
+fn lists_of(value: &Value) -> Result<BTreeMap<String, usize>> {
+    match value.get("lists") {
+        None => Ok(BTreeMap::new()),
+        Some(v) => serde_json::from_value(v.clone()).map_err(|_| format_error("has unreadable `lists`")),
+    }
+}
+
+/// The `chunks` entry of an item's metadata: chunk counts by leaf path.
+pub(crate) fn chunks_of(value: &Value) -> Result<BTreeMap<String, crate::chunk::Recorded>> {
+    match value.get(CHUNKS) {
+        None => Ok(BTreeMap::new()),
+        Some(v) => serde_json::from_value(v.clone()).map_err(|_| format_error(&format!("has unreadable `{CHUNKS}`"))),
+    }
+}
+
+fn keyed_of(value: &Value) -> Result<bool> {
+    match value.get(SHARD_KEYS) {
+        None => Ok(false),
+        Some(v) if v == "write_id" => Ok(true),
+        Some(_) => Err(format_error(&format!("has an unknown `{SHARD_KEYS}`"))),
+    }
+}
+
+fn stale_of(value: &Value) -> Result<BTreeMap<String, Stale>> {
+    match value.get(STALE) {
+        None => Ok(BTreeMap::new()),
+        Some(Value::Object(entries)) => entries.iter().map(|(id, v)| Ok((id.clone(), Stale::from_value(v)?))).collect(),
+        Some(_) => Err(format_error(&format!("has `{STALE}` that is not a map"))),
+    }
+}
+
+/// What a root item holds: an object, or a tombstone (no object, items
+/// owed deletion: a delete or a first save that has not finished).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Root {
+    Object(RootMeta),
+    Tombstone { revision: String, stale: BTreeMap<String, Stale> },
+}
+
+impl Root {
+    /// A root's stored metadata attribute: as JSON (for loaders that keep
+    /// it) and read.
+    pub(crate) fn decode(meta: AttributeValue) -> Result<(Value, Root)> {
+        let value = crate::value::to_json(meta)?;
+        let decoded = Root::from_value(&value)?;
+        Ok((value, decoded))
+    }
+
+    pub(crate) fn from_value(value: &Value) -> Result<Self> {
+        check_version(value)?;
+        if value.get("write_id").is_none() && value.get("layout").is_none() {
+            let revision = value.get("revision").and_then(Value::as_str).ok_or_else(|| format_error("lacks `revision`"))?;
+            return Ok(Root::Tombstone { revision: revision.to_owned(), stale: stale_of(value)? });
+        }
+        RootMeta::from_value(value).map(Root::Object)
+    }
+
+    pub(crate) fn revision(&self) -> &str {
+        match self {
+            Root::Object(meta) => &meta.revision,
+            Root::Tombstone { revision, .. } => revision,
+        }
+    }
+
+    pub(crate) fn stale(&self) -> &BTreeMap<String, Stale> {
+        match self {
+            Root::Object(meta) => &meta.stale,
+            Root::Tombstone { stale, .. } => stale,
+        }
+    }
+
+    /// The object, if this root holds one.
+    pub(crate) fn object(self) -> Option<RootMeta> {
+        match self {
+            Root::Object(meta) => Some(meta),
+            Root::Tombstone { .. } => None,
+        }
+    }
+}
+
+/// The metadata of a tombstone root.
+pub(crate) fn tombstone_meta(revision: &str, stale: &BTreeMap<String, Stale>) -> Value {
+    json!({"version": VERSION, "revision": revision, STALE: Stale::map_value(stale)})
 }
 
 impl RootMeta {
@@ -244,37 +469,68 @@ impl RootMeta {
         if !self.lists.is_empty() {
             m.insert("lists".into(), json!(self.lists));
         }
+        if self.keyed {
+            m.insert(SHARD_KEYS.into(), "write_id".into());
+        }
+        if !self.chunks.is_empty() {
+            m.insert(CHUNKS.into(), json!(self.chunks));
+        }
+        if !self.stale.is_empty() {
+            m.insert(STALE.into(), Stale::map_value(&self.stale));
+        }
         Value::Object(m)
-    }
-
-    /// A root's stored metadata attribute: as JSON (for loaders that keep
-    /// it) and read.
-    pub(crate) fn decode(meta: AttributeValue) -> Result<(Value, RootMeta)> {
-        let value = crate::value::to_json(meta)?;
-        let decoded = RootMeta::from_value(&value)?;
-        Ok((value, decoded))
     }
 
     pub(crate) fn from_value(value: &Value) -> Result<Self> {
         check_version(value)?;
         let text =
             |name: &str| value.get(name).and_then(Value::as_str).map(str::to_owned).ok_or_else(|| format_error(&format!("lacks `{name}`")));
-        let lists = match value.get("lists") {
-            None => BTreeMap::new(),
-            Some(v) => serde_json::from_value(v.clone()).map_err(|_| format_error("has unreadable `lists`"))?,
-        };
         Ok(RootMeta {
             write_id: text("write_id")?,
             revision: text("revision")?,
             layout: layout_from_meta(value.get("layout").ok_or_else(|| format_error("lacks `layout`"))?)?,
-            lists,
+            lists: lists_of(value)?,
+            keyed: keyed_of(value)?,
+            chunks: chunks_of(value)?,
+            stale: stale_of(value)?,
         })
+    }
+
+    /// This save's items, as a stale entry (its id: the write id).
+    pub(crate) fn as_stale(&self) -> Stale {
+        Stale::Save { layout: self.layout.clone(), lists: self.lists.clone(), chunks: self.chunks.clone(), keyed: self.keyed }
+    }
+
+    /// Every shard and chunk item of this save of the object keyed `root`.
+    pub(crate) fn items(&self, root: &str) -> Result<Vec<(String, String, String)>> {
+        crate::ops::save_items(&self.layout, &self.lists, &self.chunks, self.keys(root))
+    }
+
+    /// How this save keyed its shard items.
+    pub(crate) fn keys<'a>(&'a self, root: &'a str) -> Keys<'a> {
+        Keys { root, write_id: self.keyed.then_some(self.write_id.as_str()) }
     }
 }
 
-/// The metadata of a shard item.
-pub(crate) fn shard_meta(write_id: &str, shape: &str, root_key: &str, path: &PlainPath) -> Value {
-    json!({"version": VERSION, "write_id": write_id, "shape": shape, "root": root_key, "path": path.to_string()})
+/// The metadata of a shard item, with the chunk counts of its own leaves
+/// stored in chunk items.
+pub(crate) fn shard_meta(
+    write_id: &str,
+    shape: &str,
+    root_key: &str,
+    path: &PlainPath,
+    chunks: &BTreeMap<String, crate::chunk::Recorded>,
+) -> Value {
+    let mut meta = json!({"version": VERSION, "write_id": write_id, "shape": shape, "root": root_key, "path": path.to_string()});
+    if !chunks.is_empty() {
+        meta[CHUNKS] = json!(chunks);
+    }
+    meta
+}
+
+/// The metadata of a chunk item: chunk `index` of the leaf at `path`.
+pub(crate) fn chunk_meta(write_id: &str, root_key: &str, path: &PlainPath, index: usize) -> Value {
+    json!({"version": VERSION, "write_id": write_id, "root": root_key, "path": path.to_string(), "chunk": index})
 }
 
 /// The write id recorded in any item's metadata.

@@ -19,6 +19,10 @@ pub(crate) async fn batch_get_all(
     keys: &[(String, String, String)],
 ) -> Result<HashMap<(String, String), Item>> {
     let mut found = HashMap::new();
+    // DynamoDB refuses a request that names a key twice; an object may
+    // (two references of a dynamo-store 0.6 object to one item).
+    let mut seen = std::collections::HashSet::new();
+    let keys: Vec<(String, String, String)> = keys.iter().filter(|(t, _, k)| seen.insert((t, k))).cloned().collect();
     for chunk in keys.chunks(BATCH_GET_KEYS) {
         let key_names: HashMap<&str, &str> = chunk.iter().map(|(t, k, _)| (t.as_str(), k.as_str())).collect();
         let mut pending = group(chunk);
@@ -36,7 +40,19 @@ pub(crate) async fn batch_get_all(
             }
             pending = out.unprocessed;
             if !pending.is_empty() && !backoff.wait().await {
-                return Err(Error::new(ErrorKind::Throttled, "keys stayed unprocessed").with_table(pending[0].table.clone()));
+                let undone: Vec<String> = pending
+                    .iter()
+                    .flat_map(|t| {
+                        let key_name = key_names.get(t.table.as_str()).copied().unwrap_or_default();
+                        t.keys.iter().filter_map(move |k| match k.get(key_name) {
+                            Some(AttributeValue::S(key)) => Some(format!("{}/{key}", t.table)),
+                            _ => None,
+                        })
+                    })
+                    .collect();
+                return Err(Error::new(ErrorKind::Throttled, "keys stayed unprocessed past the retry deadline")
+                    .with_table(pending[0].table.clone())
+                    .with_undone(undone));
             }
         }
     }

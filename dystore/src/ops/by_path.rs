@@ -1,12 +1,13 @@
 //! Reading and writing one path of a stored object, touching only the item
 //! that holds it.
 
-use super::{Env, backend_error, check_key, key_item, load, not_found, read_meta, stored_node};
+use super::{Env, RACE_ATTEMPTS, When, backend_error, bounded, check_key, key_item, load, not_found, read_meta, save, stored_node};
 use crate::backend::{BackendError, Expr, Get, Write};
 use crate::codec::{Codec, Site};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{
-    CONDITION_FAILED, Guard, META, VALIDATION_ERROR, cancelled, project_shape, recorded_shape, set_revision, shape_of, token,
+    CHUNKS, CONDITION_FAILED, Guard, Keys, META, RootMeta, VALIDATION_ERROR, cancelled, project_shape, recorded_chunks, recorded_shape,
+    set_revision, shape_of, token,
 };
 use crate::layout::Layout;
 use crate::path::{Path, PlainPath, Step, parse, parse_plain_only, placeholder_for};
@@ -22,6 +23,10 @@ use serde_json::Value;
 /// The values at `path` in the object keyed `key`: one or none for a plain
 /// path, any number for a pattern or a query.
 pub(crate) async fn read_path(env: &Env<'_>, layout: &Layout, key: &str, path: &str) -> Result<Vec<Value>> {
+    bounded(env, layout, Some(key), false, read_path_now(env, layout, key, path)).await
+}
+
+async fn read_path_now(env: &Env<'_>, layout: &Layout, key: &str, path: &str) -> Result<Vec<Value>> {
     let resolved = Resolved::new(layout)?;
     let plain = match parse(path).map_err(|e| e.with_table(layout.table.as_ref()))? {
         Path::Plain(p) => p,
@@ -33,26 +38,51 @@ pub(crate) async fn read_path(env: &Env<'_>, layout: &Layout, key: &str, path: &
     };
     check_key(layout, key)?;
     check_shard_keys(&resolved.root, key)?;
-    if let Holder::Item { node, base, key: item_key, rest } = holder(&resolved.root, key, &plain)?
-        && !rest.steps.is_empty()
-    {
-        match rest.steps.first() {
-            // An object is a map: nothing is at an index of it.
-            Some(Step::Index(_)) => return Ok(Vec::new()),
-            Some(Step::Field(name)) if name == META || name == node.layout.key.as_ref() => {
-                return Err(not_a_document_path(node.layout, key, path));
+    // Deterministic keys first; an object saved in several transactions
+    // has keys carrying its write id, which its root gives.
+    let at = PathRead { env, resolved: &resolved, layout, key, path, plain: &plain };
+    match at.read(Keys::plain(key)).await? {
+        Some(Read::Found(found)) => return Ok(found),
+        Some(Read::Keyed(meta)) => {
+            if let Some(Read::Found(found)) = at.read(meta.keys(key)).await? {
+                return Ok(found);
             }
-            _ => {}
         }
-        let item = ItemAt { node, base: &base, key: &item_key, rest: &rest };
-        if let Some(found) = read_in_item(env, &resolved.rules, layout, key, item).await? {
-            return Ok(found);
-        }
+        Some(Read::Elsewhere) | None => {}
     }
     // The path spans items, or the object is stored in another shape than
     // `layout`'s: read it whole, by the shape recorded in its root.
     let loaded = load(env, layout, key, true, false).await?;
     Ok(plain.find(&Value::Object(loaded.body)).into_iter().cloned().collect())
+}
+
+/// One read_path request's fixed inputs.
+struct PathRead<'a> {
+    env: &'a Env<'a>,
+    resolved: &'a Resolved<'a>,
+    layout: &'a Layout,
+    key: &'a str,
+    path: &'a str,
+    plain: &'a PlainPath,
+}
+
+impl PathRead<'_> {
+    /// Reads the path from the one item holding it under `keys`; `None`
+    /// when the path spans items.
+    async fn read(&self, keys: Keys<'_>) -> Result<Option<Read>> {
+        let Holder::Item { node, base, key: item_key, rest } = holder(&self.resolved.root, keys, self.plain)? else { return Ok(None) };
+        match rest.steps.first() {
+            None => return Ok(None),
+            // An object is a map: nothing is at an index of it.
+            Some(Step::Index(_)) => return Ok(Some(Read::Found(Vec::new()))),
+            Some(Step::Field(name)) if name == META || name == node.layout.key.as_ref() => {
+                return Err(not_a_document_path(node.layout, self.key, self.path));
+            }
+            _ => {}
+        }
+        let item = ItemAt { node, base: &base, key: &item_key, rest: &rest };
+        read_in_item(self.env, &self.resolved.rules, self.layout, self.key, item).await.map(Some)
+    }
 }
 
 async fn query_loaded(env: &Env<'_>, layout: &Layout, key: &str, query: &str) -> Result<Vec<Value>> {
@@ -88,9 +118,19 @@ struct ItemAt<'a> {
     rest: &'a PlainPath,
 }
 
-/// One GetItem with a projection on the item holding the path; `None` when
-/// the object turns out to be stored in another shape than `root_layout`'s.
-async fn read_in_item(env: &Env<'_>, rules: &Rules, root_layout: &Layout, root_key: &str, at: ItemAt<'_>) -> Result<Option<Vec<Value>>> {
+/// What reading the item holding a path found.
+enum Read {
+    /// The values at the path (none if the path is absent).
+    Found(Vec<Value>),
+    /// The item is not there, and the object's shard keys carry the write
+    /// id its root (this metadata) records.
+    Keyed(Box<RootMeta>),
+    /// The object is stored in another shape than the one tried.
+    Elsewhere,
+}
+
+/// One GetItem with a projection on the item holding the path.
+async fn read_in_item(env: &Env<'_>, rules: &Rules, root_layout: &Layout, root_key: &str, at: ItemAt<'_>) -> Result<Read> {
     let layout = at.node.layout;
     // The key attribute is projected too, so an existing item without the
     // path still comes back and "absent path" differs from "absent item";
@@ -104,24 +144,46 @@ async fn read_in_item(env: &Env<'_>, rules: &Rules, root_layout: &Layout, root_k
     let get = Get { table: layout.table.to_string(), key: key_item(&layout.key, at.key), projection: Some(projection), consistent: true };
     let item = env.backend.get(get).await.map_err(|e| backend_error(e, &layout.table).with_key(root_key))?;
     let Some(mut item) = item else {
-        return match missing_item(env, root_layout, root_key, layout, at.base).await {
-            e if e.kind() == ErrorKind::MissingShard && !stored_in_shape(env, root_layout, root_key).await? => Ok(None),
-            e => Err(e),
+        if at.base.steps.is_empty() {
+            return Err(not_found(root_layout, root_key));
+        }
+        return match read_meta(env, root_layout, root_key).await {
+            // Not format-1 metadata (a dynamo-store 0.6 object, say): the
+            // whole read knows how to read it, or says why not.
+            Err(e) if e.kind() == ErrorKind::Format => Ok(Read::Elsewhere),
+            Err(e) => Err(e),
+            Ok(None) => Err(not_found(root_layout, root_key)),
+            Ok(Some(meta)) if shape_of(&meta.layout) != shape_of(root_layout) => Ok(Read::Elsewhere),
+            Ok(Some(meta)) if meta.keyed => Ok(Read::Keyed(Box::new(meta))),
+            Ok(Some(_)) => Err(no_shard_here(layout, root_key, at.base)),
         };
     };
-    if recorded_shape(item.remove(META)) != Some(shape_of(root_layout)) {
-        return Ok(None);
+    let meta = item.remove(META);
+    // A large leaf at, above or below the path is in chunk items: the whole
+    // read puts it back together.
+    let full = at.base.join(at.rest).to_string();
+    let chunked = recorded_chunks(meta.as_ref()).iter().any(|leaf| overlaps(leaf, &full));
+    if chunked || recorded_shape(meta) != Some(shape_of(root_layout)) {
+        return Ok(Read::Elsewhere);
     }
     item.remove(layout.key.as_ref());
-    let Some(value) = projected(AttributeValue::M(item), at.rest) else { return Ok(Some(Vec::new())) };
+    let Some(value) = projected(AttributeValue::M(item), at.rest) else { return Ok(Read::Found(Vec::new())) };
     let codec = Codec { loader: env.loader, rules, raw: false };
     let site = Site { table: &layout.table, root_key };
-    Ok(Some(vec![codec.decode_value(site, &at.node.shards, at.base, at.rest.clone(), value)?]))
+    Ok(Read::Found(vec![codec.decode_value(site, &at.node.shards, at.base, at.rest.clone(), value)?]))
 }
 
-/// Whether the object keyed `key` is stored in `layout`'s shape.
-async fn stored_in_shape(env: &Env<'_>, layout: &Layout, key: &str) -> Result<bool> {
-    Ok(read_meta(env, layout, key).await?.is_some_and(|m| shape_of(&m.layout) == shape_of(layout)))
+/// Whether one printed path is the other or lies below it.
+fn overlaps(a: &str, b: &str) -> bool {
+    let below = |long: &str, short: &str| long.strip_prefix(short).is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']));
+    below(a, b) || below(b, a)
+}
+
+fn no_shard_here(layout: &Layout, root_key: &str, base: &PlainPath) -> Error {
+    Error::new(ErrorKind::MissingShard, "the object has no shard here")
+        .with_table(layout.table.as_ref())
+        .with_key(root_key)
+        .with_path(base.to_string())
 }
 
 /// The error for an item that is not there: the object is missing, or only
@@ -139,10 +201,7 @@ async fn missing_item(env: &Env<'_>, root_layout: &Layout, root_key: &str, layou
         consistent: true,
     };
     match env.backend.get(get).await {
-        Ok(Some(_)) => Error::new(ErrorKind::MissingShard, "the object has no shard here")
-            .with_table(layout.table.as_ref())
-            .with_key(root_key)
-            .with_path(base.to_string()),
+        Ok(Some(_)) => no_shard_here(layout, root_key, base),
         Ok(None) => not_found(root_layout, root_key),
         Err(e) => backend_error(e, &root_layout.table).with_key(root_key),
     }
@@ -155,18 +214,82 @@ async fn missing_item(env: &Env<'_>, root_layout: &Layout, root_key: &str, layou
 /// recorded in its root instead, so a path is never written into a shard's
 /// reference.
 pub(crate) async fn write_path(env: &Env<'_>, layout: &Layout, key: &str, path: &str, value: Value) -> Result<()> {
+    bounded(env, layout, Some(key), true, write_path_now(env, layout, key, path, value)).await
+}
+
+async fn write_path_now(env: &Env<'_>, layout: &Layout, key: &str, path: &str, value: Value) -> Result<()> {
     let resolved = Resolved::new(layout)?;
     check_key(layout, key)?;
     check_shard_keys(&resolved.root, key)?;
     let plain = parse_plain_only(path, "write_path").map_err(|e| e.with_table(layout.table.as_ref()).with_key(key))?;
     let at = Request { env, rules: &resolved.rules, root: layout, key, path, plain: &plain };
-    match at.write(&resolved.root, value.clone()).await {
-        Err(Outcome::OtherShape) => {}
-        other => return other.map_err(Outcome::into_error),
+    // By the caller's layout and deterministic keys first; then by what the
+    // root records (another shape, or keys carrying the write id).
+    let mut outcome = at.write(&resolved.root, Keys::plain(key), value.clone()).await;
+    for _ in 0..RACE_ATTEMPTS {
+        match outcome {
+            Err(Outcome::OtherShape) => {}
+            Err(Outcome::Whole) => return write_whole(env, layout, key, &plain, value).await,
+            _ => break,
+        }
+        let meta = read_meta(env, layout, key).await?.ok_or_else(|| not_found(layout, key))?;
+        let stored = stored_node(&meta.layout, key)?;
+        outcome = at.write(&stored, meta.keys(key), value.clone()).await;
     }
-    let meta = read_meta(env, layout, key).await?.ok_or_else(|| not_found(layout, key))?;
-    let stored = stored_node(&meta.layout, key)?;
-    at.write(&stored, value).await.map_err(Outcome::into_error)
+    outcome.map_err(Outcome::into_error)
+}
+
+/// Adds to a guard on an item that it holds no leaf in chunk items (a
+/// write into such an item could not keep its record of them right).
+fn without_chunks(guard: &mut Expr) {
+    guard.names.insert("#dm".into(), META.into());
+    guard.names.insert("#wchunks".into(), CHUNKS.into());
+    guard.text = format!("({}) AND attribute_not_exists(#dm.#wchunks)", guard.text);
+}
+
+/// write_path on an object whose item holding the path has leaves in chunk
+/// items: the object read whole, changed at `path`, and saved if nobody
+/// wrote it meanwhile (again, on a conflict).
+async fn write_whole(env: &Env<'_>, layout: &Layout, key: &str, path: &PlainPath, value: Value) -> Result<()> {
+    let mut backoff = crate::backend::Backoff::jittered(env.policy);
+    loop {
+        let loaded = load(env, layout, key, true, false).await?;
+        let revision = loaded.meta.map(|m| m.revision).ok_or_else(|| {
+            Error::new(ErrorKind::Format, "a dynamo-store 0.6 object is read-only until upgraded")
+                .with_table(layout.table.as_ref())
+                .with_key(key)
+        })?;
+        let mut doc = Value::Object(loaded.body);
+        set_at(&mut doc, path, value.clone()).map_err(|e| e.with_table(layout.table.as_ref()).with_key(key))?;
+        match save(env, layout, doc, Some(key.to_owned()), When::Revision(&revision)).await {
+            Err(e) if e.is_conflict() && backoff.wait().await => continue,
+            other => return other.map(drop),
+        }
+    }
+}
+
+/// Sets `path` in `doc` as an update's SET would: a field of an existing
+/// map (added if new), or an existing element of a list.
+fn set_at(doc: &mut Value, path: &PlainPath, value: Value) -> Result<()> {
+    let invalid = |why: &str| Error::new(ErrorKind::InvalidPath, why.to_owned()).with_path(path.to_string());
+    let (last, parents) = path.steps.split_last().ok_or_else(|| invalid("write_path cannot replace the whole object"))?;
+    let parent = PlainPath { steps: parents.to_vec() }
+        .find_mut(doc)
+        .ok_or_else(|| invalid("the stored object has no map or list where the path needs one"))?;
+    match (parent, last) {
+        (Value::Object(map), Step::Field(name)) => {
+            map.insert(name.clone(), value);
+            Ok(())
+        }
+        (Value::Array(items), Step::Index(i)) if *i < items.len() => {
+            items[*i] = value;
+            Ok(())
+        }
+        (Value::Array(_), Step::Index(_)) => {
+            Err(invalid("no element at this index: write_path replaces an existing element, it does not append"))
+        }
+        _ => Err(invalid("the stored object has no map or list where the path needs one")),
+    }
 }
 
 /// What a write_path attempt ended in, short of success.
@@ -174,13 +297,18 @@ enum Outcome {
     Error(Error),
     /// The object is stored in another shape than the one tried.
     OtherShape,
+    /// The item holding the path has leaves in chunk items: the object is
+    /// written whole.
+    Whole,
 }
 
 impl Outcome {
     fn into_error(self) -> Error {
         match self {
             Outcome::Error(e) => e,
-            Outcome::OtherShape => Error::new(ErrorKind::Conflict, "the object's shape changed while it was being written"),
+            Outcome::OtherShape | Outcome::Whole => {
+                Error::new(ErrorKind::Conflict, "the object's shape changed while it was being written")
+            }
         }
     }
 }
@@ -204,10 +332,11 @@ struct Request<'a> {
 
 impl Request<'_> {
     /// Writes the value into the item `shape` (the caller's layout, or the
-    /// one stored in the root) says holds the path, guarded by that shape.
-    async fn write(&self, shape: &Node<'_>, value: Value) -> Result<(), Outcome> {
+    /// one stored in the root) and `keys` say holds the path, guarded by
+    /// that shape (and by the write id, for keys carrying it).
+    async fn write(&self, shape: &Node<'_>, keys: Keys<'_>, value: Value) -> Result<(), Outcome> {
         let (env, key, path) = (self.env, self.key, self.path);
-        let Holder::Item { node, base, key: item_key, rest } = holder(shape, key, self.plain)? else {
+        let Holder::Item { node, base, key: item_key, rest } = holder(shape, keys, self.plain)? else {
             return Err(Error::new(ErrorKind::InvalidPath, "the path is a shard or holds shards; save the object instead")
                 .with_table(self.root.table.as_ref())
                 .with_key(key)
@@ -255,12 +384,17 @@ impl Request<'_> {
         // the end of the list instead, at another index than the one named.
         let indexed = matches!(rest.steps.last(), Some(Step::Index(_)));
         let shape_token = shape_of(shape.layout);
-        let root_guard = Guard::Shape(&shape_token).condition(&self.root.key);
+        let root_guard = match keys.write_id {
+            Some(write_id) if !base.steps.is_empty() => Guard::WriteId(write_id),
+            _ => Guard::Shape(&shape_token),
+        }
+        .condition(&self.root.key);
         let revision = token();
         let mut writes = Vec::new();
         if base.steps.is_empty() {
-            set_revision(&mut update, revision);
+            set_revision(&mut update, revision.clone());
             let mut guard = root_guard;
+            without_chunks(&mut guard);
             if indexed {
                 guard.text = format!("({}) AND attribute_exists({operand})", guard.text);
             }
@@ -272,6 +406,7 @@ impl Request<'_> {
             });
         } else {
             let mut guard = Guard::Exists.condition(&item_layout.key);
+            without_chunks(&mut guard);
             if indexed {
                 guard.text = format!("{} AND attribute_exists({operand})", guard.text);
             }
@@ -282,7 +417,7 @@ impl Request<'_> {
                 condition: Some(guard),
             });
             let mut root_update = Expr::default();
-            set_revision(&mut root_update, revision);
+            set_revision(&mut root_update, revision.clone());
             writes.push(Write::Update {
                 table: self.root.table.to_string(),
                 key: key_item(&self.root.key, key),
@@ -293,29 +428,48 @@ impl Request<'_> {
         // The update of the item holding the path, then (in a transaction)
         // the root's revision update: `Part::Item`, `Part::Root`.
         let result = match writes.as_slice() {
-            [one] => env.backend.write(one.clone()).await.map_err(Failed::from_single),
-            _ => env.backend.transact_write(writes).await.map_err(|e| Failed::from_transaction(e, &[Part::Item, Part::Root])),
+            [one] => env.backend.write(one.clone()).await.map_err(|e| e.split()).map_err(|(e, r)| (Failed::from_single(e), r)),
+            _ => env
+                .backend
+                .transact_write(writes)
+                .await
+                .map_err(|e| e.split())
+                .map_err(|(e, r)| (Failed::from_transaction(e, &[Part::Item, Part::Root]), r)),
         };
-        let Err(failed) = result else { return Ok(()) };
+        let Err((failed, retries)) = result else { return Ok(()) };
         let at = Target { root: self.root, layout: item_layout, key, base: &base, path };
-        match failed {
-            Failed::Item | Failed::Root => Err(self.explain(shape, at, &item_key, indexed).await),
+        if retries.as_ref().is_some_and(|r| r.maybe_applied) && matches!(failed, Failed::Item | Failed::Root) {
+            // An attempt that timed out may have been applied, and then the
+            // retry's guard failed on its own write: the root says so.
+            if read_meta(env, self.root, key).await?.is_some_and(|m| m.revision == revision) {
+                return Ok(());
+            }
+        }
+        let outcome = match failed {
+            Failed::Item | Failed::Root => Err(self.explain(shape, keys, at, &item_key, indexed).await),
             Failed::Invalid(None) => Err(invalid_in_transaction(env, at, &item_key, size).await.into()),
             Failed::Invalid(why) => Err(invalid(at, why).into()),
             Failed::Other(e) => Err(backend_error(e, &item_layout.table).with_key(key).with_path(path).into()),
-        }
+        };
+        outcome.map_err(|o| match o {
+            Outcome::Error(e) => Outcome::Error(e.with_retries(retries)),
+            other => other,
+        })
     }
 
     /// Why a guard failed: the object is gone, stored in another shape, or
     /// the item holding the path is missing or has no element at the index.
-    async fn explain(&self, shape: &Node<'_>, at: Target<'_>, item_key: &str, indexed: bool) -> Outcome {
+    async fn explain(&self, shape: &Node<'_>, keys: Keys<'_>, at: Target<'_>, item_key: &str, indexed: bool) -> Outcome {
         let meta = match read_meta(self.env, self.root, self.key).await {
             Ok(Some(meta)) => meta,
             Ok(None) => return not_found(self.root, self.key).into(),
             Err(e) => return e.into(),
         };
-        if shape_of(&meta.layout) != shape_of(shape.layout) {
+        if shape_of(&meta.layout) != shape_of(shape.layout) || meta.keys(self.key).write_id != keys.write_id {
             return Outcome::OtherShape;
+        }
+        if !meta.chunks.is_empty() {
+            return Outcome::Whole;
         }
         if indexed {
             return past_the_end_or_missing(self.env, at, item_key).await.into();

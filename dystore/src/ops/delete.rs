@@ -1,68 +1,92 @@
 //! Deleting a whole object, every shard item included, whatever shape it
-//! was stored in.
+//! was stored in: one transaction, or past DynamoDB's limits a tombstone
+//! first (the object is gone from then on) and the items after it.
 
-use super::transact::transact;
-use super::{Env, RACE_ATTEMPTS, check_key, conflict, key_item, not_found, read_meta, stored_node};
+use super::save::send_one;
+use super::stale::{ItemKey, clean, entry_items};
+use super::transact::fits_one_transaction;
+use super::{Env, RACE_ATTEMPTS, bounded, check_key, conflict, key_item, not_found, read_root};
 use crate::backend::{Backoff, Write};
 use crate::error::Result;
-use crate::format::{self, Guard};
+use crate::format::{self, Guard, Keys, META, Root, RootMeta, Stale, token, tombstone_meta};
 use crate::layout::Layout;
 use crate::path::PlainPath;
-use crate::shard::all_shard_keys;
-use crate::shard::check_shard_keys;
+use crate::shard::{all_shard_keys, check_shard_keys};
 use crate::tree::Resolved;
+use crate::value::to_attr;
 use std::collections::BTreeMap;
 
 /// Deletes the object keyed `key` and all its shards; `NotFound` if it does
 /// not exist.
 ///
 /// Without list shards the items to delete follow from `layout`, guarded by
-/// the stored shape; with list shards, or when the object was stored in
-/// another shape (a `Store` that names only the root table, say), the root's
-/// metadata is read and every item it records is deleted, guarded by the
-/// revision read, so a save racing the delete cannot leave items behind.
+/// the stored shape (and by nothing being owed deletion); with list shards,
+/// or when the object is not settled in that shape, the root's metadata is
+/// read and every item it records is deleted, guarded by the revision read,
+/// so a save racing the delete cannot leave items behind.
 ///
 /// With `expect`, only if the stored revision is still `expect`: the root's
 /// metadata is always read first then, and a changed revision is a
 /// `Conflict` at once.
 pub(crate) async fn delete(env: &Env<'_>, layout: &Layout, key: &str, expect: Option<&str>) -> Result<()> {
+    bounded(env, layout, Some(key), true, delete_now(env, layout, key, expect)).await
+}
+
+async fn delete_now(env: &Env<'_>, layout: &Layout, key: &str, expect: Option<&str>) -> Result<()> {
     let resolved = Resolved::new(layout)?;
     check_key(layout, key)?;
     check_shard_keys(&resolved.root, key)?;
     let shape = format::shape_of(layout);
     let mut read_first = resolved.root.has_lists() || expect.is_some();
     let mut backoff = Backoff::new(env.policy);
+    // Whether an attempt that failed may have deleted the object after all.
+    let mut maybe_deleted = false;
     for _ in 0..RACE_ATTEMPTS {
-        let mut keys = Vec::new();
-        let old = if read_first { Some(read_meta(env, layout, key).await?.ok_or_else(|| not_found(layout, key))?) } else { None };
+        let old = match read_first {
+            true => match read_root(env, layout, key).await? {
+                Some(Root::Object(meta)) => Some(meta),
+                Some(Root::Tombstone { revision, stale }) => {
+                    // Gone already; finish what an earlier delete or save left.
+                    finish_tombstone(env, layout, key, &revision, &stale).await;
+                    return if maybe_deleted { Ok(()) } else { Err(not_found(layout, key)) };
+                }
+                None if maybe_deleted => return Ok(()),
+                None => return Err(not_found(layout, key)),
+            },
+            false => None,
+        };
         if let (Some(old), Some(expect)) = (&old, expect)
             && old.revision != expect
         {
             return Err(conflict(layout, key));
         }
-        let guard = match &old {
-            Some(old) => {
-                let stored = stored_node(&old.layout, key)?;
-                all_shard_keys(&stored, key, &PlainPath::root(), &old.lists, &mut keys);
-                Guard::Revision(&old.revision)
-            }
+        let (items, guard) = match &old {
+            Some(old) => (stored_items(old, key)?, Guard::Revision(&old.revision)),
             None => {
-                all_shard_keys(&resolved.root, key, &PlainPath::root(), &BTreeMap::new(), &mut keys);
-                Guard::Shape(&shape)
+                let mut keys = Vec::new();
+                all_shard_keys(&resolved.root, Keys::plain(key), &PlainPath::root(), &BTreeMap::new(), &mut keys);
+                (keys.into_iter().map(|(l, k)| (l.table.to_string(), l.key.to_string(), k)).collect(), Guard::Settled(&shape))
             }
         };
-        let mut writes: Vec<Write> = keys
-            .into_iter()
-            .map(|(l, k)| Write::Delete { table: l.table.to_string(), key: key_item(&l.key, &k), condition: None })
-            .collect();
+        let mut writes: Vec<Write> =
+            items.into_iter().map(|(table, key_name, k)| Write::Delete { table, key: key_item(&key_name, &k), condition: None }).collect();
         let condition = guard.condition(&layout.key);
-        writes.push(Write::Delete { table: layout.table.to_string(), key: key_item(&layout.key, key), condition: Some(condition.clone()) });
-        match transact(env, layout, key, writes, Some(condition)).await {
+        writes.push(Write::Delete { table: layout.table.to_string(), key: key_item(&layout.key, key), condition: Some(condition) });
+        let outcome = match (&old, fits_one_transaction(&writes)) {
+            (_, true) => send_one(env, layout, key, writes).await,
+            (Some(old), false) => staged(env, layout, key, old).await,
+            (None, false) => {
+                read_first = true;
+                continue;
+            }
+        };
+        match outcome {
             Ok(()) => return Ok(()),
-            // Gone, stored in another shape, or written meanwhile: read what
-            // is stored and go again.
-            Err(e) if e.is_conflict() && expect.is_some() => return Err(e),
+            // Gone, not settled in this shape, or written meanwhile: read
+            // what is stored and go again.
+            Err(e) if e.is_conflict() && expect.is_some() && !e.object_may_have_changed() => return Err(e),
             Err(e) if e.is_conflict() => {
+                maybe_deleted |= e.object_may_have_changed();
                 if read_first && !backoff.wait().await {
                     return Err(e);
                 }
@@ -72,4 +96,42 @@ pub(crate) async fn delete(env: &Env<'_>, layout: &Layout, key: &str, expect: Op
         }
     }
     Err(conflict(layout, key))
+}
+
+/// Every item of a stored object but its root: its shard items and the
+/// items its root records as owed deletion.
+fn stored_items(meta: &RootMeta, key: &str) -> Result<Vec<ItemKey>> {
+    let mut items = meta.items(key)?;
+    for (id, entry) in &meta.stale {
+        items.extend(entry_items(id, entry, key)?);
+    }
+    Ok(items)
+}
+
+/// A delete past one transaction: a tombstone replaces the root (the
+/// commit point: the object is gone), recording every item as owed
+/// deletion; the items go, then the tombstone.
+async fn staged(env: &Env<'_>, layout: &Layout, key: &str, old: &RootMeta) -> Result<()> {
+    let mut owed = old.stale.clone();
+    owed.insert(old.write_id.clone(), old.as_stale());
+    let revision = token();
+    let mut item = key_item(&layout.key, key);
+    item.insert(META.to_owned(), to_attr(tombstone_meta(&revision, &owed)));
+    let condition = Guard::Revision(&old.revision).condition(&layout.key);
+    send_one(env, layout, key, vec![Write::Put { table: layout.table.to_string(), item, condition: Some(condition) }]).await?;
+    finish_tombstone(env, layout, key, &revision, &owed).await;
+    Ok(())
+}
+
+/// Deletes what a tombstone records, then the tombstone if nothing changed
+/// it meanwhile. Best effort: whatever is left stays recorded for the next
+/// save or delete.
+async fn finish_tombstone(env: &Env<'_>, layout: &Layout, key: &str, revision: &str, owed: &BTreeMap<String, Stale>) {
+    if clean(env, layout, key, revision, owed).await.is_ok() {
+        let condition = Guard::Revision(revision).condition(&layout.key);
+        let _ = env
+            .backend
+            .write(Write::Delete { table: layout.table.to_string(), key: key_item(&layout.key, key), condition: Some(condition) })
+            .await;
+    }
 }

@@ -12,7 +12,7 @@ use crate::backend::Item;
 use crate::crypto::{self, open_legacy};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::META;
-use crate::format::legacy::{LegacyShard, never_encrypted, package_path, reference, shards_of};
+use crate::format::legacy::{LegacyShard, is_legacy_meta, never_encrypted, package_path, reference, shards_of};
 use crate::layout::Layout;
 use crate::path::{PlainPath, Step};
 use crate::value::to_json;
@@ -66,16 +66,17 @@ pub(crate) async fn read_legacy(
     let mut body = AttributeValue::M(root);
     // The table each shard's subtree came from, for errors.
     let mut tables: HashMap<PlainPath, String> = HashMap::new();
-    let mut level = if resolve { places(&body, &PlainPath::root(), &shards) } else { Vec::new() };
+    let mut level = if resolve { places(&body, &PlainPath::root(), &shards).map_err(context)? } else { Vec::new() };
     let mut shard_items = Vec::new();
     while !level.is_empty() {
         let wanted: Vec<(String, String, String)> =
             level.iter().map(|p| (p.shard.table.clone(), p.shard.key_name.clone(), p.key.clone())).collect();
-        shard_items.extend(wanted.iter().cloned());
-        let mut fetched = batch_get_all(env.backend, env.policy, &wanted).await.map_err(|e| e.with_key(key))?;
+        shard_items.extend(wanted.iter().filter(|w| !shard_items.contains(*w)).cloned().collect::<Vec<_>>());
+        let fetched = batch_get_all(env.backend, env.policy, &wanted).await.map_err(|e| e.with_key(key))?;
         let mut next = Vec::new();
         for pending in level {
-            let Some(mut item) = fetched.remove(&(pending.shard.table.clone(), pending.key.clone())) else {
+            // Two references may name one item (the package's constant keys).
+            let Some(mut item) = fetched.get(&(pending.shard.table.clone(), pending.key.clone())).cloned() else {
                 return Err(Error::new(
                     ErrorKind::MissingShard,
                     format!("the shard item `{}` the object refers to is not in its table", pending.key),
@@ -84,10 +85,16 @@ pub(crate) async fn read_legacy(
                 .with_key(key)
                 .with_path(pending.at.to_string()));
             };
+            if !item.get(META).is_some_and(is_legacy_meta) {
+                return Err(Error::new(ErrorKind::Format, "a shard item the dynamo-store 0.6 object refers to is not in its format")
+                    .with_table(pending.shard.table.as_str())
+                    .with_key(key)
+                    .with_path(pending.at.to_string()));
+            }
             item.remove(META);
             item.remove(&pending.shard.key_name);
             let child = AttributeValue::M(item);
-            next.extend(places(&child, &pending.at, &pending.shard.shards));
+            next.extend(places(&child, &pending.at, &pending.shard.shards).map_err(|e| e.with_key(key))?);
             tables.insert(pending.at.clone(), pending.shard.table.clone());
             if let Some(slot) = pending.at.find_attr_mut(&mut body) {
                 *slot = child;
@@ -95,7 +102,10 @@ pub(crate) async fn read_legacy(
         }
         level = next;
     }
-    let decoder = Decoder { env, layout, key, raw, tables };
+    // The package asked its loader with the whole object as stored, its
+    // shards put back and its values still encrypted (`data=root`).
+    let document = if raw { Value::Null } else { to_json(body.clone()).unwrap_or(Value::Null) };
+    let decoder = Decoder { env, layout, key, raw, tables, document };
     match decoder.decode(body, &PlainPath::root(), layout.table.as_ref())? {
         Value::Object(body) => Ok(LegacyRead { body, shard_items }),
         _ => Err(context(Error::new(ErrorKind::Format, "a dynamo-store 0.6 root item is not a map"))),
@@ -104,16 +114,27 @@ pub(crate) async fn read_legacy(
 
 /// The references the shards of an item (`value`, placed at `base`) point
 /// through; a recorded place that holds no reference is skipped, as the
-/// package skipped it.
-fn places<'s>(value: &AttributeValue, base: &PlainPath, shards: &'s [LegacyShard]) -> Vec<Pending<'s>> {
-    shards
-        .iter()
-        .filter_map(|shard| {
-            let at = shard.at.as_ref()?;
-            let key = reference(at.find_attr(value)?)?.to_owned();
-            Some(Pending { at: base.join(at), shard, key })
-        })
-        .collect()
+/// package skipped it, and one holding a broken reference is a `Format`
+/// error naming it.
+fn places<'s>(value: &AttributeValue, base: &PlainPath, shards: &'s [LegacyShard]) -> Result<Vec<Pending<'s>>> {
+    let mut found = Vec::new();
+    for shard in shards {
+        let Some(at) = shard.at.as_ref() else { continue };
+        let Some(place) = at.find_attr(value) else { continue };
+        let candidates: Vec<(PlainPath, &AttributeValue)> = match (shard.each, place) {
+            (true, AttributeValue::L(items)) => items.iter().enumerate().map(|(i, v)| (at.child(Step::Index(i)), v)).collect(),
+            (true, _) => continue,
+            (false, v) => vec![(at.clone(), v)],
+        };
+        for (at, v) in candidates {
+            let full = base.join(&at);
+            let key = reference(v).map_err(|e| e.with_table(shard.table.as_str()).with_path(full.to_string()))?;
+            if let Some(key) = key {
+                found.push(Pending { at: full, shard, key: key.to_owned() });
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// Turns an assembled legacy object into JSON, leaf by leaf.
@@ -123,6 +144,8 @@ struct Decoder<'a> {
     key: &'a str,
     raw: bool,
     tables: HashMap<PlainPath, String>,
+    /// The object as the package's loader saw it.
+    document: Value,
 }
 
 impl Decoder<'_> {
@@ -148,16 +171,21 @@ impl Decoder<'_> {
         }
     }
 
-    /// A Binary leaf: a ciphertext where the package may have encrypted
-    /// (opened as the package did, giving a string), else data (base64).
+    /// A Binary leaf: where the loader names a key for its path, a
+    /// ciphertext, opened as the package did (giving a string) or refused
+    /// with a typed error, never returned as it is; elsewhere data (base64),
+    /// unless it has the shape of a package ciphertext (then `MissingKey`).
     fn leaf(&self, bytes: Vec<u8>, path: &PlainPath, table: &str) -> Result<Value> {
         let theirs = package_path(path);
-        if self.raw || !crypto::is_legacy(&bytes) || never_encrypted(&theirs, &self.layout.key) {
+        if self.raw || never_encrypted(&theirs, &self.layout.key) {
             return to_json(AttributeValue::B(bytes));
         }
         let loader = self.env.loader;
         let missing = |detail: &str| self.context(Error::new(ErrorKind::MissingKey, detail.to_owned()), path, table);
-        let Some(key_id) = loader.key_for(&theirs, &Value::Null) else {
+        let Some(key_id) = loader.key_for(&theirs, &self.document) else {
+            if !crypto::is_legacy(&bytes) {
+                return to_json(AttributeValue::B(bytes));
+            }
             return Err(missing("a dynamo-store 0.6 ciphertext, and the loader names no key id for its path (asked as the package did)"));
         };
         let Some(key) = loader.key(&key_id) else {

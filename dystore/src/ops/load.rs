@@ -3,12 +3,13 @@
 //! assembled by the shape recorded in the root.
 
 use super::legacy::load_legacy;
-use super::{Env, batch::batch_get_all, check_key, not_found, stored_node};
+use super::{Env, batch::batch_get_all, bounded, check_key, not_found, stored_node};
 use crate::backend::{Backoff, Item};
+use crate::chunk::{self, ChunkedLeaf, chunked_leaves};
 use crate::codec::{Codec, Site};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::legacy::is_legacy_meta;
-use crate::format::{self, META, RootMeta, attr_ref};
+use crate::format::{self, META, Root, RootMeta, attr_ref};
 use crate::layout::Layout;
 use crate::path::{PlainPath, Step};
 use crate::shard::check_shard_keys;
@@ -40,6 +41,10 @@ struct Torn;
 /// shape actually followed is the one recorded in the root, and the rules
 /// that say which leaves must be ciphertexts are `layout`'s.
 pub(crate) async fn load(env: &Env<'_>, layout: &Layout, key: &str, resolve: bool, raw: bool) -> Result<Loaded> {
+    bounded(env, layout, Some(key), false, load_now(env, layout, key, resolve, raw)).await
+}
+
+async fn load_now(env: &Env<'_>, layout: &Layout, key: &str, resolve: bool, raw: bool) -> Result<Loaded> {
     let resolved = Resolved::new(layout)?;
     check_key(layout, key)?;
     check_shard_keys(&resolved.root, key)?;
@@ -81,23 +86,36 @@ async fn try_load(env: &Env<'_>, resolved: &Resolved<'_>, key: &str, resolve: bo
         let meta_value = to_json(meta_attr)?;
         return Ok(Ok(Loaded { body, meta: None, meta_value }));
     }
-    let (meta_value, meta) = RootMeta::decode(meta_attr).map_err(|e| e.with_table(layout.table.as_ref()).with_key(key))?;
+    let (meta_value, root_state) = Root::decode(meta_attr).map_err(|e| e.with_table(layout.table.as_ref()).with_key(key))?;
+    // A tombstone: the object was deleted, or its first save has not finished.
+    let Some(meta) = root_state.object() else { return Err(not_found(layout, key)) };
     // The shape recorded in the root: which places hold references.
     let stored = stored_node(&meta.layout, key)?;
     root.remove(layout.key.as_ref());
+    let context = |e: Error| e.with_table(layout.table.as_ref()).with_key(key);
+    let mut leaves = chunked_leaves(&stored, meta.keys(key), &meta.chunks).map_err(context)?;
+    if !resolve {
+        leaves.retain(|leaf| leaf.base.steps.is_empty());
+    }
+    // The root's metadata gives every list length and large leaf, so every
+    // key is known now: one more request fetches all that the first missed.
+    let mut known = Vec::new();
     if resolve {
-        // The root's metadata gives every list length, so every shard key
-        // is known now: one more request fetches all that the first missed.
-        let mut known = Vec::new();
-        all_shard_keys(&stored, key, &PlainPath::root(), &meta.lists, &mut known);
-        let unfetched: Vec<_> = known
-            .into_iter()
-            .filter(|(l, k)| !fetched.contains_key(&(l.table.to_string(), k.clone())))
-            .map(|(l, k)| (l.table.to_string(), l.key.to_string(), k))
-            .collect();
-        if !unfetched.is_empty() {
-            fetched.extend(batch_get_all(env.backend, env.policy, &unfetched).await.map_err(|e| e.with_key(key))?);
-        }
+        all_shard_keys(&stored, meta.keys(key), &PlainPath::root(), &meta.lists, &mut known);
+    }
+    let unfetched: Vec<_> = known
+        .into_iter()
+        .map(|(l, k)| (l.table.to_string(), l.key.to_string(), k))
+        .chain(leaves.iter().flat_map(|leaf| leaf.keys.iter().map(|k| (leaf.table.clone(), leaf.key_name.clone(), k.clone()))))
+        .filter(|(t, _, k)| !fetched.contains_key(&(t.clone(), k.clone())))
+        .collect();
+    if !unfetched.is_empty() {
+        fetched.extend(batch_get_all(env.backend, env.policy, &unfetched).await.map_err(|e| e.with_key(key))?);
+    }
+    if put_back(&mut root, &PlainPath::root(), &leaves, &mut fetched, &meta.write_id).map_err(context)?.is_err() {
+        return Ok(Err(Torn));
+    }
+    if resolve {
         // References are still followed, for objects whose stored counts
         // and references disagree (a save in progress): then it is torn.
         let mut rounds = 0;
@@ -117,7 +135,7 @@ async fn try_load(env: &Env<'_>, resolved: &Resolved<'_>, key: &str, resolve: bo
     let codec = Codec { loader: env.loader, rules: &resolved.rules, raw };
     let mut body = codec.decode_body(site, &stored.shards, &PlainPath::root(), root)?;
     if resolve {
-        let mut ctx = Assembly { codec: &codec, fetched: &mut fetched, root_key: key, write_id: &meta.write_id };
+        let mut ctx = Assembly { codec: &codec, fetched: &mut fetched, root_key: key, write_id: &meta.write_id, leaves: &leaves };
         if ctx.attach(&stored, &PlainPath::root(), &mut body)?.is_err() {
             return Ok(Err(Torn));
         }
@@ -151,6 +169,8 @@ struct Assembly<'a, 'c> {
     fetched: &'a mut Fetched,
     root_key: &'a str,
     write_id: &'a str,
+    /// Leaves stored in chunk items, put back into their items.
+    leaves: &'a [ChunkedLeaf],
 }
 
 impl Assembly<'_, '_> {
@@ -182,6 +202,11 @@ impl Assembly<'_, '_> {
             return Ok(Err(Torn));
         }
         item.remove(node.layout.key.as_ref());
+        let placed = put_back(&mut item, path, self.leaves, self.fetched, self.write_id)
+            .map_err(|e| e.with_table(r.table.clone()).with_key(self.root_key))?;
+        if placed.is_err() {
+            return Ok(Err(Torn));
+        }
         let site = Site { table: &r.table, root_key: self.root_key };
         let mut body = self.codec.decode_body(site, &node.shards, path, item)?;
         if let Err(torn) = self.attach(node, path, &mut body)? {
@@ -190,4 +215,28 @@ impl Assembly<'_, '_> {
         *slot = Value::Object(body);
         Ok(Ok(()))
     }
+}
+
+/// Puts back into `item` (the item of the object at `base`) the leaves of
+/// `leaves` it holds, from their chunk items in `fetched`; torn if a chunk
+/// is missing or of another save than `write_id`.
+fn put_back(item: &mut Item, base: &PlainPath, leaves: &[ChunkedLeaf], fetched: &mut Fetched, write_id: &str) -> Result<Result<(), Torn>> {
+    for leaf in leaves.iter().filter(|leaf| &leaf.base == base) {
+        let mut pieces = Vec::with_capacity(leaf.keys.len());
+        for key in &leaf.keys {
+            let Some(mut piece) = fetched.remove(&(leaf.table.clone(), key.clone())) else { return Ok(Err(Torn)) };
+            let meta = piece.remove(META).map(to_json).transpose()?;
+            if meta.as_ref().map(format::write_id_of).transpose()? != Some(write_id) {
+                return Ok(Err(Torn));
+            }
+            let data = piece
+                .remove("data")
+                .ok_or_else(|| Error::new(ErrorKind::Format, "a chunk item holds no `data`").with_path(base.join(&leaf.rel).to_string()))?;
+            pieces.push(data);
+        }
+        let path = base.join(&leaf.rel).to_string();
+        let joined = chunk::join_checked(pieces, &leaf.recorded).map_err(|e| e.with_path(path.clone()))?;
+        chunk::splice(item, &leaf.rel, joined).map_err(|e| e.with_path(path))?;
+    }
+    Ok(Ok(()))
 }

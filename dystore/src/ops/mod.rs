@@ -15,6 +15,8 @@ mod delete;
 mod legacy;
 mod load;
 mod save;
+mod staged;
+mod stale;
 mod tables;
 mod transact;
 mod upgrade;
@@ -25,13 +27,14 @@ pub(crate) use by_path::{read_path, write_path};
 pub(crate) use delete::delete;
 pub(crate) use load::{Loaded, load};
 pub(crate) use save::{When, save};
+pub(crate) use stale::save_items;
 pub(crate) use tables::create_tables;
 pub use upgrade::{Upgrade, UpgradeReport};
 pub(crate) use upgrade::{upgrade, upgrade_table};
 
 use crate::backend::{Backend, BackendError, Expr, Item, RetryPolicy};
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::{META, RootMeta, SHARD_KEY_MARK};
+use crate::format::{META, Root, RootMeta, SHARD_KEY_MARK};
 use crate::layout::Layout;
 use crate::loader::ConfigLoader;
 use crate::tree::Node;
@@ -48,6 +51,32 @@ pub(crate) struct Env<'a> {
     pub(crate) policy: RetryPolicy,
     /// Region recorded in shard references (the SDK's region, if any).
     pub(crate) region: Option<&'a str>,
+    /// How long one call may take.
+    pub(crate) deadline: Option<std::time::Duration>,
+}
+
+/// Runs the call `call` on the object keyed `key` within the env's
+/// deadline; past it, `Timeout`, saying whether writes may have been sent
+/// (`writes`).
+pub(crate) async fn bounded<T>(
+    env: &Env<'_>,
+    layout: &Layout,
+    key: Option<&str>,
+    writes: bool,
+    call: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    let Some(deadline) = env.deadline else { return call.await };
+    match tokio::time::timeout(deadline, call).await {
+        Ok(result) => result,
+        Err(_) => {
+            let mut e = Error::new(ErrorKind::Timeout, format!("the call took over its deadline of {} ms", deadline.as_millis()))
+                .with_table(layout.table.as_ref());
+            if let Some(key) = key {
+                e = e.with_key(key);
+            }
+            Err(if writes { e.may_have_changed() } else { e })
+        }
+    }
 }
 
 /// How many times a save or delete that lost a race is retried.
@@ -77,8 +106,13 @@ pub(crate) fn conflict(layout: &Layout, key: &str) -> Error {
     Error::new(ErrorKind::Conflict, "saved or written since it was read").with_table(layout.table.as_ref()).with_key(key)
 }
 
-/// The stored root metadata, if the object exists.
+/// The stored root metadata, if the object exists (a tombstone is no object).
 pub(crate) async fn read_meta(env: &Env<'_>, layout: &Layout, key: &str) -> Result<Option<RootMeta>> {
+    Ok(read_root(env, layout, key).await?.and_then(Root::object))
+}
+
+/// What the root item under `key` holds, if there is one.
+pub(crate) async fn read_root(env: &Env<'_>, layout: &Layout, key: &str) -> Result<Option<Root>> {
     let mut projection = Expr { text: "#dm".into(), ..Default::default() };
     projection.names.insert("#dm".into(), META.into());
     let get = crate::backend::Get {
@@ -90,7 +124,7 @@ pub(crate) async fn read_meta(env: &Env<'_>, layout: &Layout, key: &str) -> Resu
     let item = env.backend.get(get).await.map_err(|e| backend_error(e, &layout.table).with_key(key))?;
     match item.and_then(|mut i| i.remove(META)) {
         None => Ok(None),
-        Some(meta) => RootMeta::decode(meta).map(|(_, meta)| Some(meta)).map_err(|e| e.with_table(layout.table.as_ref()).with_key(key)),
+        Some(meta) => Root::decode(meta).map(|(_, root)| Some(root)).map_err(|e| e.with_table(layout.table.as_ref()).with_key(key)),
     }
 }
 
@@ -104,19 +138,25 @@ pub(crate) fn stored_node<'l>(layout: &'l Layout, key: &str) -> Result<Node<'l>>
     })
 }
 
-/// A backend error as a dystore error, for an operation on `table`.
+/// A backend error as a dystore error, for an operation on `table`, with
+/// how its request was retried.
 pub(crate) fn backend_error(e: BackendError, table: &str) -> Error {
+    let (e, retries) = e.split();
     let (kind, detail) = match &e {
         BackendError::TableNotFound(_) => (ErrorKind::TableNotFound, "create it with `create_tables`".to_owned()),
         BackendError::Throttled(_) => (ErrorKind::Throttled, String::new()),
+        BackendError::Unavailable(_) => (ErrorKind::Unavailable, String::new()),
         BackendError::ConditionFailed => (ErrorKind::Conflict, "a condition on the item was not met".to_owned()),
+        BackendError::TransactionCanceled { .. } if crate::backend::retryable(&e) => {
+            (ErrorKind::Conflict, "the transaction kept conflicting with other transactions on the same items".to_owned())
+        }
         BackendError::Validation(message) => match refusal(message) {
             Some(decoded) => decoded,
             None => (ErrorKind::Backend, String::new()),
         },
         _ => (ErrorKind::Backend, String::new()),
     };
-    Error::new(kind, detail).with_table(table).with_source(e)
+    Error::new(kind, detail).with_table(table).with_retries(retries).with_source(e)
 }
 
 /// A validation error DynamoDB still sent back for input dystore checks

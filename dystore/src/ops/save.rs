@@ -1,23 +1,26 @@
 //! Saving a whole object: split by its layout, encode and measure every
-//! item, then one transaction (several past DynamoDB's limits), guarded by
-//! the stored shape or the revision read.
+//! item, then one transaction guarded by the stored shape or the revision
+//! read; past DynamoDB's limits for one transaction, a staged save
+//! (`staged.rs`) that keeps the previous version readable throughout.
 
-use super::transact::{fits_one_transaction, transact};
-use super::{Env, RACE_ATTEMPTS, check_key, conflict, key_item, read_meta, stored_node};
-use crate::backend::Backoff;
-use crate::backend::{Expr, Item, Write};
+use super::staged::{self, Draft, Stage};
+use super::stale::{ItemKey, entry_items};
+use super::transact::fits_one_transaction;
+use super::{Env, RACE_ATTEMPTS, backend_error, bounded, check_key, conflict, key_item, read_root};
+use crate::backend::{BackendError, Backoff, Expr, Item, Write};
+use crate::chunk;
 use crate::codec::{Codec, Site};
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::{self, Guard, META, RootMeta, shard_meta, token};
+use crate::format::{self, CONDITION_FAILED, Guard, Keys, META, Root, RootMeta, cancelled, chunk_meta, shard_meta, token};
 use crate::layout::Layout;
 use crate::path::{PlainPath, Step};
 use crate::rules::Rules;
-use crate::shard::{Plan, all_shard_keys, check_shard_keys, split};
+use crate::shard::{Plan, check_shard_keys};
 use crate::tree::Resolved;
 use crate::value::{MAX_ITEM_BYTES, item_size, size, to_attr};
 use serde_dynamo::AttributeValue;
 use serde_json::{Map, Value};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 /// What a save wrote.
 #[derive(Debug)]
@@ -29,54 +32,79 @@ pub(crate) struct Saved {
 /// Saves `doc` under `key` (or a key from the loader, else a UUID v4); with
 /// `when`, only if the object is absent or still at a revision.
 ///
-/// The stored state is read first only when it decides what to delete:
-/// with list shards (elements a shorter list no longer has), or when the
-/// object was stored in another shape than `layout`'s (its shard items are
-/// all deleted unless rewritten). Without lists the save is guarded by the
-/// stored shape instead, and falls back to reading when that guard fails.
+/// The stored root is read first only when it decides what to delete: with
+/// list shards (elements a shorter list no longer has), or when the object
+/// is not settled in `layout`'s shape (stored in another shape, under keys
+/// carrying a write id, or with items owed deletion). Otherwise the save is
+/// guarded by the stored shape instead, and falls back to reading when that
+/// guard fails. A save that does not fit one transaction is staged.
 pub(crate) async fn save(env: &Env<'_>, layout: &Layout, doc: Value, key: Option<String>, when: When<'_>) -> Result<Saved> {
-    let expect = match when {
-        When::Revision(revision) => Some(revision),
-        When::Always | When::Absent => None,
-    };
-    let create = matches!(when, When::Absent);
+    let named = key.clone();
+    bounded(env, layout, named.as_deref(), true, save_now(env, layout, doc, key, when)).await
+}
+
+async fn save_now(env: &Env<'_>, layout: &Layout, doc: Value, key: Option<String>, when: When<'_>) -> Result<Saved> {
     let resolved = Resolved::new(layout)?;
     let (doc, key) = prepare(env, layout, doc, key)?;
     check_shard_keys(&resolved.root, &key)?;
-    let body = doc.as_object().cloned().unwrap_or_default();
-    let plan = split(&resolved.root, &key, env.region, body).map_err(|e| e.with_key(key.clone()))?;
-    let meta = RootMeta { write_id: token(), revision: token(), layout: layout.clone(), lists: plan.lists.clone() };
+    let write_id = token();
     // Everything is encoded and measured before the first request.
-    let puts = encode_items(env, &resolved.rules, layout, &key, &plan, &meta, &doc)?;
+    let draft = Draft::new(env, &resolved, layout, &key, &doc, &write_id, false)?;
+    let mut staged_draft = None;
     let shape = format::shape_of(layout);
 
     let mut read_first = resolved.root.has_lists();
     let mut backoff = Backoff::new(env.policy);
     for _ in 0..RACE_ATTEMPTS {
-        let old = if read_first { read_meta(env, layout, &key).await? } else { None };
-        let guard = match (expect, &old) {
-            _ if create && old.is_some() => return Err(already_exists(layout, &key)),
-            _ if create => Guard::Absent,
-            (Some(expect), Some(old)) if old.revision != expect => return Err(conflict(layout, &key)),
-            (Some(expect), _) => Guard::Revision(expect),
-            (None, Some(old)) => Guard::Revision(&old.revision),
-            (None, None) if read_first => Guard::Absent,
-            (None, None) => Guard::AbsentOrShape(&shape),
+        let old = if read_first { read_root(env, layout, &key).await? } else { None };
+        // An attempt that timed out was applied after all, and its retry
+        // then failed its guard: the stored revision is this save's own.
+        let ours = |r: &str| r == draft.meta.revision || staged_draft.as_ref().is_some_and(|d: &Draft| r == d.meta.revision);
+        if let Some(old) = old.as_ref().filter(|o| ours(o.revision())) {
+            let revision = old.revision().to_owned();
+            return Ok(Saved { key, revision });
+        }
+        let guard = match (when, &old) {
+            (When::Absent, Some(Root::Object(_))) => return Err(already_exists(layout, &key)),
+            (When::Revision(expect), Some(old)) if old.revision() != expect => return Err(conflict(layout, &key)),
+            (When::Revision(_), Some(Root::Tombstone { .. })) => return Err(conflict(layout, &key)),
+            (When::Revision(_), None) if read_first => return Err(conflict(layout, &key)),
+            (When::Revision(expect), _) if read_first => Guard::Revision(expect),
+            (When::Revision(expect), _) => Guard::RevisionSettled(expect),
+            (_, Some(old)) => Guard::Revision(old.revision()),
+            (When::Absent, None) => Guard::Absent,
+            (When::Always, None) if read_first => Guard::Absent,
+            (When::Always, None) => Guard::AbsentOrSettled(&shape),
         };
-        let mut writes = stale_deletes(&key, &plan, old.as_ref())?;
-        // `puts` is deepest first and ends with the root, the order a
-        // multi-request save must keep.
-        let (root, shards) = puts.split_last().expect("a plan always has its root part");
-        writes.extend(shards.iter().map(|(table, item)| Write::Put { table: table.clone(), item: item.clone(), condition: None }));
+        let mut writes = stale_deletes(&key, &draft.plan_keys, &draft.absent, old.as_ref())?;
+        writes.extend(draft.shard_puts());
         let condition = guard.condition(&layout.key);
-        writes.push(Write::Put { table: root.0.clone(), item: root.1.clone(), condition: Some(condition.clone()) });
-        match transact(env, layout, &key, writes, Some(condition)).await {
-            Ok(()) => return Ok(Saved { key, revision: meta.revision }),
-            // The guard failed: another writer, or another shape. Read the
-            // stored state and go again. A versioned save is guarded by its
-            // revision alone, so its conflict is final at once.
-            Err(e) if e.is_conflict() && create => return Err(already_exists(layout, &key)),
-            Err(e) if e.is_conflict() && expect.is_none() => {
+        writes.push(Write::Put { table: layout.table.to_string(), item: draft.root_item(&BTreeMap::new()), condition: Some(condition) });
+        let (outcome, revision) = if fits_one_transaction(&writes) {
+            (send_one(env, layout, &key, writes).await, &draft.meta.revision)
+        } else if !read_first {
+            // A staged save starts from the root as stored.
+            read_first = true;
+            continue;
+        } else {
+            let staged = match staged_draft.as_mut() {
+                Some(d) => d,
+                None => staged_draft.insert(Draft::new(env, &resolved, layout, &key, &doc, &write_id, true)?),
+            };
+            (staged::save(env, layout, &key, staged, Stage { old: old.as_ref() }).await, &staged.meta.revision)
+        };
+        match outcome {
+            Ok(()) => return Ok(Saved { revision: revision.clone(), key }),
+            // The guard failed: another writer, another shape, or a root
+            // with items owed deletion. Read the stored root and go again;
+            // a versioned save or an insert decides on what it reads.
+            Err(e) if e.is_conflict() => {
+                if read_first && !matches!(when, When::Always) && !e.object_may_have_changed() {
+                    return Err(match when {
+                        When::Absent => already_exists(layout, &key),
+                        _ => e,
+                    });
+                }
                 if read_first && !backoff.wait().await {
                     return Err(e);
                 }
@@ -86,6 +114,25 @@ pub(crate) async fn save(env: &Env<'_>, layout: &Layout, doc: Value, key: Option
         }
     }
     Err(conflict(layout, &key))
+}
+
+/// Sends the writes of a save as one transaction (one request when there
+/// is only one write); a failed condition (on the root, or on an upgrade
+/// record) is a `Conflict`.
+pub(super) async fn send_one(env: &Env<'_>, layout: &Layout, key: &str, mut writes: Vec<Write>) -> Result<()> {
+    let guarded: Vec<bool> = writes.iter().map(|w| w.condition().is_some()).collect();
+    let sent = if writes.len() == 1 {
+        env.backend.write(writes.pop().expect("one write")).await
+    } else {
+        env.backend.transact_write(writes).await
+    };
+    sent.map_err(|e| match e.split() {
+        (BackendError::ConditionFailed, retries) => conflict(layout, key).with_retries(retries),
+        (BackendError::TransactionCanceled { reasons }, retries) if cancelled(&reasons, &guarded, CONDITION_FAILED).contains(&true) => {
+            conflict(layout, key).with_retries(retries)
+        }
+        (other, retries) => backend_error(other, &layout.table).with_key(key).with_retries(retries),
+    })
 }
 
 /// When a save may write.
@@ -103,9 +150,11 @@ fn already_exists(layout: &Layout, key: &str) -> Error {
     Error::new(ErrorKind::Conflict, "an object is already stored under this key").with_table(layout.table.as_ref()).with_key(key)
 }
 
-/// Writes `doc` in format 1 over a dynamo-store 0.6 object keyed `key`, in
-/// one transaction that also deletes every legacy shard item (`legacy`:
-/// table, key attribute, key), guarded by `unchanged` on the legacy root.
+/// Writes `doc` in format 1 over a dynamo-store 0.6 object keyed `key`,
+/// deleting every legacy shard item (`legacy`: table, key attribute, key),
+/// guarded by `unchanged` on the legacy root: one transaction, or past
+/// DynamoDB's limits a staged upgrade whose write id follows from the legacy
+/// object, so that a retry after a crash rewrites the same items.
 pub(crate) async fn save_over_legacy(
     env: &Env<'_>,
     layout: &Layout,
@@ -117,28 +166,24 @@ pub(crate) async fn save_over_legacy(
     let resolved = Resolved::new(layout)?;
     let (doc, key) = prepare(env, layout, doc, Some(key.to_owned()))?;
     check_shard_keys(&resolved.root, &key)?;
-    let body = doc.as_object().cloned().unwrap_or_default();
-    let plan = split(&resolved.root, &key, env.region, body).map_err(|e| e.with_key(key.clone()))?;
-    let meta = RootMeta { write_id: token(), revision: token(), layout: layout.clone(), lists: plan.lists.clone() };
-    let puts = encode_items(env, &resolved.rules, layout, &key, &plan, &meta, &doc)?;
+    let legacy: Vec<_> = legacy.iter().filter(|(table, _, k)| !(table == layout.table.as_ref() && k == &key)).cloned().collect();
+    let write_id = token();
+    let draft = Draft::new(env, &resolved, layout, &key, &doc, &write_id, false)?;
     let mut writes: Vec<Write> = legacy
         .iter()
-        .filter(|(table, _, k)| !(table == layout.table.as_ref() && k == &key))
         .map(|(table, key_name, k)| Write::Delete { table: table.clone(), key: key_item(key_name, k), condition: None })
         .collect();
-    let (root, shards) = puts.split_last().expect("a plan always has its root part");
-    writes.extend(shards.iter().map(|(table, item)| Write::Put { table: table.clone(), item: item.clone(), condition: None }));
-    writes.push(Write::Put { table: root.0.clone(), item: root.1.clone(), condition: Some(unchanged.clone()) });
-    if !fits_one_transaction(&writes) {
-        return Err(Error::new(
-            ErrorKind::ItemTooLarge,
-            "the upgrade would take more than one transaction (100 items or 4 MB): objects this large are not upgraded yet",
-        )
-        .with_table(layout.table.as_ref())
-        .with_key(key));
+    writes.extend(draft.shard_puts());
+    let root = draft.root_item(&BTreeMap::new());
+    writes.push(Write::Put { table: layout.table.to_string(), item: root, condition: Some(unchanged.clone()) });
+    if fits_one_transaction(&writes) {
+        send_one(env, layout, &key, writes).await?;
+        return Ok(Saved { key, revision: draft.meta.revision });
     }
-    transact(env, layout, &key, writes, Some(unchanged)).await?;
-    Ok(Saved { key, revision: meta.revision })
+    let write_id = staged::upgrade_write_id(layout, &key, &legacy);
+    let staged = Draft::new(env, &resolved, layout, &key, &doc, &write_id, true)?;
+    staged::over_legacy(env, layout, &key, &staged, &legacy, unchanged).await?;
+    Ok(Saved { key, revision: staged.meta.revision })
 }
 
 /// Checks the document and settles its key.
@@ -165,20 +210,28 @@ fn invalid_document(layout: &Layout, detail: &str) -> Error {
     Error::new(ErrorKind::InvalidDocument, detail.to_owned()).with_table(layout.table.as_ref())
 }
 
+/// A save's items (table, item), deepest first and the root last, and the
+/// large leaves the root records.
+pub(super) type Encoded = (Vec<(String, Item)>, BTreeMap<String, chunk::Recorded>);
+
 /// The items of a plan, deepest first and the root last, with keys and
-/// metadata, each checked against the item size limit.
-fn encode_items(
+/// metadata, each checked against the item size limit; leaves too large
+/// for their item go to chunk items (placed before it). Also the chunk
+/// counts of those leaves, by full path, which the root records.
+pub(super) fn encode_items(
     env: &Env<'_>,
     rules: &Rules,
     layout: &Layout,
-    key: &str,
+    keys: Keys<'_>,
     plan: &Plan<'_>,
     meta: &RootMeta,
     doc: &Value,
-) -> Result<Vec<(String, Item)>> {
+) -> Result<Encoded> {
+    let key = keys.root;
     let codec = Codec { loader: env.loader, rules, raw: false };
     let root_region = layout.region.as_deref().or(env.region);
     let mut puts = Vec::with_capacity(plan.parts.len());
+    let mut all_chunks = BTreeMap::new();
     let shape = format::shape_of(layout);
     for part in plan.parts.iter().rev() {
         let part_layout = part.node.layout;
@@ -187,14 +240,44 @@ fn encode_items(
         let mut item = codec
             .encode_body(site, &part.node.shards, &part.path, part.body.clone(), doc)
             .map_err(|e| e.with_table(part_layout.table.as_ref()).with_key(key))?;
-        let meta_value =
-            if part.path.steps.is_empty() { meta.to_value(root_region) } else { shard_meta(&meta.write_id, &shape, key, &part.path) };
+        let mut own_chunks = BTreeMap::new();
+        for leaf in chunk::spill(&mut item, &part.path, &[]) {
+            let leaf_key = keys.at(&leaf.path);
+            own_chunks.insert(leaf.path.to_string(), leaf.recorded.clone());
+            for (i, piece) in leaf.pieces.into_iter().enumerate() {
+                let chunk: Item = [
+                    (part_layout.key.to_string(), AttributeValue::S(chunk::chunk_key(&leaf_key, i))),
+                    ("data".to_owned(), piece),
+                    (META.to_owned(), to_attr(chunk_meta(&meta.write_id, key, &leaf.path, i))),
+                ]
+                .into();
+                puts.push((part_layout.table.to_string(), chunk));
+            }
+        }
+        all_chunks.extend(own_chunks.clone());
+        let meta_value = if part.path.steps.is_empty() {
+            RootMeta { chunks: all_chunks.clone(), ..meta.clone() }.to_value(root_region)
+        } else {
+            shard_meta(&meta.write_id, &shape, key, &part.path, &own_chunks)
+        };
         item.insert(META.to_owned(), to_attr(meta_value));
         item.insert(part_layout.key.to_string(), AttributeValue::S(part.key.clone()));
         check_size(part_layout, &part.path, key, &item)?;
         puts.push((part_layout.table.to_string(), item));
     }
-    Ok(puts)
+    let total: usize = puts.iter().map(|(_, item)| item_size(item)).sum();
+    if total > chunk::MAX_OBJECT_BYTES {
+        return Err(Error::new(
+            ErrorKind::ItemTooLarge,
+            format!(
+                "the object would take {total} bytes of items, over dystore's limit of {} MiB per object",
+                chunk::MAX_OBJECT_BYTES >> 20
+            ),
+        )
+        .with_table(layout.table.as_ref())
+        .with_key(key));
+    }
+    Ok((puts, all_chunks))
 }
 
 /// Refuses a shard object holding a field named like its table's key
@@ -214,23 +297,24 @@ fn check_reserved(layout: &Layout, path: &PlainPath, body: &Map<String, Value>) 
     Ok(())
 }
 
-/// Deletes of the shard items this save does not rewrite: absent optional
-/// shards, and every shard item of the stored object (`old`, in the shape
-/// it was stored in) that this save does not write.
-fn stale_deletes(key: &str, plan: &Plan<'_>, old: Option<&RootMeta>) -> Result<Vec<Write>> {
-    let written: HashSet<(&str, &str)> = plan.parts.iter().map(|p| (p.node.layout.table.as_ref(), p.key.as_str())).collect();
-    let mut stale: Vec<(String, String, String)> =
-        plan.absent.iter().map(|(l, k)| (l.table.to_string(), l.key.to_string(), k.clone())).collect();
+/// Deletes of the items this save does not rewrite (`written`, by table
+/// and key): absent optional shards (`absent`), every shard item of the
+/// stored object (`old`, in the shape and keys it was stored with), and
+/// every item its root records as owed deletion.
+fn stale_deletes(key: &str, written: &HashSet<(String, String)>, absent: &[ItemKey], old: Option<&Root>) -> Result<Vec<Write>> {
+    let mut stale: Vec<ItemKey> = absent.to_vec();
     if let Some(old) = old {
-        let stored = stored_node(&old.layout, key)?;
-        let mut keys = Vec::new();
-        all_shard_keys(&stored, key, &PlainPath::root(), &old.lists, &mut keys);
-        stale.extend(keys.into_iter().map(|(l, k)| (l.table.to_string(), l.key.to_string(), k)));
+        if let Root::Object(meta) = old {
+            stale.extend(meta.items(key)?);
+        }
+        for (id, entry) in old.stale() {
+            stale.extend(entry_items(id, entry, key)?);
+        }
     }
     let mut seen = HashSet::new();
     Ok(stale
         .into_iter()
-        .filter(|(t, _, k)| !written.contains(&(t.as_str(), k.as_str())) && seen.insert((t.clone(), k.clone())))
+        .filter(|(t, _, k)| !written.contains(&(t.clone(), k.clone())) && seen.insert((t.clone(), k.clone())))
         .map(|(t, key_name, k)| Write::Delete { key: key_item(&key_name, &k), table: t, condition: None })
         .collect())
 }

@@ -40,10 +40,11 @@ async fn describe(env: &Env<'_>, table: &str) -> Result<Option<TableInfo>> {
 
 async fn ensure(env: &Env<'_>, table: &str, key: &str) -> Result<()> {
     if describe(env, table).await?.is_none() {
-        match env.backend.create_table(table, key).await {
-            // Someone else created it meanwhile: check it like any existing table.
-            Ok(()) | Err(BackendError::TableExists(_)) => {}
-            Err(e) => return Err(backend_error(e, table)),
+        match env.backend.create_table(table, key).await.map_err(|e| e.split()) {
+            // Someone else (or an attempt that timed out) created it
+            // meanwhile: check it like any existing table.
+            Ok(()) | Err((BackendError::TableExists(_), _)) => {}
+            Err((e, retries)) => return Err(backend_error(e, table).with_retries(retries)),
         }
     }
     // Creation on DynamoDB takes seconds; poll until the table is usable.

@@ -25,11 +25,11 @@ pub(crate) async fn transact(env: &Env<'_>, layout: &Layout, key: &str, writes: 
         }
         let on_root: Vec<bool> =
             chunk.iter().map(|w| w.table() == layout.table && w.key_of(&layout.key) == root.get(layout.key.as_ref())).collect();
-        env.backend.transact_write(chunk).await.map_err(|e| match e {
-            BackendError::TransactionCanceled { reasons } if cancelled(&reasons, &on_root, CONDITION_FAILED).contains(&true) => {
-                conflict(layout, key)
+        env.backend.transact_write(chunk).await.map_err(|e| match e.split() {
+            (BackendError::TransactionCanceled { reasons }, retries) if cancelled(&reasons, &on_root, CONDITION_FAILED).contains(&true) => {
+                conflict(layout, key).with_retries(retries)
             }
-            other => backend_error(other, &layout.table).with_key(key),
+            (other, retries) => backend_error(other, &layout.table).with_key(key).with_retries(retries),
         })?;
     }
     Ok(())

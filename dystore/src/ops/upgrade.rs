@@ -2,13 +2,16 @@
 //! read it whole, then one transaction puts the format-1 items and deletes
 //! every legacy shard item, guarded by the legacy root being unchanged.
 
+use super::batch::batch_get_all;
 use super::legacy::read_legacy;
 use super::save::save_over_legacy;
-use super::{Env, backend_error, check_key, key_item, not_found};
+use super::staged::{finish_record, read_record, upgrade_record_key};
+use super::stale::clean;
+use super::{Env, backend_error, bounded, check_key, key_item, not_found};
 use crate::backend::Get;
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::legacy::{is_legacy_meta, unchanged};
-use crate::format::{META, RootMeta};
+use crate::format::legacy::{is_legacy_meta, legacy_shard_path, unchanged};
+use crate::format::{META, Root};
 use crate::layout::Layout;
 use crate::shard::check_shard_keys;
 use crate::tree::Resolved;
@@ -32,18 +35,67 @@ pub(crate) async fn upgrade(
     key: &str,
     transform: impl FnOnce(Map<String, Value>) -> Result<Value>,
 ) -> Result<Upgrade> {
+    bounded(env, layout, Some(key), true, upgrade_now(env, layout, key, transform)).await
+}
+
+async fn upgrade_now(
+    env: &Env<'_>,
+    layout: &Layout,
+    key: &str,
+    transform: impl FnOnce(Map<String, Value>) -> Result<Value>,
+) -> Result<Upgrade> {
     let resolved = Resolved::new(layout)?;
     check_key(layout, key)?;
     check_shard_keys(&resolved.root, key)?;
-    let get = Get { table: layout.table.to_string(), key: key_item(&layout.key, key), projection: None, consistent: true };
-    let root =
-        env.backend.get(get).await.map_err(|e| backend_error(e, &layout.table).with_key(key))?.ok_or_else(|| not_found(layout, key))?;
+    // The root and the record a staged upgrade that crashed may have left,
+    // in one request.
+    let table = layout.table.to_string();
+    let record_key = upgrade_record_key(key);
+    let wanted = [(table.clone(), layout.key.to_string(), key.to_owned()), (table.clone(), layout.key.to_string(), record_key.clone())];
+    let mut found = batch_get_all(env.backend, env.policy, &wanted).await.map_err(|e| e.with_key(key))?;
+    let record = match found.remove(&(table.clone(), record_key)).and_then(|mut item| item.remove(META)) {
+        Some(meta) => match Root::decode(meta).map_err(|e| e.with_table(layout.table.as_ref()).with_key(key))? {
+            (_, Root::Tombstone { revision, stale }) => Some((revision, stale)),
+            (_, Root::Object(_)) => None,
+        },
+        None => None,
+    };
+    let Some(root) = found.remove(&(table, key.to_owned())) else {
+        // The object is gone (the package deleted it, say): what an upgrade
+        // that crashed had written goes too.
+        if let Some((revision, recorded)) = &record {
+            finish_record(env, layout, key, revision, recorded).await?;
+        }
+        return Err(not_found(layout, key));
+    };
     let meta = root.get(META).cloned().ok_or_else(|| {
         Error::new(ErrorKind::Format, format!("the item has no `{META}`")).with_table(layout.table.as_ref()).with_key(key)
     })?;
     if !is_legacy_meta(&meta) {
         // Format 1 already (or unreadable, which says so).
-        return RootMeta::decode(meta).map(|_| Upgrade::AlreadyCurrent).map_err(|e| e.with_table(layout.table.as_ref()).with_key(key));
+        let decoded = Root::decode(meta).map_err(|e| e.with_table(layout.table.as_ref()).with_key(key))?;
+        if let Some((revision, recorded)) = &record {
+            finish_record(env, layout, key, revision, recorded).await?;
+        }
+        return match decoded {
+            (_, Root::Object(meta)) => {
+                // An upgrade that crashed after its switch left legacy items
+                // recorded in the root: running it again deletes them.
+                clean(env, layout, key, &meta.revision, &meta.stale).await?;
+                Ok(Upgrade::AlreadyCurrent)
+            }
+            (_, Root::Tombstone { .. }) => Err(not_found(layout, key)),
+        };
+    }
+    if let Some(path) = legacy_shard_path(&meta) {
+        return Err(Error::new(
+            ErrorKind::Format,
+            format!(
+                "a dynamo-store 0.6 shard item (its metadata places it at `{path}`), not an object: upgrade the object that refers to it"
+            ),
+        )
+        .with_table(layout.table.as_ref())
+        .with_key(key));
     }
     let guard = unchanged(&root, &layout.key);
     let read = read_legacy(env, layout, key, root, &meta, true, false).await?;
@@ -59,6 +111,11 @@ pub struct UpgradeReport {
     pub upgraded: usize,
     /// Objects in format 1 already.
     pub already_current: usize,
+    /// Items of the table that are not objects, left alone: shard items
+    /// (of dynamo-store 0.6 or format 1, in tables that hold several
+    /// kinds), tombstones, records of upgrades in progress (finished when
+    /// their object is gone).
+    pub skipped: usize,
     /// Objects that could not be upgraded: their key and why. The run went
     /// on past them.
     pub failed: Vec<(String, Error)>,
@@ -75,16 +132,67 @@ pub(crate) async fn upgrade_table(env: &Env<'_>, layout: &Layout) -> Result<Upgr
         let page = env.backend.scan(scan).await.map_err(|e| backend_error(e, &layout.table))?;
         for item in page.items {
             let Some(serde_dynamo::AttributeValue::S(key)) = item.get(layout.key.as_ref()) else { continue };
-            match upgrade(env, layout, key, |body| Ok(Value::Object(body))).await {
-                Ok(Upgrade::Upgraded) => report.upgraded += 1,
-                Ok(Upgrade::AlreadyCurrent) => report.already_current += 1,
-                Err(e) => report.failed.push((key.clone(), e)),
+            match kind_of(&item, key) {
+                Kind::Object => match upgrade(env, layout, key, |body| Ok(Value::Object(body))).await {
+                    Ok(Upgrade::Upgraded) => report.upgraded += 1,
+                    Ok(Upgrade::AlreadyCurrent) => report.already_current += 1,
+                    Err(e) => report.failed.push((key.clone(), e)),
+                },
+                Kind::UpgradeRecord(object) => {
+                    report.skipped += 1;
+                    if let Err(e) = sweep_record(env, layout, object).await {
+                        report.failed.push((key.clone(), e));
+                    }
+                }
+                Kind::Other => report.skipped += 1,
             }
         }
         match page.last_key {
             Some(last) => start = Some(last),
             None => return Ok(report),
         }
+    }
+}
+
+/// What an item of a root table is, for a table-wide upgrade.
+enum Kind<'a> {
+    /// An object's root (or an item without metadata, refused by `upgrade`).
+    Object,
+    /// The record of a staged upgrade of the object keyed so.
+    UpgradeRecord(&'a str),
+    /// A shard item or a tombstone.
+    Other,
+}
+
+fn kind_of<'a>(item: &crate::backend::Item, key: &'a str) -> Kind<'a> {
+    use serde_dynamo::AttributeValue;
+    let Some(meta) = item.get(META) else { return Kind::Object };
+    if is_legacy_meta(meta) {
+        return if legacy_shard_path(meta).is_some() { Kind::Other } else { Kind::Object };
+    }
+    let AttributeValue::M(map) = meta else { return Kind::Object };
+    if map.contains_key("layout") || map.contains_key("write_id") && !map.contains_key("root") {
+        return Kind::Object;
+    }
+    if map.contains_key("root") {
+        return Kind::Other;
+    }
+    // A tombstone: an upgrade record, or a delete or first save unfinished.
+    key.strip_suffix("#$upgrade").map_or(Kind::Other, Kind::UpgradeRecord)
+}
+
+/// Finishes the upgrade record of the object keyed `key` if the object is
+/// no longer a dynamo-store 0.6 one (gone, or in format 1); a legacy
+/// object's own upgrade finishes it otherwise.
+async fn sweep_record(env: &Env<'_>, layout: &Layout, key: &str) -> Result<()> {
+    let get = Get { table: layout.table.to_string(), key: key_item(&layout.key, key), projection: None, consistent: true };
+    let root = env.backend.get(get).await.map_err(|e| backend_error(e, &layout.table).with_key(key))?;
+    if root.as_ref().and_then(|r| r.get(META)).is_some_and(is_legacy_meta) {
+        return Ok(());
+    }
+    match read_record(env, layout, key).await? {
+        Some((revision, recorded)) => finish_record(env, layout, key, &revision, &recorded).await,
+        None => Ok(()),
     }
 }
 

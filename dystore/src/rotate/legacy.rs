@@ -47,7 +47,7 @@ pub(crate) async fn read(
     let mut body = AttributeValue::M(root);
     let mut tables: HashMap<PlainPath, String> = HashMap::new();
     let mut failures = Vec::new();
-    let mut level = places(&body, &PlainPath::root(), &shards);
+    let mut level = places(&body, &PlainPath::root(), &shards).map_err(context)?;
     while !level.is_empty() {
         let wanted: Vec<_> = level.iter().map(|p| (p.shard.table.clone(), p.shard.key_name.clone(), p.key.clone())).collect();
         let mut fetched = batch_get_all(env.backend, env.policy, &wanted).await.map_err(context)?;
@@ -65,7 +65,7 @@ pub(crate) async fn read(
             item.remove(META);
             item.remove(&pending.shard.key_name);
             let child = AttributeValue::M(item);
-            next.extend(places(&child, &pending.at, &pending.shard.shards));
+            next.extend(places(&child, &pending.at, &pending.shard.shards).map_err(context)?);
             tables.insert(pending.at.clone(), pending.shard.table.clone());
             if let Some(slot) = pending.at.find_attr_mut(&mut body) {
                 *slot = child;
@@ -73,7 +73,10 @@ pub(crate) async fn read(
         }
         level = next;
     }
-    let mut walk = Walk { env, key_name: &caller.key, root_key: key, decrypt, tables, leaves: Vec::new(), failures };
+    // The package asked its loader with the whole object as stored, its
+    // shards put back and its values still encrypted, as `ops::legacy` does.
+    let document = crate::value::to_json(body.clone()).unwrap_or(Value::Null);
+    let mut walk = Walk { env, key_name: &caller.key, root_key: key, decrypt, tables, document, leaves: Vec::new(), failures };
     walk.value(&body, &PlainPath::root(), &caller.table);
     Ok(Stored {
         key: key.to_owned(),
@@ -87,17 +90,28 @@ pub(crate) async fn read(
 }
 
 /// The references the shards of an item (`value`, placed at `base`) point
-/// through; a recorded place that holds no reference is skipped, as the
-/// package skipped it.
-fn places<'s>(value: &AttributeValue, base: &PlainPath, shards: &'s [LegacyShard]) -> Vec<Pending<'s>> {
-    shards
-        .iter()
-        .filter_map(|shard| {
-            let at = shard.at.as_ref()?;
-            let key = reference(at.find_attr(value)?)?.to_owned();
-            Some(Pending { at: base.join(at), shard, key })
-        })
-        .collect()
+/// through, as `ops::legacy` finds them: a recorded place that holds no
+/// reference is skipped, as the package skipped it; a list place (`[*]`)
+/// holds one per element; a broken reference is a `Format` error.
+fn places<'s>(value: &AttributeValue, base: &PlainPath, shards: &'s [LegacyShard]) -> Result<Vec<Pending<'s>>> {
+    let mut found = Vec::new();
+    for shard in shards {
+        let Some(at) = shard.at.as_ref() else { continue };
+        let Some(place) = at.find_attr(value) else { continue };
+        let candidates: Vec<(PlainPath, &AttributeValue)> = match (shard.each, place) {
+            (true, AttributeValue::L(items)) => items.iter().enumerate().map(|(i, v)| (at.child(Step::Index(i)), v)).collect(),
+            (true, _) => continue,
+            (false, v) => vec![(at.clone(), v)],
+        };
+        for (at, v) in candidates {
+            let full = base.join(&at);
+            let key = reference(v).map_err(|e| e.with_table(shard.table.as_str()).with_path(full.to_string()))?;
+            if let Some(key) = key {
+                found.push(Pending { at: full, shard, key: key.to_owned() });
+            }
+        }
+    }
+    Ok(found)
 }
 
 struct Walk<'a> {
@@ -107,6 +121,8 @@ struct Walk<'a> {
     decrypt: bool,
     /// The table each shard's subtree came from.
     tables: HashMap<PlainPath, String>,
+    /// The object as stored, for the loader's `key_for`.
+    document: Value,
     leaves: Vec<Leaf>,
     failures: Vec<Error>,
 }
@@ -122,15 +138,20 @@ impl Walk<'_> {
         }
     }
 
-    /// A Binary where the package may have encrypted: a ciphertext when it
-    /// has the package's shape.
+    /// A Binary where the package may have encrypted, read as `ops::legacy`
+    /// reads it: a ciphertext where the loader names a key id for its path
+    /// (asked in the package's form), or where it has the package's shape
+    /// (then with no key id: `MissingKey` when opened); data otherwise.
     fn leaf(&mut self, bytes: &[u8], path: &PlainPath, table: &str) {
         let theirs = package_path(path);
-        if !is_legacy(bytes) || never_encrypted(&theirs, self.key_name) {
+        if never_encrypted(&theirs, self.key_name) {
             return;
         }
         let loader = self.env.loader;
-        let key_id = loader.key_for(&theirs, &Value::Null);
+        let key_id = loader.key_for(&theirs, &self.document);
+        if key_id.is_none() && !is_legacy(bytes) {
+            return;
+        }
         self.leaves.push(Leaf { table: table.to_owned(), path: path.clone(), key_id: key_id.clone(), legacy: true });
         if !self.decrypt {
             return;

@@ -8,9 +8,10 @@
 //! what a rotation writes back.
 
 use crate::backend::Item;
+use crate::chunk::{self, ChunkedLeaf, chunked_leaves};
 use crate::crypto::{self, Context};
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::{self, META, RootMeta, attr_ref};
+use crate::format::{self, META, Root, attr_ref};
 use crate::layout::Layout;
 use crate::ops::{Env, batch_get_all};
 use crate::path::{PlainPath, Step};
@@ -60,6 +61,9 @@ pub(crate) enum Read {
     Object(Box<Stored>),
     /// Items of different saves (a save in progress): read the root again.
     Torn,
+    /// A tombstone: the object was deleted, or its first save has not
+    /// finished.
+    Gone,
 }
 
 type Fetched = HashMap<(String, String), Item>;
@@ -69,13 +73,21 @@ type Fetched = HashMap<(String, String), Item>;
 pub(crate) async fn read(env: &Env<'_>, caller: &Layout, key: &str, mut root: Item, decrypt: bool) -> Result<Read> {
     let context = |e: Error| e.with_table(caller.table.as_ref()).with_key(key);
     let meta = root.remove(META).ok_or_else(|| context(Error::new(ErrorKind::Format, format!("the item has no `{META}`"))))?;
-    let (_, meta) = RootMeta::decode(meta).map_err(context)?;
+    let (_, state) = Root::decode(meta).map_err(context)?;
+    let Some(meta) = state.object() else { return Ok(Read::Gone) };
     let same_shape = format::shape_of(caller) == format::shape_of(&meta.layout);
     let layout = if same_shape { caller.clone() } else { meta.layout.clone() };
     let resolved = Resolved::new(&layout).map_err(context)?;
+    let keys = meta.keys(key);
+    // Leaves too large for an item are in chunk items, put back before walking.
+    let chunked = chunked_leaves(&resolved.root, keys, &meta.chunks).map_err(context)?;
     let mut known = Vec::new();
-    all_shard_keys(&resolved.root, key, &PlainPath::root(), &meta.lists, &mut known);
-    let wanted: Vec<_> = known.into_iter().map(|(l, k)| (l.table.to_string(), l.key.to_string(), k)).collect();
+    all_shard_keys(&resolved.root, keys, &PlainPath::root(), &meta.lists, &mut known);
+    let wanted: Vec<_> = known
+        .into_iter()
+        .map(|(l, k)| (l.table.to_string(), l.key.to_string(), k))
+        .chain(chunked.iter().flat_map(|leaf| leaf.keys.iter().map(|k| (leaf.table.clone(), leaf.key_name.clone(), k.clone()))))
+        .collect();
     let fetched =
         if wanted.is_empty() { Fetched::new() } else { batch_get_all(env.backend, env.policy, &wanted).await.map_err(context)? };
     let mut walk = Walk {
@@ -85,6 +97,7 @@ pub(crate) async fn read(env: &Env<'_>, caller: &Layout, key: &str, mut root: It
         write_id: &meta.write_id,
         decrypt,
         fetched,
+        chunked,
         leaves: Vec::new(),
         failures: Vec::new(),
         torn: false,
@@ -114,6 +127,7 @@ struct Walk<'a> {
     write_id: &'a str,
     decrypt: bool,
     fetched: Fetched,
+    chunked: Vec<ChunkedLeaf>,
     leaves: Vec<Leaf>,
     failures: Vec<Error>,
     torn: bool,
@@ -122,7 +136,8 @@ struct Walk<'a> {
 impl Walk<'_> {
     /// The fields of an item (key and metadata left out) of the object at
     /// `base`, whose own shards are `node`'s.
-    fn body(&mut self, node: &Node<'_>, base: &PlainPath, table: &str, item: Item) -> Map<String, Value> {
+    fn body(&mut self, node: &Node<'_>, base: &PlainPath, table: &str, mut item: Item) -> Map<String, Value> {
+        self.put_back(&mut item, base, table);
         item.into_iter()
             .filter(|(name, _)| name != META && name != node.layout.key.as_ref())
             .map(|(name, value)| {
@@ -191,6 +206,34 @@ impl Walk<'_> {
             return Value::Null;
         }
         Value::Object(self.body(node, path, &r.table, item))
+    }
+
+    /// Puts back into `item` (of the object at `base`) its leaves stored in
+    /// chunk items, checked as a load checks them: a chunk missing or of
+    /// another save is a save in progress; a digest that does not match is
+    /// a failure.
+    fn put_back(&mut self, item: &mut Item, base: &PlainPath, table: &str) {
+        let leaves: Vec<ChunkedLeaf> = self.chunked.iter().filter(|leaf| &leaf.base == base).cloned().collect();
+        for leaf in leaves {
+            let path = base.join(&leaf.rel);
+            let mut pieces = Vec::with_capacity(leaf.keys.len());
+            for key in &leaf.keys {
+                let Some(mut piece) = self.fetched.remove(&(leaf.table.clone(), key.clone())) else {
+                    self.torn = true;
+                    return;
+                };
+                let meta = piece.remove(META).map(to_json).transpose().ok().flatten();
+                if meta.as_ref().and_then(|m| format::write_id_of(m).ok()) != Some(self.write_id) {
+                    self.torn = true;
+                    return;
+                }
+                pieces.push(piece.remove("data").unwrap_or(AttributeValue::Null(true)));
+            }
+            let joined = chunk::join_checked(pieces, &leaf.recorded).and_then(|leaf_value| chunk::splice(item, &leaf.rel, leaf_value));
+            if let Err(e) = joined {
+                self.failures.push(e.with_table(table).with_key(self.root_key).with_path(path.to_string()));
+            }
+        }
     }
 
     /// A Binary: a format-1 ciphertext (recorded, and opened when asked),

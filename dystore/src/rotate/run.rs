@@ -146,6 +146,7 @@ impl<'a> Run<'a> {
             }
             match object::read(&self.env, self.caller, key, root, decrypt).await? {
                 Read::Object(stored) => return Ok(Some(*stored)),
+                Read::Gone => return Ok(None),
                 Read::Torn if backoff.wait().await => match self.root(key).await? {
                     Some(again) => root = again,
                     None => return Ok(None),

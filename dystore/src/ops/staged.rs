@@ -1,0 +1,356 @@
+//! Saves past DynamoDB's limits for one transaction (100 items, 4 MB),
+//! staged so that the previous version stays readable until the new one is
+//! complete and a crash at any point loses nothing:
+//!
+//! 1. the root records the save as pending (its items owed deletion should
+//!    it never finish) and takes a fresh revision; an absent object gets a
+//!    tombstone root for this;
+//! 2. the new shard items go under keys carrying the save's write id, in
+//!    transactions each guarded by that revision;
+//! 3. one transaction puts the new root (the commit point) and deletes the
+//!    previous version's items under deterministic keys, so none of those
+//!    ever outlives the root that names them;
+//! 4. the previous version's items under write-id keys, and any the root
+//!    recorded as owed, are deleted, then their entries removed.
+//!
+//! `docs/FORMAT.md` ("Saves over one transaction") gives the guarantee and
+//! the request sequence.
+
+use super::save::{encode_items, send_one};
+use super::stale::{ItemKey, clean, delete_items, entry_items};
+use super::transact::transact;
+use super::{Env, backend_error, key_item, read_root};
+use crate::backend::{BackendError, Expr, Item, Write};
+use crate::error::{Error, ErrorKind, Result};
+use crate::format::{Guard, Keys, META, Root, RootMeta, STALE, Stale, token, tombstone_meta};
+use crate::layout::Layout;
+use crate::tree::Resolved;
+use crate::value::to_attr;
+use serde_dynamo::AttributeValue;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashSet};
+
+/// How many deletes of the previous version's items ride with the new root
+/// in the transaction that switches it (DynamoDB's 100 writes, less the root).
+const DELETES_IN_SWITCH: usize = 99;
+
+/// One save, encoded: its root metadata and items, before any request.
+pub(crate) struct Draft {
+    /// Metadata of the new root (its `stale` is settled when it is sent).
+    pub(crate) meta: RootMeta,
+    /// Items deepest first, the root last.
+    puts: Vec<(String, Item)>,
+    /// Every item this save writes, by table and key.
+    pub(crate) plan_keys: HashSet<(String, String)>,
+    /// Items of optional shards absent from the document (deterministic keys).
+    pub(crate) absent: Vec<ItemKey>,
+    region: Option<String>,
+}
+
+impl Draft {
+    /// Splits and encodes `doc` for the save `write_id`, its shard keys
+    /// carrying the write id when `keyed`.
+    pub(crate) fn new(
+        env: &Env<'_>,
+        resolved: &Resolved<'_>,
+        layout: &Layout,
+        key: &str,
+        doc: &Value,
+        write_id: &str,
+        keyed: bool,
+    ) -> Result<Self> {
+        let keys = Keys { root: key, write_id: keyed.then_some(write_id) };
+        let body = doc.as_object().cloned().unwrap_or_default();
+        let plan = crate::shard::split(&resolved.root, keys, env.region, body).map_err(|e| e.with_key(key.to_owned()))?;
+        let mut meta = RootMeta {
+            write_id: write_id.to_owned(),
+            revision: token(),
+            layout: layout.clone(),
+            lists: plan.lists.clone(),
+            keyed,
+            chunks: BTreeMap::new(),
+            stale: BTreeMap::new(),
+        };
+        let (puts, chunks) = encode_items(env, &resolved.rules, layout, keys, &plan, &meta, doc)?;
+        meta.chunks = chunks;
+        let plan_keys = puts
+            .iter()
+            .filter_map(|(table, item)| {
+                let key_name = if table == layout.table.as_ref() { layout.key.as_ref() } else { table_key_name(resolved, table)? };
+                match item.get(key_name) {
+                    Some(AttributeValue::S(k)) => Some((table.clone(), k.clone())),
+                    _ => None,
+                }
+            })
+            .collect();
+        let absent = plan.absent.iter().map(|(l, k)| (l.table.to_string(), l.key.to_string(), k.clone())).collect();
+        let region = layout.region.as_deref().or(env.region).map(str::to_owned);
+        Ok(Draft { meta, puts, plan_keys, absent, region })
+    }
+
+    /// Puts of the shard items, deepest first, unconditioned.
+    pub(crate) fn shard_puts(&self) -> impl Iterator<Item = Write> + '_ {
+        let (_, shards) = self.puts.split_last().expect("a plan always has its root part");
+        shards.iter().map(|(table, item)| Write::Put { table: table.clone(), item: item.clone(), condition: None })
+    }
+
+    /// The root item, recording `stale` as owed deletion.
+    pub(crate) fn root_item(&self, stale: &BTreeMap<String, Stale>) -> Item {
+        let (_, root) = self.puts.last().expect("a plan always has its root part");
+        let mut root = root.clone();
+        if !stale.is_empty() {
+            let meta = RootMeta { stale: stale.clone(), ..self.meta.clone() };
+            root.insert(META.to_owned(), to_attr(meta.to_value(self.region.as_deref())));
+        }
+        root
+    }
+}
+
+/// The key attribute of `table` in a resolved layout.
+fn table_key_name<'a>(resolved: &'a Resolved<'_>, table: &str) -> Option<&'a str> {
+    fn find<'a>(node: &'a crate::tree::Node<'_>, table: &str) -> Option<&'a str> {
+        if node.layout.table == table {
+            return Some(node.layout.key.as_ref());
+        }
+        node.shards.iter().find_map(|b| find(&b.node, table))
+    }
+    find(&resolved.root, table)
+}
+
+/// What a staged save starts from.
+pub(crate) struct Stage<'a> {
+    /// The root as read before the save (`None`: nothing stored).
+    pub(crate) old: Option<&'a Root>,
+}
+
+/// Saves `draft` (keyed by its write id) over `stage.old`, staged. A
+/// `Conflict` means another writer changed the root since it was read.
+pub(crate) async fn save(env: &Env<'_>, layout: &Layout, key: &str, draft: &Draft, stage: Stage<'_>) -> Result<()> {
+    let write_id = draft.meta.write_id.as_str();
+    let pending = draft.meta.as_stale();
+    let owed = stage.old.map(|o| o.stale().clone()).unwrap_or_default();
+
+    // 1. The root records the save as pending, under a fresh revision.
+    let staging = token();
+    let mut with_pending = owed.clone();
+    with_pending.insert(write_id.to_owned(), pending.clone());
+    let record = match stage.old {
+        None => {
+            let mut item = key_item(&layout.key, key);
+            item.insert(META.to_owned(), to_attr(tombstone_meta(&staging, &with_pending)));
+            Write::Put { table: layout.table.to_string(), item, condition: Some(Guard::Absent.condition(&layout.key)) }
+        }
+        Some(old) => {
+            let mut update = Expr { text: "SET #dm.#st = :st, #dm.#rev = :rev".into(), ..Default::default() };
+            update.names.insert("#dm".into(), META.into());
+            update.names.insert("#st".into(), STALE.into());
+            update.names.insert("#rev".into(), "revision".into());
+            update.values.insert(":st".into(), to_attr(Stale::map_value(&with_pending)));
+            update.values.insert(":rev".into(), AttributeValue::S(staging.clone()));
+            let condition = Guard::Revision(old.revision()).condition(&layout.key);
+            Write::Update { table: layout.table.to_string(), key: key_item(&layout.key, key), update, condition: Some(condition) }
+        }
+    };
+    send_one(env, layout, key, vec![record]).await?;
+
+    let switched = async {
+        // 2. The new shard items, every transaction guarded by the staging revision.
+        let guard = Guard::Revision(&staging).condition(&layout.key);
+        let mut writes: Vec<Write> = draft.shard_puts().collect();
+        writes.push(Write::Check { table: layout.table.to_string(), key: key_item(&layout.key, key), condition: guard.clone() });
+        transact(env, layout, key, writes, Some(guard.clone())).await?;
+
+        // 3. The switch: the new root, and the deletes of the previous
+        // version's deterministic items (or, too many of them, a record).
+        let mut owed = owed.clone();
+        let mut switch = Vec::new();
+        if let Some(Root::Object(old)) = stage.old {
+            let items = old.items(key)?;
+            if old.keyed || items.len() > DELETES_IN_SWITCH {
+                owed.insert(old.write_id.clone(), old.as_stale());
+            } else {
+                switch.extend(items.into_iter().map(|(table, key_name, k)| Write::Delete {
+                    table,
+                    key: key_item(&key_name, &k),
+                    condition: None,
+                }));
+            }
+        }
+        switch.push(Write::Put { table: layout.table.to_string(), item: draft.root_item(&owed), condition: Some(guard) });
+        send_one(env, layout, key, switch).await?;
+        Ok(owed)
+    }
+    .await;
+
+    match switched {
+        Ok(owed) => {
+            // 4. Cleanup. The save is done whatever happens here: what is
+            // left stays recorded in the root for the next save or delete.
+            let _ = clean(env, layout, key, &draft.meta.revision, &owed).await;
+            Ok(())
+        }
+        Err(e) => {
+            // Undo this attempt as far as possible; what a crash leaves
+            // stays recorded as pending in the root.
+            let _ = clean(env, layout, key, &staging, &BTreeMap::from([(write_id.to_owned(), pending)])).await;
+            if stage.old.is_none() {
+                let tombstone = Write::Delete {
+                    table: layout.table.to_string(),
+                    key: key_item(&layout.key, key),
+                    condition: Some(Guard::Revision(&staging).condition(&layout.key)),
+                };
+                let _ = env.backend.write(tombstone).await;
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Writes `draft` (keyed by its write id) over a dynamo-store 0.6 object
+/// whose shard items are `legacy`, guarded by `unchanged` on its root:
+///
+/// 1. an upgrade record (a tombstone under [`upgrade_record_key`]) records
+///    the new items as pending, since the legacy root, which the package
+///    still reads, is never changed before the switch;
+/// 2. the new shard items, every transaction guarded by `unchanged`;
+/// 3. the switch: the new root, the record's delete, and as many legacy
+///    deletes as fit (the rest recorded in the root and deleted after).
+///
+/// The write id follows from the legacy object ([`upgrade_write_id`]), so
+/// a retry after a crash rewrites the same items; what an attempt that
+/// crashed on an object changed since recorded is deleted by the next
+/// upgrade of the key (or found by `upgrade_table`).
+pub(crate) async fn over_legacy(
+    env: &Env<'_>,
+    layout: &Layout,
+    key: &str,
+    draft: &Draft,
+    legacy: &[ItemKey],
+    unchanged: Expr,
+) -> Result<()> {
+    let write_id = draft.meta.write_id.as_str();
+    let pending = draft.meta.as_stale();
+    let record_key = upgrade_record_key(key);
+    let earlier = read_record(env, layout, key).await?;
+    let mut recorded = earlier.as_ref().map(|(_, stale)| stale.clone()).unwrap_or_default();
+    recorded.insert(write_id.to_owned(), pending.clone());
+    let revision = token();
+    let mut record = key_item(&layout.key, &record_key);
+    record.insert(META.to_owned(), to_attr(tombstone_meta(&revision, &recorded)));
+    let condition = match &earlier {
+        None => Guard::Absent.condition(&layout.key),
+        Some((earlier_revision, _)) => Guard::Revision(earlier_revision).condition(&layout.key),
+    };
+    send_one(env, layout, key, vec![Write::Put { table: layout.table.to_string(), item: record, condition: Some(condition) }]).await?;
+
+    let switched = async {
+        let mut writes: Vec<Write> = draft.shard_puts().collect();
+        writes.push(Write::Check { table: layout.table.to_string(), key: key_item(&layout.key, key), condition: unchanged.clone() });
+        transact(env, layout, key, writes, Some(unchanged.clone())).await?;
+        // Room in the switch for the root and the record's delete.
+        let (now, later) = legacy.split_at(legacy.len().min(DELETES_IN_SWITCH - 1));
+        let mut owed: BTreeMap<String, Stale> =
+            recorded.iter().filter(|(id, _)| id.as_str() != write_id).map(|(i, s)| (i.clone(), s.clone())).collect();
+        if !later.is_empty() {
+            owed.insert(token(), Stale::Items(later.to_vec()));
+        }
+        let mut switch: Vec<Write> = now
+            .iter()
+            .map(|(table, key_name, k)| Write::Delete { table: table.clone(), key: key_item(key_name, k), condition: None })
+            .collect();
+        switch.push(Write::Delete {
+            table: layout.table.to_string(),
+            key: key_item(&layout.key, &record_key),
+            condition: Some(Guard::Revision(&revision).condition(&layout.key)),
+        });
+        switch.push(Write::Put { table: layout.table.to_string(), item: draft.root_item(&owed), condition: Some(unchanged.clone()) });
+        send_one(env, layout, key, switch).await?;
+        Ok(owed)
+    }
+    .await;
+    match switched {
+        Ok(owed) => {
+            let _ = clean(env, layout, key, &draft.meta.revision, &owed).await;
+            Ok(())
+        }
+        Err(e) => {
+            // Undo this attempt as far as possible; a crash leaves it recorded.
+            if let Ok(items) = entry_items(write_id, &pending, key)
+                && delete_items(env, layout, key, &items, None).await.is_ok()
+            {
+                let _ = forget_record(env, layout, key, &revision, write_id, earlier.is_none()).await;
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The key of the record a staged upgrade of the object keyed `key` keeps
+/// in the root table while it runs: the key, `#$`, `upgrade`. No root key
+/// holds `#$` and no printed path starts `$u`, so it is no object's key
+/// and no shard's.
+pub(crate) fn upgrade_record_key(key: &str) -> String {
+    format!("{key}#$upgrade")
+}
+
+/// The upgrade record of the object keyed `key`: its revision and the
+/// items it records, if there is one.
+pub(crate) async fn read_record(env: &Env<'_>, layout: &Layout, key: &str) -> Result<Option<(String, BTreeMap<String, Stale>)>> {
+    match read_root(env, layout, &upgrade_record_key(key)).await? {
+        Some(Root::Tombstone { revision, stale }) => Ok(Some((revision, stale))),
+        Some(Root::Object(_)) => Err(Error::new(ErrorKind::Format, "an upgrade record holds an object")
+            .with_table(layout.table.as_ref())
+            .with_key(upgrade_record_key(key))),
+        None => Ok(None),
+    }
+}
+
+/// Deletes what an upgrade record records for the object keyed `key`, then
+/// the record, if nothing changed it meanwhile.
+pub(crate) async fn finish_record(
+    env: &Env<'_>,
+    layout: &Layout,
+    key: &str,
+    revision: &str,
+    recorded: &BTreeMap<String, Stale>,
+) -> Result<()> {
+    for (id, entry) in recorded {
+        delete_items(env, layout, key, &entry_items(id, entry, key)?, None).await?;
+    }
+    let condition = Guard::Revision(revision).condition(&layout.key);
+    let delete =
+        Write::Delete { table: layout.table.to_string(), key: key_item(&layout.key, &upgrade_record_key(key)), condition: Some(condition) };
+    match env.backend.write(delete).await.map_err(BackendError::split) {
+        Ok(()) | Err((BackendError::ConditionFailed, _)) => Ok(()),
+        Err((e, retries)) => Err(backend_error(e, &layout.table).with_key(key).with_retries(retries)),
+    }
+}
+
+/// Removes one attempt's entry from the upgrade record (the whole record
+/// when it was the only one).
+async fn forget_record(env: &Env<'_>, layout: &Layout, key: &str, revision: &str, write_id: &str, only: bool) -> Result<()> {
+    let record = key_item(&layout.key, &upgrade_record_key(key));
+    let condition = Some(Guard::Revision(revision).condition(&layout.key));
+    let write = if only {
+        Write::Delete { table: layout.table.to_string(), key: record, condition }
+    } else {
+        let mut update = Expr { text: "REMOVE #dm.#st.#w".into(), ..Default::default() };
+        update.names.insert("#dm".into(), META.into());
+        update.names.insert("#st".into(), STALE.into());
+        update.names.insert("#w".into(), write_id.to_owned());
+        Write::Update { table: layout.table.to_string(), key: record, update, condition }
+    };
+    env.backend.write(write).await.map_err(|e| backend_error(e, &layout.table).with_key(key))
+}
+
+/// The write id of a staged upgrade: a digest of the object's table, key
+/// and legacy shard items, the same on every attempt while the legacy
+/// object is unchanged.
+pub(crate) fn upgrade_write_id(layout: &Layout, key: &str, legacy: &[ItemKey]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut sorted: Vec<&ItemKey> = legacy.iter().collect();
+    sorted.sort();
+    let mut digest = Sha256::new();
+    digest.update(serde_json::to_vec(&(layout.table.as_ref(), key, sorted)).expect("strings serialise"));
+    digest.finalize()[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
