@@ -190,6 +190,12 @@ impl Client {
         self.backend.as_ref()
     }
 
+    /// The backend requests go to, shared, for decorators layered on top
+    /// of it (the capacity meter of a key rotation).
+    pub(crate) fn shared_backend(&self) -> Arc<dyn Backend> {
+        self.backend.clone()
+    }
+
     pub(crate) fn policy(&self) -> RetryPolicy {
         self.policy
     }

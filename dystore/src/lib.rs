@@ -61,6 +61,7 @@
 //! - [`backend`]: the [`Backend`](backend::Backend) trait, its `dynamodb` and `embedded` implementations, and decorators (counting, retrying, fault injection).
 //! - [`crypto`]: per-leaf authenticated encryption, key material, the dynamo-store 0.6 reader.
 //! - `loader/`: [`ConfigLoader`], and the ready-made [`Keyring`] and [`FnLoader`].
+//! - [`rotate`]: key rotation over a whole root table (plan, rotate, verify), with its lease, checkpoints and capacity budget.
 
 pub mod backend;
 mod chunk;
@@ -76,6 +77,7 @@ mod objects;
 mod ops;
 mod path;
 mod probe;
+pub mod rotate;
 mod rules;
 mod shard;
 mod store;

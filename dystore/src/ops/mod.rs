@@ -22,6 +22,7 @@ mod tables;
 mod transact;
 mod upgrade;
 
+pub(crate) use batch::batch_get_all;
 pub(crate) use by_path::{read_path, write_path};
 
 pub(crate) use delete::delete;

@@ -1,0 +1,41 @@
+//! The client the command line asks for: a dynoxide file, an HTTP
+//! endpoint, or DynamoDB as aws-config finds it.
+
+use crate::opt::Connect;
+use anyhow::{Context, Result, anyhow};
+use dystore::Client;
+
+/// A client on what `connect` names.
+pub(crate) async fn client(connect: &Connect) -> Result<Client> {
+    if let Some(path) = &connect.embedded {
+        return Client::open(path).with_context(|| format!("cannot open the database file {}", path.display()));
+    }
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(endpoint) = &connect.endpoint {
+        loader = loader.endpoint_url(endpoint);
+    }
+    if let Some(region) = &connect.region {
+        loader = loader.region(aws_config::Region::new(region.clone()));
+    }
+    let mut conf = loader.load().await;
+    if conf.region().is_none() && connect.endpoint.is_some() {
+        // A local engine ignores the region, but the SDK wants one.
+        conf = conf.into_builder().region(aws_config::Region::new("us-east-1")).build();
+    }
+    Ok(Client::from_conf(&conf))
+}
+
+/// The key attribute of `table`, from its key schema.
+pub(crate) async fn key_name(client: &Client, table: &str) -> Result<String> {
+    let info = client
+        .backend()
+        .describe_table(table)
+        .await
+        .with_context(|| format!("cannot describe the table `{table}`"))?
+        .ok_or_else(|| anyhow!("the table `{table}` does not exist"))?;
+    info.key_schema
+        .into_iter()
+        .find(|(_, kind)| kind == "HASH")
+        .map(|(name, _)| name)
+        .ok_or_else(|| anyhow!("the table `{table}` has no partition key in its schema"))
+}

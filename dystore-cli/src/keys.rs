@@ -1,0 +1,133 @@
+//! The keyring file: key ids to key material, dynamo-store 0.6 key strings,
+//! the rules naming the current key id of each path, and a default.
+//!
+//! ```json
+//! {
+//!   "keys":        { "2024": "<base64 of 16 or 32 bytes>", "2025": "<base64>" },
+//!   "legacy_keys": { "py": "<the dynamo-store 0.6 key string>" },
+//!   "rules": [
+//!     { "prefix": "$.contact", "key": "2025" },
+//!     { "exact": "$.cards[*].number", "key": "2025" },
+//!     { "regex": "^firstname$", "key": "py" }
+//!   ],
+//!   "default": "2025"
+//! }
+//! ```
+//!
+//! Errors name the key id and what is wrong with it, never the material.
+
+use anyhow::{Context, Result, bail};
+use base64::Engine as _;
+use dystore::{Key, Keyring, PathPattern};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The environment variable that may hold the keyring's JSON.
+pub(crate) const KEYS_VAR: &str = "DYSTORE_KEYS";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    keys: BTreeMap<String, String>,
+    #[serde(default)]
+    legacy_keys: BTreeMap<String, String>,
+    #[serde(default)]
+    rules: Vec<Rule>,
+    default: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Rule {
+    exact: Option<String>,
+    prefix: Option<String>,
+    regex: Option<String>,
+    key: String,
+}
+
+/// The keyring from `path`, else from [`KEYS_VAR`], else an empty one.
+pub(crate) fn load(path: Option<&Path>) -> Result<Keyring> {
+    let (text, source) = match path {
+        Some(path) => {
+            (std::fs::read_to_string(path).with_context(|| format!("cannot read the keyring file {}", path.display()))?, "the keyring file")
+        }
+        None => match std::env::var(KEYS_VAR) {
+            Ok(text) => (text, "DYSTORE_KEYS"),
+            Err(_) => return Ok(Keyring::new()),
+        },
+    };
+    // serde_json's message could quote a piece of the text, key material
+    // included: only its position is given.
+    let file: File = serde_json::from_str(&text).map_err(|e| {
+        anyhow::anyhow!("{source} is not a keyring (JSON: keys, legacy_keys, rules, default): line {}, column {}", e.line(), e.column())
+    })?;
+    keyring(file).with_context(|| format!("in {source}"))
+}
+
+fn keyring(file: File) -> Result<Keyring> {
+    let mut ring = Keyring::new();
+    for (id, material) in &file.keys {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(material.trim())
+            .map_err(|_| anyhow::anyhow!("the key `{id}` is not base64 (standard alphabet, with padding)"))?;
+        let key = Key::new(&bytes).map_err(|_| anyhow::anyhow!("the key `{id}` is {} bytes; a key is 16 or 32 bytes", bytes.len()))?;
+        ring = ring.with_key(id.as_str(), key);
+    }
+    for (id, key_string) in &file.legacy_keys {
+        if file.keys.contains_key(id) {
+            bail!("the key id `{id}` is both in `keys` and in `legacy_keys`");
+        }
+        ring = ring.with_key(id.as_str(), Key::from_legacy_string(key_string));
+    }
+    for rule in file.rules {
+        let pattern = match (rule.exact, rule.prefix, rule.regex) {
+            (Some(path), None, None) => PathPattern::exact(&path),
+            (None, Some(path), None) => PathPattern::prefix(&path),
+            (None, None, Some(re)) => PathPattern::regex(&re),
+            _ => bail!("a rule has exactly one of `exact`, `prefix` and `regex` (rule for key `{}`)", rule.key),
+        };
+        ring = ring.rule(pattern?, rule.key);
+    }
+    if let Some(default) = file.default {
+        ring = ring.default_key(default);
+    }
+    ring.validate()?;
+    Ok(ring)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Keyring> {
+        keyring(serde_json::from_str(text)?)
+    }
+
+    #[test]
+    fn a_keyring_names_current_ids_by_rule_and_default() {
+        use dystore::ConfigLoader;
+        let a = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+        let ring = parse(&format!(
+            r#"{{"keys": {{"A": "{a}"}}, "legacy_keys": {{"py": "s3cret"}},
+                "rules": [{{"prefix": "$.contact", "key": "A"}}, {{"regex": "^first", "key": "py"}}], "default": "A"}}"#
+        ))
+        .unwrap();
+        let doc = serde_json::Value::Null;
+        assert_eq!(ring.key_for("$.contact.phone", &doc).as_deref(), Some("A"));
+        assert_eq!(ring.key_for("firstname", &doc).as_deref(), Some("py"));
+        assert_eq!(ring.default_key_id().as_deref(), Some("A"));
+    }
+
+    #[test]
+    fn bad_material_is_named_by_its_id_only() {
+        let short = base64::engine::general_purpose::STANDARD.encode(b"0123456789abcdefXY");
+        let e = parse(&format!(r#"{{"keys": {{"A": "{short}"}}}}"#)).unwrap_err().to_string();
+        assert!(e.contains("`A`") && e.contains("18 bytes") && !e.contains(&short), "{e}");
+        let e = parse(r#"{"keys": {"A": "not base64!!"}}"#).unwrap_err().to_string();
+        assert!(e.contains("`A`") && !e.contains("not base64!!"), "{e}");
+        let e = parse(r#"{"rules": [{"prefix": "$.a", "key": "missing"}]}"#).unwrap_err().to_string();
+        assert!(e.contains("missing"), "{e}");
+    }
+}

@@ -1,0 +1,131 @@
+//! The subcommands, each a function over `dystore::rotate`, and the
+//! progress shown while they run.
+
+use crate::opt::{Command, EXIT_FAILED, EXIT_FAILURES, EXIT_OK, EXIT_USAGE, Opt, RotateOpt, Scope};
+use crate::{connect, keys, output};
+use anyhow::{Context, Result};
+use dystore::rotate::{Budget, Progress, Report, Rotation};
+use dystore::{Client, Store};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Runs the command line's subcommand; the exit code says how it went.
+pub(crate) async fn main(opt: Opt) -> ExitCode {
+    let keyring = match keys::load(opt.keys.as_deref()) {
+        Ok(keyring) => keyring,
+        Err(e) => return fail(EXIT_USAGE, &e),
+    };
+    let report = async {
+        let client = connect::client(&opt.connect).await?.with_loader(keyring);
+        run(&client, &opt).await
+    };
+    match report.await {
+        Ok(report) => {
+            if let Err(e) = output::print(&report, opt.json) {
+                return fail(EXIT_FAILED, &e);
+            }
+            ExitCode::from(if report.ok() { EXIT_OK } else { EXIT_FAILURES })
+        }
+        Err(e) => fail(EXIT_FAILED, &e),
+    }
+}
+
+/// Prints `e` with its causes on stderr and gives `code`.
+pub(crate) fn fail(code: u8, e: &anyhow::Error) -> ExitCode {
+    eprintln!("dystore: {e:#}");
+    ExitCode::from(code)
+}
+
+async fn run(client: &Client, opt: &Opt) -> Result<Report> {
+    let scope = match &opt.command {
+        Command::Plan(scope) => scope,
+        Command::Rotate(rotate) => &rotate.scope,
+        Command::Verify(verify) => &verify.scope,
+    };
+    let key_name = match &scope.key_name {
+        Some(name) => name.clone(),
+        None => connect::key_name(client, &scope.table).await?,
+    };
+    let store = Store::new(scope.table.clone(), key_name);
+    let shown = Shown::new(opt.json);
+    let rotation = configure(Rotation::new(client, store.layout()), scope).on_progress(|p| shown.show(p));
+    let report = match &opt.command {
+        Command::Plan(_) => rotation.plan().await,
+        Command::Rotate(r) if r.dry_run => rotation.plan().await,
+        Command::Rotate(r) => lease(rotation, r).rotate().await,
+        Command::Verify(v) => rotation.verify(v.retire.as_deref()).await,
+    };
+    shown.done();
+    report.with_context(|| format!("the run over `{}` stopped", scope.table))
+}
+
+fn configure<'a>(rotation: Rotation<'a>, scope: &Scope) -> Rotation<'a> {
+    let mut budget = Budget::unlimited().window(Duration::from_secs_f64(scope.window.clamp(0.1, 3600.0)));
+    if let Some(rcu) = scope.max_rcu {
+        budget = budget.max_rcu(rcu);
+    }
+    if let Some(wcu) = scope.max_wcu {
+        budget = budget.max_wcu(wcu);
+    }
+    rotation.segments(scope.segments).page_size(scope.page_size).budget(budget)
+}
+
+fn lease<'a>(rotation: Rotation<'a>, opt: &RotateOpt) -> Rotation<'a> {
+    let rotation =
+        rotation.state_table(opt.state_table.clone()).lease_ttl(Duration::from_secs(opt.lease_ttl)).force(opt.force).restart(opt.restart);
+    match &opt.owner {
+        Some(owner) => rotation.owner(owner.clone()),
+        None => rotation,
+    }
+}
+
+/// Progress on stderr: a bar with the rate on a terminal, else a plain
+/// line every ten seconds.
+struct Shown {
+    bar: Option<ProgressBar>,
+    last_line: Mutex<Instant>,
+}
+
+impl Shown {
+    fn new(json: bool) -> Self {
+        let terminal = std::io::stderr().is_terminal() && !json;
+        let bar = terminal.then(|| {
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            let style = ProgressStyle::with_template("{spinner} {elapsed_precise} {pos} objects ({per_sec}) {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner());
+            bar.set_style(style);
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        Shown { bar, last_line: Mutex::new(Instant::now()) }
+    }
+
+    fn show(&self, p: &Progress) {
+        let message = format!(
+            "rotated {} current {} conflicts {} failed {} segments {}/{}",
+            p.rotated, p.current, p.conflicts, p.failed, p.segments_done, p.segments
+        );
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position(p.objects);
+                bar.set_message(message);
+            }
+            None => {
+                let mut last = self.last_line.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                if last.elapsed() >= Duration::from_secs(10) {
+                    *last = Instant::now();
+                    eprintln!("{:.0} s: {} objects, {message}", p.elapsed.as_secs_f64(), p.objects);
+                }
+            }
+        }
+    }
+
+    fn done(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! The `dystore` binary run as a process: on a dynoxide file and over HTTP
+//! against a dynoxide server started here, its `--json` report parsed and
+//! checked, its exit codes, keys from a file and from the environment, and
+//! no key material in anything it prints.
+
+use base64::Engine as _;
+use dystore::backend::Embedded;
+use dystore::{Client, Key, Keyring, PathPattern, Store};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::process::{Command, Output};
+
+const OBJECTS: usize = 20;
+const A: [u8; 32] = [0xA1; 32];
+const B: [u8; 32] = [0xB2; 32];
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn store(table: &str) -> Store {
+    Store::new(table, "ID").shard(Store::new(format!("{table}Contacts"), "CID").at("$.contact"))
+}
+
+fn ring(keys: &[(&str, [u8; 32])], current: &str) -> Keyring {
+    let mut ring = Keyring::new();
+    for (id, bytes) in keys {
+        ring = ring.with_key(*id, Key::new(bytes).unwrap());
+    }
+    ring.rule(PathPattern::exact("$.name").unwrap(), current).rule(PathPattern::prefix("$.contact").unwrap(), current)
+}
+
+/// The keyring file's JSON for `keys`, `current` for every encrypted path.
+fn keyring_json(keys: &[(&str, [u8; 32])], current: &str) -> String {
+    let keys: serde_json::Map<String, Value> = keys.iter().map(|(id, bytes)| ((*id).to_owned(), json!(b64(bytes)))).collect();
+    json!({"keys": keys, "rules": [{"exact": "$.name", "key": current}, {"prefix": "$.contact", "key": current}], "default": current})
+        .to_string()
+}
+
+async fn seed(db: &Client, table: &str) {
+    let store = store(table);
+    db.store(&store).create_tables().await.unwrap();
+    for i in 0..OBJECTS {
+        db.store(&store).write_with_key(&format!("k{i}"), json!({"name": format!("n{i}"), "contact": {"phone": i}})).await.unwrap();
+    }
+}
+
+/// Runs `dystore` with `args` and `env`; checks that no key material
+/// appears in what it printed.
+fn dystore(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dystore"));
+    command.args(args).env_remove("DYSTORE_KEYS");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let out = command.output().expect("run dystore");
+    let printed = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    for secret in [b64(&A), b64(&B)] {
+        assert!(!printed.contains(&secret), "key material printed:\n{printed}");
+    }
+    out
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().expect("an exit code")
+}
+
+fn report(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("stdout is one JSON report ({e}):\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    })
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn rotates_a_database_file_with_keys_from_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("data.db");
+    {
+        let db = Client::open(&file).unwrap().with_loader(ring(&[("A", A)], "A"));
+        seed(&db, "People").await;
+    }
+    let keys = write(dir.path(), "keys.json", &keyring_json(&[("A", A), ("B", B)], "B"));
+    let db = file.to_str().unwrap();
+    let args = |rest: &[&'static str]| [&["--embedded", db, "--keys", keys.as_str(), "--json"][..], rest].concat();
+
+    let plan = dystore(&args(&["plan", "--table", "People", "--key-name", "ID"]), &[]);
+    assert_eq!(code(&plan), 0, "{plan:?}");
+    let plan = report(&plan);
+    assert_eq!((plan["mode"].as_str(), plan["stale_objects"].as_u64()), (Some("plan"), Some(OBJECTS as u64)));
+    assert_eq!(plan["before"]["A"]["leaves"], json!(2 * OBJECTS));
+
+    // The key attribute is read from the table's schema when not given.
+    let rotated = dystore(&args(&["rotate", "--table", "People", "--segments", "2"]), &[]);
+    assert_eq!(code(&rotated), 0, "{rotated:?}");
+    let rotated = report(&rotated);
+    assert_eq!((rotated["rotated"].as_u64(), rotated["failed"].as_u64()), (Some(OBJECTS as u64), Some(0)));
+    assert_eq!(rotated["after"]["B"]["leaves"], json!(2 * OBJECTS));
+
+    let retired = dystore(&args(&["verify", "--table", "People", "--retire", "A"]), &[]);
+    assert_eq!(code(&retired), 0, "{retired:?}");
+    assert_eq!(report(&retired)["retire"]["passed"], json!(true));
+    let in_use = dystore(&args(&["verify", "--table", "People", "--retire", "B"]), &[]);
+    assert_eq!(code(&in_use), 1, "B is still used: {in_use:?}");
+    assert_eq!(report(&in_use)["retire"]["leaves"], json!(2 * OBJECTS));
+
+    // Without --json, a summary for a person.
+    let human = dystore(&["--embedded", db, "--keys", &keys, "plan", "--table", "People"], &[]);
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(code(&human) == 0 && text.contains("plan `People`: 20 objects"), "{text}");
+
+    let only_b = Client::open(&file).unwrap().with_loader(ring(&[("B", B)], "B"));
+    assert_eq!(only_b.store(&store("People")).read("k7").await.unwrap(), json!({"name": "n7", "contact": {"phone": 7}}));
+}
+
+/// A dynoxide server on 127.0.0.1, seeded under key A; its address.
+fn server(table: &'static str) -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let (ready, seeded) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        runtime.block_on(async move {
+            let db = dynoxide::Database::memory().unwrap();
+            seed(&Client::new(Embedded::from_database(db.clone())).with_loader(ring(&[("A", A)], "A")), table).await;
+            ready.send(()).unwrap();
+            dynoxide::server::serve_on(tokio::net::TcpListener::from_std(listener).unwrap(), db).await;
+        });
+    });
+    seeded.recv().unwrap();
+    addr
+}
+
+#[test]
+fn rotates_over_http_with_keys_from_the_environment() {
+    let endpoint = format!("http://{}", server("Remote"));
+    let keys = keyring_json(&[("A", A), ("B", B)], "B");
+    let env =
+        [("DYSTORE_KEYS", keys.as_str()), ("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test"), ("AWS_REGION", "us-east-1")];
+    let args = |rest: &[&'static str]| [&["--endpoint", endpoint.as_str(), "--json"][..], rest].concat();
+
+    let rotated = dystore(&args(&["rotate", "--table", "Remote", "--segments", "4", "--max-wcu", "1000"]), &env);
+    assert_eq!(code(&rotated), 0, "{rotated:?}");
+    assert_eq!(report(&rotated)["rotated"], json!(OBJECTS));
+    let again = dystore(&args(&["rotate", "--table", "Remote"]), &env);
+    assert_eq!((report(&again)["rotated"].as_u64(), report(&again)["current"].as_u64()), (Some(0), Some(OBJECTS as u64)));
+    let retired = dystore(&args(&["verify", "--table", "Remote", "--retire", "A"]), &env);
+    assert_eq!(code(&retired), 0, "{retired:?}");
+
+    // A keyring without B: every leaf fails, each named, and the exit code says so.
+    let only_a = keyring_json(&[("A", A)], "A");
+    let failing = dystore(&args(&["verify", "--table", "Remote"]), &[("DYSTORE_KEYS", only_a.as_str()), env[1], env[2], env[3]]);
+    assert_eq!(code(&failing), 1, "{failing:?}");
+    let failing = report(&failing);
+    assert_eq!(failing["failed"], json!(2 * OBJECTS));
+    let first = &failing["failures"][0];
+    assert_eq!((first["kind"].as_str(), first["key_id"].as_str()), (Some("MissingKey"), Some("B")));
+    assert!(first["table"].as_str().unwrap().starts_with("Remote") && first["path"].is_string(), "{first}");
+
+    let missing = dystore(&args(&["plan", "--table", "NoSuchTable"]), &env);
+    assert_eq!(code(&missing), 3, "{missing:?}");
+}
+
+#[test]
+fn usage_errors_exit_2_and_never_print_a_key() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(code(&dystore(&["plan"], &[])), 2, "no --table");
+    assert_eq!(code(&dystore(&["--endpoint", "http://127.0.0.1:9", "--embedded", "x.db", "plan", "--table", "T"], &[])), 2);
+    assert_eq!(code(&dystore(&["rotate", "--table", "T", "--segments", "0"], &[])), 2);
+
+    // A key of the wrong length: named by its id, its bytes not printed.
+    let short = b64(&A[..20]);
+    let keys = write(dir.path(), "keys.json", &json!({"keys": {"A": short}}).to_string());
+    let db = dir.path().join("d.db");
+    let out = dystore(&["--embedded", db.to_str().unwrap(), "--keys", &keys, "plan", "--table", "T"], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(code(&out), 2, "{stderr}");
+    assert!(stderr.contains("`A`") && stderr.contains("20 bytes") && !stderr.contains(&short), "{stderr}");
+    // Malformed JSON holding a key: the position is given, not the text.
+    let broken = format!(r#"{{"keys": {{"A": "{}" "#, b64(&A));
+    let out = dystore(&["--embedded", db.to_str().unwrap(), "plan", "--table", "T"], &[("DYSTORE_KEYS", broken.as_str())]);
+    assert_eq!(code(&out), 2, "{out:?}");
+}
+
+#[tokio::test]
+async fn a_held_lease_exits_3_naming_its_holder_until_forced() {
+    use dystore::rotate::{Budget, Rotation};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("data.db");
+    {
+        let db = Client::open(&file).unwrap().with_loader(ring(&[("A", A)], "A"));
+        seed(&db, "People").await;
+        // Another rotation, slowed by its budget, dies part-way: its lease stays.
+        let db = db.with_loader(ring(&[("A", A), ("B", B)], "B"));
+        let layout = store("People").into_layout();
+        let reached = AtomicBool::new(false);
+        let held = Rotation::new(&db, &layout)
+            .owner("host-7")
+            .page_size(2)
+            .budget(Budget::unlimited().max_wcu(20.0).window(Duration::from_secs(1)))
+            .on_progress(|p| reached.store(p.objects >= 3, Ordering::SeqCst));
+        tokio::select! {
+            biased;
+            () = async { while !reached.load(Ordering::SeqCst) { tokio::time::sleep(Duration::from_millis(1)).await } } => {}
+            done = held.rotate() => panic!("the rotation ended before it was dropped: {done:?}"),
+        }
+    }
+    let keys = write(dir.path(), "keys.json", &keyring_json(&[("A", A), ("B", B)], "B"));
+    let db = file.to_str().unwrap();
+    let refused = dystore(&["--embedded", db, "--keys", &keys, "rotate", "--table", "People"], &[]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(code(&refused), 3, "{stderr}");
+    assert!(stderr.contains("`host-7`") && stderr.contains("holds its lease"), "{stderr}");
+
+    let forced = dystore(&["--embedded", db, "--keys", &keys, "--json", "rotate", "--table", "People", "--force"], &[]);
+    assert_eq!(code(&forced), 0, "{forced:?}");
+    let forced = report(&forced);
+    assert!(forced["resumed_segments"] == json!(1) && forced["rotated"].as_u64() > Some(0), "{forced}");
+    let retired = dystore(&["--embedded", db, "--keys", &keys, "verify", "--table", "People", "--retire", "A"], &[]);
+    assert_eq!(code(&retired), 0, "{retired:?}");
+}

@@ -1,0 +1,305 @@
+//! One run over a root table: its scan segments side by side, each page by
+//! page, each object read, counted, and (for a rotation) rewritten when a
+//! leaf is stale, on the condition that nobody wrote it since it was read.
+
+use super::object::{self, Read, Stored};
+use super::policy::{Analysis, Keeping, analyse};
+use super::report::{Failure, KeyUse, Mode, Progress, Report, Retire};
+use super::state::{Checkpoint, State};
+use crate::backend::{Backoff, Get, Item, Scan};
+use crate::error::{Error, ErrorKind, Result};
+use crate::format::legacy::is_legacy_meta;
+use crate::format::{META, SHARD_KEY_MARK};
+use crate::layout::Layout;
+use crate::ops::{self, Env, Upgrade, When, backend_error, key_item};
+use serde_dynamo::AttributeValue;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
+
+/// How many times a rewrite that lost to another writer is read and tried
+/// again before the object is reported as failed.
+const WRITE_ATTEMPTS: usize = 8;
+
+/// The progress callback.
+pub(crate) type OnProgress<'a> = &'a (dyn Fn(&Progress) + Send + Sync);
+
+/// One run and its tallies, shared by its segments.
+pub(crate) struct Run<'a> {
+    pub(crate) env: Env<'a>,
+    /// The caller's layout: the root table and key, the marks, the shape
+    /// legacy objects are upgraded into.
+    pub(crate) caller: &'a Layout,
+    pub(crate) mode: Mode,
+    pub(crate) page_size: u32,
+    /// The lease and checkpoints (rotations only).
+    pub(crate) state: Option<&'a State<'a>>,
+    pub(crate) progress: Option<OnProgress<'a>>,
+    report: Mutex<Report>,
+    segments_done: AtomicU32,
+    started: Instant,
+}
+
+impl<'a> Run<'a> {
+    pub(crate) fn new(env: Env<'a>, caller: &'a Layout, mode: Mode, segments: u32) -> Self {
+        Run {
+            env,
+            caller,
+            mode,
+            page_size: 100,
+            state: None,
+            progress: None,
+            report: Mutex::new(Report::new(mode, &caller.table, segments)),
+            segments_done: AtomicU32::new(0),
+            started: Instant::now(),
+        }
+    }
+
+    fn report(&self) -> MutexGuard<'_, Report> {
+        self.report.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The report, with the run's wall time and, for `retire`, whether the
+    /// key id is still used.
+    pub(crate) fn finish(self, retire: Option<&str>) -> Report {
+        let elapsed = self.started.elapsed();
+        let mut report = self.report.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+        report.elapsed = elapsed;
+        if let Some(key_id) = retire {
+            let uses = report.after.get(key_id).copied().unwrap_or_default();
+            let passed = uses.leaves == 0 && report.failed == 0;
+            report.retire = Some(Retire { key_id: key_id.to_owned(), leaves: uses.leaves, objects: uses.objects, passed });
+        }
+        report
+    }
+
+    /// Runs every segment from its checkpoint, side by side on this task.
+    pub(crate) async fn segments(&self, checkpoints: Vec<Checkpoint>) -> Result<()> {
+        let total = checkpoints.len() as u32;
+        let segments = checkpoints.into_iter().enumerate().map(|(i, at)| self.segment(i as u32, total, at));
+        futures_util::future::try_join_all(segments).await.map(drop)
+    }
+
+    async fn segment(&self, segment: u32, total: u32, mut at: Checkpoint) -> Result<()> {
+        if at.done || at.last.is_some() {
+            self.report().resumed_segments += 1;
+        }
+        while !at.done {
+            let scan = Scan {
+                table: self.caller.table.to_string(),
+                // One segment is a plain Scan (engines may serve it faster).
+                segment: (total > 1).then_some((segment, total)),
+                start: at.last.clone(),
+                limit: Some(self.page_size),
+                consistent: true,
+            };
+            let page = self.env.backend.scan(scan).await.map_err(|e| backend_error(e, &self.caller.table))?;
+            for item in page.items {
+                if let Some(state) = self.state {
+                    state.renew_if_due().await?;
+                }
+                self.object(item).await;
+                self.tick();
+            }
+            at = Checkpoint { done: page.last_key.is_none(), last: page.last_key };
+            if let Some(state) = self.state {
+                state.checkpoint(segment, total, &at).await?;
+            }
+        }
+        self.segments_done.fetch_add(1, Ordering::Relaxed);
+        self.tick();
+        Ok(())
+    }
+
+    fn tick(&self) {
+        if let Some(progress) = self.progress {
+            let now = self.report().progress(self.segments_done.load(Ordering::Relaxed), self.started.elapsed());
+            progress(&now);
+        }
+    }
+
+    /// One item of the root table.
+    async fn object(&self, root: Item) {
+        let key = match root.get(self.caller.key.as_ref()) {
+            Some(AttributeValue::S(key)) if !key.contains(SHARD_KEY_MARK) && root.contains_key(META) => key.clone(),
+            _ => {
+                self.report().skipped += 1;
+                return;
+            }
+        };
+        self.report().objects += 1;
+        match self.mode {
+            Mode::Rotate => self.rotate(&key, root).await,
+            Mode::Plan | Mode::Verify => self.inspect(&key, root).await,
+        }
+    }
+
+    /// Reads the object keyed `key` whose root was read as `root`; `None`
+    /// if it was deleted meanwhile.
+    async fn read(&self, key: &str, mut root: Item, decrypt: bool) -> Result<Option<Stored>> {
+        let mut backoff = Backoff::new(self.env.policy);
+        loop {
+            if let Some(meta) = root.get(META).filter(|m| is_legacy_meta(m)).cloned() {
+                return super::legacy::read(&self.env, self.caller, key, root, &meta, decrypt).await.map(Some);
+            }
+            match object::read(&self.env, self.caller, key, root, decrypt).await? {
+                Read::Object(stored) => return Ok(Some(*stored)),
+                Read::Gone => return Ok(None),
+                Read::Torn if backoff.wait().await => match self.root(key).await? {
+                    Some(again) => root = again,
+                    None => return Ok(None),
+                },
+                Read::Torn => {
+                    return Err(Error::new(ErrorKind::Inconsistent, "items of different saves kept being read")
+                        .with_table(self.caller.table.as_ref())
+                        .with_key(key));
+                }
+            }
+        }
+    }
+
+    /// The root item keyed `key`, read again.
+    async fn root(&self, key: &str) -> Result<Option<Item>> {
+        let get = Get { table: self.caller.table.to_string(), key: key_item(&self.caller.key, key), projection: None, consistent: true };
+        self.env.backend.get(get).await.map_err(|e| backend_error(e, &self.caller.table).with_key(key))
+    }
+
+    /// A plan or a verification of one object: read, count, change nothing.
+    async fn inspect(&self, key: &str, root: Item) {
+        let stored = match self.read(key, root, self.mode == Mode::Verify).await {
+            Ok(Some(stored)) => stored,
+            Ok(None) => return self.report().vanished += 1,
+            Err(e) => return self.failed(&e, key),
+        };
+        let analysis = analyse(&stored, self.env.loader);
+        let mut report = self.report();
+        merge(&mut report.before, &analysis.before);
+        let after = if self.mode == Mode::Plan { &analysis.after } else { &analysis.before };
+        merge(&mut report.after, after);
+        count_state(&mut report, &analysis);
+        for e in stored.failures.iter().chain(&analysis.failures) {
+            report.fail(Failure::from_error(e, &self.caller.table, key));
+        }
+    }
+
+    /// A rotation of one object: read, and rewrite it if a leaf is stale,
+    /// conditioned on what was read; read again when another writer won.
+    async fn rotate(&self, key: &str, mut root: Item) {
+        // The counts as last read: what stays when the object is not rewritten.
+        let mut last = BTreeMap::new();
+        let mut backoff = Backoff::jittered(self.env.policy);
+        for attempt in 0..WRITE_ATTEMPTS {
+            if let Attempt::Done = self.attempt(key, root, attempt == 0, &mut last).await {
+                return;
+            }
+            self.report().conflicts += 1;
+            backoff.wait().await;
+            root = match self.root(key).await {
+                Ok(Some(again)) => again,
+                Ok(None) => return self.report().vanished += 1,
+                Err(e) => return self.failed(&e, key),
+            };
+        }
+        let e = Error::new(ErrorKind::Conflict, "other writers kept changing the object while it was being rotated");
+        merge(&mut self.report().after, &last);
+        self.failed(&e, key);
+    }
+
+    /// One read and, if a leaf is stale, one rewrite of an object; counted
+    /// unless another writer won.
+    async fn attempt(&self, key: &str, root: Item, first: bool, last: &mut BTreeMap<String, KeyUse>) -> Attempt {
+        let stored = match self.read(key, root, true).await {
+            Ok(Some(stored)) => stored,
+            Ok(None) => {
+                self.report().vanished += 1;
+                return Attempt::Done;
+            }
+            Err(e) => {
+                self.failed(&e, key);
+                return Attempt::Done;
+            }
+        };
+        let analysis = analyse(&stored, self.env.loader);
+        if first {
+            merge(&mut self.report().before, &analysis.before);
+        }
+        last.clone_from(&analysis.before);
+        let failures: Vec<&Error> = stored.failures.iter().chain(&analysis.failures).collect();
+        if !failures.is_empty() || !analysis.stale {
+            let mut report = self.report();
+            merge(&mut report.after, if failures.is_empty() { &analysis.after } else { &analysis.before });
+            report.current += u64::from(failures.is_empty());
+            failures.into_iter().for_each(|e| report.fail(Failure::from_error(e, &self.caller.table, key)));
+            return Attempt::Done;
+        }
+        let legacy = stored.revision.is_none();
+        let written = self.write(stored, &analysis).await;
+        let mut report = self.report();
+        match written {
+            Ok(()) => {
+                merge(&mut report.after, &analysis.after);
+                report.stale_objects += 1;
+                report.rotated += 1;
+                report.upgraded += u64::from(legacy);
+            }
+            Err(e) if e.is_conflict() => return Attempt::Lost,
+            Err(e) => {
+                merge(&mut report.after, &analysis.before);
+                report.fail(Failure::from_error(&e, &self.caller.table, key));
+            }
+        }
+        Attempt::Done
+    }
+
+    /// Writes the object back, every leaf under its current key id: a
+    /// format-1 object conditioned on its revision, a legacy one upgraded
+    /// (conditioned on its root being unchanged).
+    async fn write(&self, stored: Stored, analysis: &Analysis) -> Result<()> {
+        let keeping = Keeping { inner: self.env.loader, keep: &analysis.keep };
+        let env = Env { loader: &keeping, ..self.env };
+        match &stored.revision {
+            Some(revision) => {
+                ops::save(&env, &stored.layout, stored.doc, Some(stored.key.clone()), When::Revision(revision)).await.map(drop)
+            }
+            None => match ops::upgrade(&env, &stored.layout, &stored.key, |body| Ok(Value::Object(body))).await? {
+                Upgrade::Upgraded => Ok(()),
+                // Someone upgraded it meanwhile: read it again.
+                Upgrade::AlreadyCurrent => Err(ops::conflict(&stored.layout, &stored.key)),
+            },
+        }
+    }
+
+    fn failed(&self, e: &Error, key: &str) {
+        self.report().fail(Failure::from_error(e, &self.caller.table, key));
+    }
+}
+
+/// How one attempt at rotating an object ended.
+enum Attempt {
+    /// Counted: rotated, current, failed or gone.
+    Done,
+    /// Another writer won the race: read it again.
+    Lost,
+}
+
+/// Counts an inspected object as stale or current.
+fn count_state(report: &mut Report, analysis: &Analysis) {
+    if analysis.stale {
+        report.stale_objects += 1;
+    } else {
+        report.current += 1;
+    }
+}
+
+/// Adds one object's counts per key id to the run's.
+fn merge(into: &mut BTreeMap<String, KeyUse>, from: &BTreeMap<String, KeyUse>) {
+    for (key_id, uses) in from {
+        let total = into.entry(key_id.clone()).or_default();
+        total.objects += uses.objects;
+        total.leaves += uses.leaves;
+        total.stale_leaves += uses.stale_leaves;
+        total.legacy_leaves += uses.legacy_leaves;
+    }
+}

@@ -1,0 +1,281 @@
+//! The state of a rotation, kept in a DynamoDB table of its own (the
+//! "state table", keyed by the string attribute `id`), so that it is
+//! shared by every process that may rotate the same table:
+//!
+//! ```text
+//! { id: "lease#<table>",          owner, expires: <unix ms>, acquired: <unix ms> }
+//! { id: "run#<table>",            segments: N, owner, started: <unix ms> }
+//! { id: "checkpoint#<table>#N#i", last: <the scan's last evaluated key> | absent, done: bool, owner }
+//! ```
+//!
+//! The lease is taken with a conditional put (no lease, an expired one, or
+//! our own), renewed with a conditional update, and every checkpoint is
+//! written in one transaction with a renewal, so a process that lost its
+//! lease cannot move a checkpoint. Times are wall-clock milliseconds, as
+//! the lease is shared between machines.
+
+use crate::backend::{BackendError, Expr, Get, Item, Write};
+use crate::error::{Error, ErrorKind, Result};
+use crate::format::{CONDITION_FAILED, cancelled};
+use crate::ops::{Env, backend_error, batch_get_all, key_item};
+use serde_dynamo::AttributeValue;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The key attribute of the state table.
+pub(crate) const STATE_KEY: &str = "id";
+
+/// Where one segment of an interrupted rotation stopped.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Checkpoint {
+    /// The last evaluated key of the last page done; `None` before the first.
+    pub(crate) last: Option<Item>,
+    /// The segment was scanned to its end.
+    pub(crate) done: bool,
+}
+
+/// The lease and checkpoints of one rotation of one table.
+pub(crate) struct State<'a> {
+    env: Env<'a>,
+    /// The state table.
+    table: String,
+    /// The table being rotated.
+    subject: String,
+    owner: String,
+    ttl: Duration,
+    renewed: Mutex<Instant>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+fn n(value: u64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn s(value: &str) -> AttributeValue {
+    AttributeValue::S(value.to_owned())
+}
+
+impl<'a> State<'a> {
+    pub(crate) fn new(env: Env<'a>, table: &str, subject: &str, owner: &str, ttl: Duration) -> Self {
+        State {
+            env,
+            table: table.to_owned(),
+            subject: subject.to_owned(),
+            owner: owner.to_owned(),
+            ttl,
+            renewed: Mutex::new(Instant::now()),
+        }
+    }
+
+    fn lease_id(&self) -> String {
+        format!("lease#{}", self.subject)
+    }
+
+    fn run_id(&self) -> String {
+        format!("run#{}", self.subject)
+    }
+
+    fn checkpoint_id(&self, segment: u32, segments: u32) -> String {
+        format!("checkpoint#{}#{segments}#{segment}", self.subject)
+    }
+
+    fn error(&self, e: BackendError) -> Error {
+        backend_error(e, &self.table)
+    }
+
+    /// A condition: the lease item is ours.
+    fn ours(&self) -> Expr {
+        let mut expr = Expr { text: "#owner = :me".into(), ..Expr::default() };
+        expr.names.insert("#owner".into(), "owner".into());
+        expr.values.insert(":me".into(), s(&self.owner));
+        expr
+    }
+
+    /// Takes the lease: there is none, it expired, or it is ours already;
+    /// with `force`, whatever holds it.
+    pub(crate) async fn acquire(&self, force: bool) -> Result<()> {
+        let now = now_ms();
+        let item: Item = [
+            (STATE_KEY.to_owned(), s(&self.lease_id())),
+            ("owner".to_owned(), s(&self.owner)),
+            ("expires".to_owned(), n(now + self.ttl.as_millis() as u64)),
+            ("acquired".to_owned(), n(now)),
+        ]
+        .into();
+        let condition = (!force).then(|| {
+            let mut expr = self.ours();
+            expr.text = "attribute_not_exists(#id) OR #expires < :now OR #owner = :me".into();
+            expr.names.insert("#id".into(), STATE_KEY.into());
+            expr.names.insert("#expires".into(), "expires".into());
+            expr.values.insert(":now".into(), n(now));
+            expr
+        });
+        match self.env.backend.write(Write::Put { table: self.table.clone(), item, condition }).await {
+            Ok(()) => {
+                *self.renewed.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+                Ok(())
+            }
+            Err(BackendError::ConditionFailed) => Err(self.held().await),
+            Err(e) => Err(self.error(e)),
+        }
+    }
+
+    /// The error for a lease someone else holds, saying who and until when.
+    async fn held(&self) -> Error {
+        let get = Get { table: self.table.clone(), key: key_item(STATE_KEY, &self.lease_id()), projection: None, consistent: true };
+        let holder = self.env.backend.get(get).await.ok().flatten();
+        let text = |name: &str| match holder.as_ref().and_then(|i| i.get(name)) {
+            Some(AttributeValue::S(v) | AttributeValue::N(v)) => v.clone(),
+            _ => "?".to_owned(),
+        };
+        let left = text("expires").parse::<u64>().map_or(0, |t| t.saturating_sub(now_ms()).div_ceil(1000));
+        Error::new(
+            ErrorKind::Conflict,
+            format!(
+                "another rotation of this table holds its lease (owner `{}`, for {left} s more); wait for it to end or expire, or force",
+                text("owner")
+            ),
+        )
+        .with_table(self.subject.as_str())
+    }
+
+    fn lost(&self) -> Error {
+        Error::new(ErrorKind::Conflict, "the rotation lost its lease to another rotation (it expired, or was forced)")
+            .with_table(self.subject.as_str())
+    }
+
+    /// The update that pushes the lease's expiry on, if it is still ours.
+    fn renewal(&self) -> Write {
+        let mut update = Expr { text: "SET #expires = :expires".into(), ..Expr::default() };
+        update.names.insert("#expires".into(), "expires".into());
+        update.values.insert(":expires".into(), n(now_ms() + self.ttl.as_millis() as u64));
+        Write::Update { table: self.table.clone(), key: key_item(STATE_KEY, &self.lease_id()), update, condition: Some(self.ours()) }
+    }
+
+    /// Renews the lease if a third of its time has passed since the last
+    /// renewal.
+    pub(crate) async fn renew_if_due(&self) -> Result<()> {
+        let due = self.renewed.lock().unwrap_or_else(|p| p.into_inner()).elapsed() >= self.ttl / 3;
+        if !due {
+            return Ok(());
+        }
+        match self.env.backend.write(self.renewal()).await {
+            Ok(()) => {
+                *self.renewed.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+                Ok(())
+            }
+            Err(BackendError::ConditionFailed) => Err(self.lost()),
+            Err(e) => Err(self.error(e)),
+        }
+    }
+
+    /// Where each of `segments` segments of an interrupted rotation
+    /// stopped, or a fresh start (recorded) when none was interrupted or
+    /// `restart` is asked.
+    ///
+    /// An interrupted rotation with another number of segments is refused:
+    /// its checkpoints are keys of other segments.
+    pub(crate) async fn resume(&self, segments: u32, restart: bool) -> Result<Vec<Checkpoint>> {
+        let get = Get { table: self.table.clone(), key: key_item(STATE_KEY, &self.run_id()), projection: None, consistent: true };
+        let run = self.env.backend.get(get).await.map_err(|e| self.error(e))?;
+        let recorded = run.as_ref().and_then(|r| match r.get("segments") {
+            Some(AttributeValue::N(v)) => v.parse::<u32>().ok(),
+            _ => None,
+        });
+        match recorded {
+            Some(before) if !restart && before != segments => Err(Error::new(
+                ErrorKind::Config,
+                format!("an interrupted rotation of this table ran {before} segments: resume it with {before} segments, or restart"),
+            )
+            .with_table(self.subject.as_str())),
+            Some(before) if !restart => self.checkpoints(before).await,
+            _ => {
+                if let Some(before) = recorded {
+                    self.clear(before).await?;
+                }
+                let item: Item = [
+                    (STATE_KEY.to_owned(), s(&self.run_id())),
+                    ("segments".to_owned(), n(u64::from(segments))),
+                    ("owner".to_owned(), s(&self.owner)),
+                    ("started".to_owned(), n(now_ms())),
+                ]
+                .into();
+                self.env.backend.write(Write::Put { table: self.table.clone(), item, condition: None }).await.map_err(|e| self.error(e))?;
+                Ok(vec![Checkpoint::default(); segments as usize])
+            }
+        }
+    }
+
+    async fn checkpoints(&self, segments: u32) -> Result<Vec<Checkpoint>> {
+        let wanted: Vec<_> = (0..segments).map(|i| (self.table.clone(), STATE_KEY.to_owned(), self.checkpoint_id(i, segments))).collect();
+        let mut found = batch_get_all(self.env.backend, self.env.policy, &wanted).await?;
+        Ok(wanted
+            .into_iter()
+            .map(|(table, _, id)| match found.remove(&(table, id)) {
+                None => Checkpoint::default(),
+                Some(mut item) => Checkpoint {
+                    last: match item.remove("last") {
+                        Some(AttributeValue::M(last)) => Some(last),
+                        _ => None,
+                    },
+                    done: matches!(item.get("done"), Some(AttributeValue::Bool(true))),
+                },
+            })
+            .collect())
+    }
+
+    /// Records where a segment stopped, renewing the lease in the same
+    /// transaction: a process that lost its lease moves no checkpoint.
+    pub(crate) async fn checkpoint(&self, segment: u32, segments: u32, at: &Checkpoint) -> Result<()> {
+        let mut item: Item = [
+            (STATE_KEY.to_owned(), s(&self.checkpoint_id(segment, segments))),
+            ("done".to_owned(), AttributeValue::Bool(at.done)),
+            ("owner".to_owned(), s(&self.owner)),
+        ]
+        .into();
+        if let Some(last) = &at.last {
+            item.insert("last".to_owned(), AttributeValue::M(last.clone()));
+        }
+        let writes = vec![self.renewal(), Write::Put { table: self.table.clone(), item, condition: None }];
+        match self.env.backend.transact_write(writes).await {
+            Ok(()) => {
+                *self.renewed.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+                Ok(())
+            }
+            Err(BackendError::TransactionCanceled { reasons }) if cancelled(&reasons, &[true, false], CONDITION_FAILED).contains(&true) => {
+                Err(self.lost())
+            }
+            Err(e) => Err(self.error(e)),
+        }
+    }
+
+    /// Deletes the checkpoints and the run record of a rotation of
+    /// `segments` segments.
+    async fn clear(&self, segments: u32) -> Result<()> {
+        let ids = (0..segments).map(|i| self.checkpoint_id(i, segments)).chain([self.run_id()]);
+        for id in ids {
+            let delete = Write::Delete { table: self.table.clone(), key: key_item(STATE_KEY, &id), condition: None };
+            self.env.backend.write(delete).await.map_err(|e| self.error(e))?;
+        }
+        Ok(())
+    }
+
+    /// Ends a finished rotation: its checkpoints and run record go, and so
+    /// does the lease.
+    pub(crate) async fn finish(&self, segments: u32) -> Result<()> {
+        self.clear(segments).await?;
+        self.release().await
+    }
+
+    /// Gives the lease back, if it is still ours.
+    pub(crate) async fn release(&self) -> Result<()> {
+        let delete = Write::Delete { table: self.table.clone(), key: key_item(STATE_KEY, &self.lease_id()), condition: Some(self.ours()) };
+        match self.env.backend.write(delete).await {
+            Ok(()) | Err(BackendError::ConditionFailed) => Ok(()),
+            Err(e) => Err(self.error(e)),
+        }
+    }
+}

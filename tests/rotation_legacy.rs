@@ -1,0 +1,97 @@
+//! Key rotation of objects written by dynamo-store 0.6 (the items of
+//! `dystore/tests/fixtures/dynamo-store-0.6/documents.json`): the plan
+//! counts their ciphertexts under the key id the loader names for them,
+//! the rotation upgrades them to format 1 under the new key, and a loader
+//! knowing only that key reads them back as the package wrote them; on the
+//! embedded engine and over HTTP.
+
+mod common;
+
+use base64::Engine as _;
+use common::{Target, assert_same_json, client};
+use dystore::backend::{Item, Write};
+use dystore::rotate::Rotation;
+use dystore::{Client, FnLoader, Key, Store};
+use serde_dynamo::AttributeValue;
+use serde_json::Value;
+
+/// The fixture with its tables renamed to names unique to this test.
+fn fixture() -> (Value, impl Fn(&str) -> String) {
+    let path = format!("{}/dystore/tests/fixtures/dynamo-store-0.6/documents.json", env!("CARGO_MANIFEST_DIR"));
+    let mut text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let suffix = common::table("");
+    for t in ["DynamoStoreRootDB", "DynamoStoreShard1", "DynamoDBShard2", "DynamoStoreShard3Deep"] {
+        text = text.replace(&format!("\"{t}\""), &format!("\"{t}{suffix}\""));
+    }
+    (serde_json::from_str(&text).unwrap(), move |t: &str| format!("{t}{suffix}"))
+}
+
+/// A value in DynamoDB's JSON wire form as an attribute value.
+fn attr(wire: &Value) -> AttributeValue {
+    let (kind, v) = wire.as_object().and_then(|m| m.iter().next()).expect("one type key");
+    match kind.as_str() {
+        "S" => AttributeValue::S(v.as_str().unwrap().to_owned()),
+        "N" => AttributeValue::N(v.as_str().unwrap().to_owned()),
+        "B" => AttributeValue::B(base64::engine::general_purpose::STANDARD.decode(v.as_str().unwrap()).unwrap()),
+        "BOOL" => AttributeValue::Bool(v.as_bool().unwrap()),
+        "NULL" => AttributeValue::Null(true),
+        "L" => AttributeValue::L(v.as_array().unwrap().iter().map(attr).collect()),
+        "M" => AttributeValue::M(v.as_object().unwrap().iter().map(|(k, v)| (k.clone(), attr(v))).collect()),
+        other => panic!("wire type {other} is not in this fixture"),
+    }
+}
+
+async fn put_fixture(db: &Client, fixture: &Value) {
+    for (table, content) in fixture["tables"].as_object().unwrap() {
+        db.store(&Store::new(table.as_str(), content["hash_key"].as_str().unwrap())).create_tables().await.unwrap();
+        for item in content["items"].as_array().unwrap() {
+            let item: Item = item.as_object().unwrap().iter().map(|(k, v)| (k.clone(), attr(v))).collect();
+            db.backend().write(Write::Put { table: table.clone(), item, condition: None }).await.unwrap();
+        }
+    }
+}
+
+/// The package's key for its own path forms (no `$`), and key `B` as the
+/// default every re-encrypted leaf falls back on.
+fn loader(key_string: Option<&str>) -> FnLoader {
+    let legacy = key_string.map(Key::from_legacy_string);
+    let b = Key::new([0xB2; 32]).unwrap();
+    FnLoader::new().on_key_for(|path, _| (!path.starts_with('$')).then(|| "py".to_owned())).with_default_key_id("B").on_key(move |id| {
+        match id.as_str() {
+            "py" => legacy.clone(),
+            "B" => Some(b.clone()),
+            _ => None,
+        }
+    })
+}
+
+async fn legacy_objects_are_upgraded_under_the_new_key(target: Target) {
+    let (fixture, named) = fixture();
+    let key_string = fixture["key_string"].as_str().unwrap();
+    let base = client(target).await;
+    put_fixture(&base, &fixture).await;
+    let db = base.clone().with_loader(loader(Some(key_string)));
+    let root = Store::new(named("DynamoStoreRootDB"), "ID");
+    let state = common::table("RotState");
+
+    let plan = Rotation::new(&db, root.layout()).plan().await.unwrap();
+    assert_eq!((plan.objects, plan.stale_objects, plan.failed), (2, 2, 0), "{plan:#?}");
+    let legacy_leaves = plan.before["py"].legacy_leaves;
+    assert_eq!((legacy_leaves, plan.before["py"].objects), (6 + 13, 2), "compat-1 encrypts 6 paths, compat-2 13");
+    assert_eq!(plan.after["B"].leaves, legacy_leaves);
+
+    let done = Rotation::new(&db, root.layout()).state_table(state.clone()).rotate().await.unwrap();
+    assert_eq!((done.rotated, done.upgraded, done.failed), (2, 2, 0), "{done:#?}");
+    let again = Rotation::new(&db, root.layout()).state_table(state).rotate().await.unwrap();
+    assert_eq!((again.rotated, again.current), (0, 2));
+    let verified = Rotation::new(&db, root.layout()).verify(Some("py")).await.unwrap();
+    assert!(verified.ok() && verified.after["B"].leaves == legacy_leaves, "{verified:#?}");
+
+    let only_b = base.with_loader(loader(None));
+    for doc in fixture["documents"].as_object().unwrap().values() {
+        let read = only_b.store(&root).read(doc["primary_key"].as_str().unwrap()).await.unwrap();
+        assert_same_json(&read, &doc["expected"]);
+    }
+}
+
+conformance!(legacy_objects_are_upgraded_under_the_new_key);
