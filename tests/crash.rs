@@ -139,8 +139,9 @@ async fn requests_of(engine: &Engine, store: &Store, before: Option<&Value>, op:
     }
     let (counted, requests) = db.counted();
     op.run(&counted, store, key).await.expect("the operation, uncrashed");
+    let total = requests.total();
     counted.store(store).delete(key).await.ok();
-    requests.total()
+    total
 }
 
 enum Op {
@@ -280,7 +281,34 @@ async fn a_sweep_reports_and_deletes_items_no_root_accounts_for(target: Target) 
     assert_eq!(db.store(&store).read("live").await.unwrap(), document("v", 3), "the object is untouched");
 }
 
+/// Every request of a staged save answered with a timeout once, the
+/// request applied: the save succeeds, reads back, and leaves nothing.
+async fn a_staged_save_whose_answers_are_lost_succeeds(target: Target) {
+    let tables = [table("LostRoot"), table("LostPages"), table("LostMeta")];
+    let store = store(&tables);
+    let engine = Engine::new(target).await;
+    let db = engine.client().await;
+    db.store(&store).create_tables().await.unwrap();
+    let total = requests_of(&engine, &store, Some(&document("old", LARGE)), &Op::Save(document("new", LARGE))).await;
+    for n in 1..=total {
+        let key = format!("lost-{n}");
+        db.store(&store).write_with_key(&key, document("old", LARGE)).await.unwrap();
+        let (lossy, injected) =
+            engine.client().await.faulty(FaultPlan::seeded(n as u64).fail_request(n, dystore::backend::Fault::AppliedTimeout));
+        lossy
+            .store(&store)
+            .write_with_key(&key, document("new", LARGE))
+            .await
+            .unwrap_or_else(|e| panic!("answer of request {n} lost: {e}"));
+        assert_eq!(injected.faults(dystore::backend::Fault::AppliedTimeout), 1);
+        assert_eq!(db.store(&store).read(&key).await.unwrap(), document("new", LARGE), "answer of request {n} lost");
+    }
+    let report = db.store(&store).sweep(false).await.unwrap();
+    assert!(report.orphans.is_empty() && report.failed.is_empty(), "{report:?}");
+}
+
 conformance!(
+    a_staged_save_whose_answers_are_lost_succeeds,
     a_sweep_reports_and_deletes_items_no_root_accounts_for,
     a_large_save_over_a_large_one_survives_a_crash_after_every_request,
     a_large_save_over_a_small_one_survives_a_crash_after_every_request,

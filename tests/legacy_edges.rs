@@ -10,7 +10,7 @@ mod common;
 use base64::Engine as _;
 use common::legacy::{delete, items_of, known_ciphertext, legacy_meta, legacy_ref, put, s};
 use common::{Target, client, table};
-use dystore::backend::FaultPlan;
+use dystore::backend::{Fault, FaultPlan};
 use dystore::{Client, DyObject, ErrorKind, FnLoader, Key, Store, Upgrade};
 use serde::{Deserialize, Serialize};
 use serde_dynamo::AttributeValue as A;
@@ -271,7 +271,113 @@ async fn typed_loads_convert_none_and_keep_maps_that_only_look_wrapped(target: T
     assert_eq!(note, Note { count: None, meta: json!({"__metatype__": "value", "value": "v", "author": "ada"}) });
 }
 
+async fn staged_upgrades_racing_or_losing_their_answer_keep_the_object(target: Target) {
+    const PAGES: usize = 130;
+    let (root_table, pages_table) = (table("RaceRoot"), table("RacePages"));
+    let store = Store::new(&root_table, "ID").shard(Store::new(&pages_table, "PID").at("$.pages[*]"));
+    let db = client(target).await;
+    db.store(&store).create_tables().await.unwrap();
+    for round in 0..3 {
+        let key = format!("race-{round}");
+        let expected = put_book(&db, &root_table, &pages_table, &key, PAGES, "r").await;
+        let (a, b) = (db.clone(), db.clone());
+        let (sa, sb) = (store.clone(), store.clone());
+        let (ka, kb) = (key.clone(), key.clone());
+        let first = tokio::spawn(async move { a.store(&sa).upgrade(&ka).await });
+        let second = tokio::spawn(async move { b.store(&sb).upgrade(&kb).await });
+        let outcomes = [first.await.unwrap(), second.await.unwrap()];
+        assert!(outcomes.iter().any(|o| matches!(o, Ok(Upgrade::Upgraded))), "{outcomes:?}");
+        assert_eq!(db.store(&store).read(&key).await.unwrap(), expected, "round {round}: {outcomes:?}");
+    }
+    // The switch applied, its answer lost: the upgrade succeeded.
+    let key = "lost";
+    let expected = put_book(&db, &root_table, &pages_table, key, PAGES, "l").await;
+    for n in 1..=10 {
+        let probe = format!("probe-{n}");
+        put_book(&db, &root_table, &pages_table, &probe, PAGES, "p").await;
+        let (lossy, injected) = db.clone().faulty(FaultPlan::seeded(n as u64).fail_request(n, Fault::AppliedTimeout));
+        let outcome = lossy.store(&store).upgrade(&probe).await;
+        assert_eq!(injected.faults(Fault::AppliedTimeout), 1);
+        assert!(matches!(outcome, Ok(Upgrade::Upgraded)), "a lost answer on request {n}: {outcome:?}");
+        assert_eq!(db.store(&store).read(&probe).await.unwrap()["pages"].as_array().unwrap().len(), PAGES, "request {n}");
+    }
+    let (lossy, _) = db.clone().faulty(FaultPlan::seeded(0).fail_request(1, Fault::AppliedTimeout));
+    assert_eq!(lossy.store(&store).upgrade(key).await.unwrap(), Upgrade::Upgraded);
+    assert_eq!(db.store(&store).read(key).await.unwrap(), expected);
+}
+
+async fn staged_upgrades_take_shared_references_crashes_and_changed_layouts(target: Target) {
+    let (root_table, pages_table, other_pages) = (table("DupRoot"), table("DupPages"), table("DupPages2"));
+    let store = Store::new(&root_table, "ID").shard(Store::new(&pages_table, "PID").at("$.pages[*]"));
+    let moved = Store::new(&root_table, "ID").shard(Store::new(&other_pages, "PID").at("$.pages[*]"));
+    let db = client(target).await;
+    db.store(&store).create_tables().await.unwrap();
+    db.store(&moved).create_tables().await.unwrap();
+
+    // 130 list elements over two items (the package's constant keys).
+    let mut metas = Vec::new();
+    for (i, pid) in ["P0", "P1"].iter().enumerate() {
+        let meta = legacy_meta(&pages_table, "PID", Some(&format!("$.pages[{i}]")), vec![]);
+        put(&db, &pages_table, vec![("PID", s(pid)), ("text", s(pid)), ("__dystore_meta__", meta.clone())]).await;
+        metas.push(meta);
+    }
+    let refs = A::L((0..130).map(|i| legacy_ref(if i % 2 == 0 { "P0" } else { "P1" }, &pages_table)).collect());
+    let metas: Vec<A> = (0..130).map(|i| legacy_meta(&pages_table, "PID", Some(&format!("$.pages[{i}]")), vec![])).collect();
+    put(&db, &root_table, vec![("ID", s("dup")), ("pages", refs), ("__dystore_meta__", legacy_meta(&root_table, "ID", None, metas))]).await;
+    let before = db.store(&Store::new(&root_table, "ID")).read("dup").await.unwrap();
+    assert_eq!(db.store(&store).upgrade("dup").await.unwrap(), Upgrade::Upgraded);
+    assert_eq!(db.store(&store).read("dup").await.unwrap(), before);
+
+    // A crash, then the upgrade run again with another layout: the crashed
+    // attempt's items go too.
+    for n in [5, 6, 7] {
+        let key = format!("moved-{n}");
+        let expected = put_book(&db, &root_table, &pages_table, &key, 130, "m").await;
+        let (crashing, _) = db.clone().faulty(FaultPlan::seeded(n as u64).crash_after(n));
+        let _ = crashing.store(&store).upgrade(&key).await;
+        let again = db.store(&moved).upgrade(&key).await.unwrap();
+        assert!(matches!(again, Upgrade::Upgraded | Upgrade::AlreadyCurrent));
+        if again == Upgrade::Upgraded {
+            assert_eq!(db.store(&moved).read(&key).await.unwrap(), expected, "crash after {n}");
+        }
+    }
+    let in_pages = items_of(&db, &pages_table)
+        .await
+        .into_iter()
+        .filter(|i| {
+            matches!(&i["PID"], A::S(k) if k.starts_with("moved-"))
+                && matches!(&i["__dystore_meta__"], A::M(m) if m.contains_key("version"))
+        })
+        .count();
+    assert_eq!(in_pages, 0, "no item of a crashed attempt stays in the old layout's table");
+}
+
+async fn legacy_edges_beyond_paths_this_reader_takes(target: Target) {
+    let (key_string, cipher, _) = known_ciphertext();
+    let db = client(target).await.with_loader(migrating(&key_string));
+    let (root_table, loc_table) = (table("Odd"), table("OddLoc"));
+    let root_only = Store::new(&root_table, "ID");
+    db.store(&root_only.clone().shard(Store::new(&loc_table, "LID").at("$.location"))).create_tables().await.unwrap();
+    // A shard path the package followed (jsonpath-ng takes `location`) and
+    // this reader does not: an error naming the place, never the reference
+    // as data, and no upgrade.
+    let meta = legacy_meta(&loc_table, "LID", Some("location"), vec![]);
+    put(&db, &loc_table, vec![("LID", s("S0")), ("city", A::B(cipher)), ("__dystore_meta__", meta.clone())]).await;
+    let root_meta = legacy_meta(&root_table, "ID", None, vec![meta]);
+    put(&db, &root_table, vec![("ID", s("odd")), ("location", legacy_ref("S0", &loc_table)), ("__dystore_meta__", root_meta)]).await;
+    let e = db.store(&root_only).read("odd").await.unwrap_err();
+    assert_eq!((e.kind(), e.path()), (ErrorKind::Format, Some("$.location")), "{e}");
+    assert_eq!(db.store(&root_only).upgrade("odd").await.unwrap_err().kind(), ErrorKind::Format);
+    assert_eq!(items_of(&db, &loc_table).await.len(), 1, "the shard item stays");
+    // Writes over a legacy object say what it is.
+    let e = db.store(&root_only).write_path("odd", "$.x", json!(1)).await.unwrap_err();
+    assert!(e.to_string().contains("dynamo-store 0.6"), "{e}");
+}
+
 conformance!(
+    staged_upgrades_racing_or_losing_their_answer_keep_the_object,
+    staged_upgrades_take_shared_references_crashes_and_changed_layouts,
+    legacy_edges_beyond_paths_this_reader_takes,
     damaged_ciphertexts_are_errors_and_block_the_upgrade,
     shard_items_in_the_root_table_are_not_objects,
     a_staged_upgrade_that_crashed_leaves_nothing_behind_whatever_the_package_does_next,

@@ -254,17 +254,20 @@ impl<'a> Objects<'a> {
     /// read (the class API's wrappers included; the typed
     /// [`Client::upgrade`](crate::Client::upgrade) unwraps them).
     ///
-    /// Requests: one GetItem of the root, 1 + depth BatchGetItem to read the
-    /// shards, one TransactWriteItems. An object in format 1 already is left
+    /// Requests: one BatchGetItem of the root (and of the record a crashed
+    /// staged upgrade may have left), one BatchGetItem per level of shards,
+    /// one TransactWriteItems. An object in format 1 already is left
     /// alone: [`Upgrade::AlreadyCurrent`](crate::Upgrade::AlreadyCurrent).
     ///
-    /// An upgrade past one transaction (100 items or 4 MB) is staged: the
-    /// new shard items first, under keys carrying a write id that follows
-    /// from the legacy object, then the root with as many legacy deletes as
-    /// fit, then the rest of the legacy items (recorded in the root until
+    /// An upgrade past one transaction (100 items or 4 MB) is staged: a
+    /// record of the new items first (an item keyed `<key>#$upgrade`), the
+    /// new shard items under keys carrying the attempt's write id, then the
+    /// root with the record's delete and as many legacy deletes as fit,
+    /// then the rest of the legacy items (recorded in the root until
     /// deleted). The legacy object reads as it was until the root switches;
-    /// after a crash, running the upgrade again finishes the job, rewriting
-    /// the same items. `docs/FORMAT.md` gives the sequence.
+    /// after a crash, running the upgrade again finishes the job and
+    /// deletes what the crashed attempt wrote. `docs/FORMAT.md` gives the
+    /// sequence.
     ///
     /// # Errors
     ///

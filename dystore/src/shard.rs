@@ -85,7 +85,7 @@ fn split_object<'a>(
             }
             (_, list) => {
                 let what = if list { "a list of objects" } else { "an object" };
-                return Err(Error::new(ErrorKind::InvalidDocument, format!("a shard holds {what}"))
+                return Err(Error::new(ErrorKind::InvalidDocument, format!("a shard must hold {what}"))
                     .with_table(child.table.as_ref())
                     .with_path(full.to_string()));
             }

@@ -152,6 +152,11 @@ pub(crate) fn unwrap_classes(value: serde_json::Value) -> serde_json::Value {
         Value::Object(mut map) => match map.get("__metatype__").and_then(Value::as_str) {
             // Only the exact wrapper: a map with other entries is data.
             Some("value") if map.keys().all(|k| matches!(k.as_str(), "__metatype__" | "value" | "__class__" | "__module__")) => {
+                // The package returned `None` for a value of class NoneType,
+                // whatever string its (encrypted) value held.
+                if map.get("__class__").and_then(Value::as_str) == Some("NoneType") {
+                    return Value::Null;
+                }
                 unwrap_classes(map.remove("value").unwrap_or(Value::Null))
             }
             Some("value") => Value::Object(map.into_iter().map(|(k, v)| (k, unwrap_classes(v))).collect()),

@@ -540,6 +540,9 @@ pub(crate) fn write_id_of(meta: &Value) -> Result<&str> {
 }
 
 fn check_version(meta: &Value) -> Result<()> {
+    if meta.get("version").is_none() && meta.get("table_name").is_some() && meta.get("primary_key_name").is_some() {
+        return Err(format_error("is dynamo-store 0.6's: the object is read-only until upgraded (`upgrade`, docs/MIGRATING.md)"));
+    }
     match meta.get("version").and_then(Value::as_u64) {
         Some(VERSION) => Ok(()),
         Some(v) => Err(format_error(&format!("has format version {v}; this build reads version {VERSION}"))),

@@ -71,7 +71,13 @@ pub(crate) async fn read_legacy(
     while !level.is_empty() {
         let wanted: Vec<(String, String, String)> =
             level.iter().map(|p| (p.shard.table.clone(), p.shard.key_name.clone(), p.key.clone())).collect();
-        shard_items.extend(wanted.iter().filter(|w| !shard_items.contains(*w)).cloned().collect::<Vec<_>>());
+        // Each item once, however many references name it: a transaction
+        // may not touch one item twice.
+        for w in &wanted {
+            if !shard_items.contains(w) {
+                shard_items.push(w.clone());
+            }
+        }
         let fetched = batch_get_all(env.backend, env.policy, &wanted).await.map_err(|e| e.with_key(key))?;
         let mut next = Vec::new();
         for pending in level {
@@ -101,6 +107,14 @@ pub(crate) async fn read_legacy(
             }
         }
         level = next;
+    }
+    // A reference left in place was not followed: its recorded shard path
+    // is one this reader does not take. Never hand it back as data.
+    if resolve && let Some(at) = unfollowed(&body, &PlainPath::root()) {
+        return Err(context(
+            Error::new(ErrorKind::Format, "a dynamo-store 0.6 shard reference whose recorded shard path this reader cannot follow")
+                .with_path(at.to_string()),
+        ));
     }
     // The package asked its loader with the whole object as stored, its
     // shards put back and its values still encrypted (`data=root`).
@@ -196,5 +210,17 @@ impl Decoder<'_> {
 
     fn context(&self, e: Error, path: &PlainPath, table: &str) -> Error {
         e.with_table(table).with_key(self.key).with_path(path.to_string())
+    }
+}
+
+/// The place of a package shard reference in an assembled object, if one
+/// is left (a map with the reference's own entries, `primary_key` and the
+/// colon-named `table_name:`).
+fn unfollowed(value: &AttributeValue, at: &PlainPath) -> Option<PlainPath> {
+    match value {
+        AttributeValue::M(map) if map.contains_key("primary_key") && map.contains_key("table_name:") => Some(at.clone()),
+        AttributeValue::M(map) => map.iter().find_map(|(k, v)| unfollowed(v, &at.child(Step::Field(k.clone())))),
+        AttributeValue::L(items) => items.iter().enumerate().find_map(|(i, v)| unfollowed(v, &at.child(Step::Index(i)))),
+        _ => None,
     }
 }

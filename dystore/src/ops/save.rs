@@ -153,8 +153,7 @@ fn already_exists(layout: &Layout, key: &str) -> Error {
 /// Writes `doc` in format 1 over a dynamo-store 0.6 object keyed `key`,
 /// deleting every legacy shard item (`legacy`: table, key attribute, key),
 /// guarded by `unchanged` on the legacy root: one transaction, or past
-/// DynamoDB's limits a staged upgrade whose write id follows from the legacy
-/// object, so that a retry after a crash rewrites the same items.
+/// DynamoDB's limits a staged upgrade (`staged::over_legacy`).
 pub(crate) async fn save_over_legacy(
     env: &Env<'_>,
     layout: &Layout,
@@ -177,10 +176,19 @@ pub(crate) async fn save_over_legacy(
     let root = draft.root_item(&BTreeMap::new());
     writes.push(Write::Put { table: layout.table.to_string(), item: root, condition: Some(unchanged.clone()) });
     if fits_one_transaction(&writes) {
-        send_one(env, layout, &key, writes).await?;
-        return Ok(Saved { key, revision: draft.meta.revision });
+        match send_one(env, layout, &key, writes).await {
+            Ok(()) => return Ok(Saved { key, revision: draft.meta.revision }),
+            // Applied with its answer lost, the retry failing its guard on
+            // the upgrade itself: the root is this upgrade's.
+            Err(e) if e.is_conflict() && e.object_may_have_changed() => {
+                return match staged::switched_to(env, layout, &key, &write_id).await {
+                    Some(Ok(())) => Ok(Saved { key, revision: draft.meta.revision }),
+                    _ => Err(e),
+                };
+            }
+            Err(e) => return Err(e),
+        }
     }
-    let write_id = staged::upgrade_write_id(layout, &key, &legacy);
     let staged = Draft::new(env, &resolved, layout, &key, &doc, &write_id, true)?;
     staged::over_legacy(env, layout, &key, &staged, &legacy, unchanged).await?;
     Ok(Saved { key, revision: staged.meta.revision })

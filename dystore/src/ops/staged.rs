@@ -151,7 +151,14 @@ pub(crate) async fn save(env: &Env<'_>, layout: &Layout, key: &str, draft: &Draf
             Write::Update { table: layout.table.to_string(), key: key_item(&layout.key, key), update, condition: Some(condition) }
         }
     };
-    send_one(env, layout, key, vec![record]).await?;
+    if let Err(e) = send_one(env, layout, key, vec![record]).await {
+        // Applied with its answer lost: the root has the staging revision.
+        let applied =
+            e.object_may_have_changed() && read_root(env, layout, key).await.ok().flatten().is_some_and(|root| root.revision() == staging);
+        if !applied {
+            return Err(e);
+        }
+    }
 
     let switched = async {
         // 2. The new shard items, every transaction guarded by the staging revision.
@@ -190,6 +197,13 @@ pub(crate) async fn save(env: &Env<'_>, layout: &Layout, key: &str, draft: &Draf
             Ok(())
         }
         Err(e) => {
+            // The switch may have been applied with its answer lost: then
+            // the root is this save's, and nothing may be undone.
+            match switched_to(env, layout, key, write_id).await {
+                Some(Ok(())) => return Ok(()),
+                Some(Err(_)) => return Err(e),
+                None => {}
+            }
             // Undo this attempt as far as possible; what a crash leaves
             // stays recorded as pending in the root.
             let _ = clean(env, layout, key, &staging, &BTreeMap::from([(write_id.to_owned(), pending)])).await;
@@ -216,10 +230,9 @@ pub(crate) async fn save(env: &Env<'_>, layout: &Layout, key: &str, draft: &Draf
 /// 3. the switch: the new root, the record's delete, and as many legacy
 ///    deletes as fit (the rest recorded in the root and deleted after).
 ///
-/// The write id follows from the legacy object ([`upgrade_write_id`]), so
-/// a retry after a crash rewrites the same items; what an attempt that
-/// crashed on an object changed since recorded is deleted by the next
-/// upgrade of the key (or found by `upgrade_table`).
+/// Each attempt has its own write id, so attempts never share items: what
+/// one that crashed recorded is deleted by the next upgrade of the key (or
+/// by `upgrade_table`, `Objects::sweep`).
 pub(crate) async fn over_legacy(
     env: &Env<'_>,
     layout: &Layout,
@@ -241,7 +254,14 @@ pub(crate) async fn over_legacy(
         None => Guard::Absent.condition(&layout.key),
         Some((earlier_revision, _)) => Guard::Revision(earlier_revision).condition(&layout.key),
     };
-    send_one(env, layout, key, vec![Write::Put { table: layout.table.to_string(), item: record, condition: Some(condition) }]).await?;
+    let put = Write::Put { table: layout.table.to_string(), item: record, condition: Some(condition) };
+    if let Err(e) = send_one(env, layout, key, vec![put]).await {
+        // Applied with its answer lost: the record has this revision.
+        let applied = e.object_may_have_changed() && read_record(env, layout, key).await.ok().flatten().is_some_and(|(r, _)| r == revision);
+        if !applied {
+            return Err(e);
+        }
+    }
 
     let switched = async {
         let mut writes: Vec<Write> = draft.shard_puts().collect();
@@ -274,6 +294,14 @@ pub(crate) async fn over_legacy(
             Ok(())
         }
         Err(e) => {
+            // The switch may have been applied with its answer lost, or an
+            // upgrade of the same legacy object (the same write id) won:
+            // then the root names these items, and nothing may be undone.
+            match switched_to(env, layout, key, write_id).await {
+                Some(Ok(())) => return Ok(()),
+                Some(Err(_)) => return Err(e),
+                None => {}
+            }
             // Undo this attempt as far as possible; a crash leaves it recorded.
             if let Ok(items) = entry_items(write_id, &pending, key)
                 && delete_items(env, layout, key, &items, None).await.is_ok()
@@ -282,6 +310,21 @@ pub(crate) async fn over_legacy(
             }
             Err(e)
         }
+    }
+}
+
+/// After a staged write failed: `Some(Ok)` if the root now names the
+/// items of `write_id` (its switch was applied after all; what the root
+/// records as owed is cleaned), `Some(Err)` if the root cannot be read
+/// (nothing may be undone then), `None` if the root is another save's.
+pub(crate) async fn switched_to(env: &Env<'_>, layout: &Layout, key: &str, write_id: &str) -> Option<Result<()>> {
+    match read_root(env, layout, key).await {
+        Ok(Some(Root::Object(meta))) if meta.write_id == write_id => {
+            let _ = clean(env, layout, key, &meta.revision, &meta.stale).await;
+            Some(Ok(()))
+        }
+        Ok(_) => None,
+        Err(e) => Some(Err(e)),
     }
 }
 
@@ -341,16 +384,4 @@ async fn forget_record(env: &Env<'_>, layout: &Layout, key: &str, revision: &str
         Write::Update { table: layout.table.to_string(), key: record, update, condition }
     };
     env.backend.write(write).await.map_err(|e| backend_error(e, &layout.table).with_key(key))
-}
-
-/// The write id of a staged upgrade: a digest of the object's table, key
-/// and legacy shard items, the same on every attempt while the legacy
-/// object is unchanged.
-pub(crate) fn upgrade_write_id(layout: &Layout, key: &str, legacy: &[ItemKey]) -> String {
-    use sha2::{Digest, Sha256};
-    let mut sorted: Vec<&ItemKey> = legacy.iter().collect();
-    sorted.sort();
-    let mut digest = Sha256::new();
-    digest.update(serde_json::to_vec(&(layout.table.as_ref(), key, sorted)).expect("strings serialise"));
-    digest.finalize()[..16].iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -101,6 +101,11 @@ async fn upgrade_now(
     let read = read_legacy(env, layout, key, root, &meta, true, false).await?;
     let doc = transform(read.body)?;
     save_over_legacy(env, layout, doc, key, &read.shard_items, guard).await?;
+    // What an earlier attempt that crashed recorded (its own write id,
+    // never this one's) goes too.
+    if let Some((revision, recorded)) = &record {
+        let _ = finish_record(env, layout, key, revision, recorded).await;
+    }
     Ok(Upgrade::Upgraded)
 }
 
