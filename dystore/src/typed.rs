@@ -135,6 +135,25 @@ impl Client {
         .await
     }
 
+    /// Upgrades every object of `T`'s root table, as [`upgrade`](Self::upgrade)
+    /// does one (class-API wrappers unwrapped, the document stored as `T`
+    /// serializes it), going on past objects that fail; see
+    /// [`Objects::upgrade_table`](crate::Objects::upgrade_table) for what is
+    /// counted and skipped.
+    ///
+    /// # Errors
+    ///
+    /// The errors of a Scan of the table; failures of single objects are in
+    /// the report.
+    pub async fn upgrade_table<T: DyObject>(&self) -> Result<ops::UpgradeReport> {
+        ops::upgrade_table_with(&self.env(), T::layout(), |key, body| {
+            let doc = self.legacy_document::<T>(Value::Object(body));
+            let typed = from_document::<T>(doc, key, T::layout())?;
+            Ok(to_document::<T>(&typed)?.0)
+        })
+        .await
+    }
+
     /// A legacy document as `T` expects it: wrappers gone, and with the
     /// opt-in, strings turned into the numbers and booleans `T` wants.
     fn legacy_document<T: DyObject>(&self, doc: Value) -> Value {

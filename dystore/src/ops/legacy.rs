@@ -12,7 +12,7 @@ use crate::backend::Item;
 use crate::crypto::{self, open_legacy};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::META;
-use crate::format::legacy::{LegacyShard, is_legacy_meta, never_encrypted, package_path, reference, shards_of};
+use crate::format::legacy::{LegacyShard, is_legacy_meta, never_encrypted, package_path, reference, shards_of, unchanged};
 use crate::layout::Layout;
 use crate::path::{PlainPath, Step};
 use crate::value::to_json;
@@ -33,6 +33,9 @@ pub(crate) struct LegacyRead {
     pub(crate) body: Map<String, Value>,
     /// Every shard item read: (table, key attribute, key).
     pub(crate) shard_items: Vec<(String, String, String)>,
+    /// For each shard item read, by (table, key), a condition that holds
+    /// while it is still as read.
+    pub(crate) guards: HashMap<(String, String), crate::backend::Expr>,
 }
 
 /// The document of the legacy root `root` (its key attribute still in it),
@@ -68,6 +71,7 @@ pub(crate) async fn read_legacy(
     let mut tables: HashMap<PlainPath, String> = HashMap::new();
     let mut level = if resolve { places(&body, &PlainPath::root(), &shards).map_err(context)? } else { Vec::new() };
     let mut shard_items = Vec::new();
+    let mut guards = HashMap::new();
     while !level.is_empty() {
         let wanted: Vec<(String, String, String)> =
             level.iter().map(|p| (p.shard.table.clone(), p.shard.key_name.clone(), p.key.clone())).collect();
@@ -97,6 +101,8 @@ pub(crate) async fn read_legacy(
                     .with_key(key)
                     .with_path(pending.at.to_string()));
             }
+            // An upgrade deletes the item only if it is still as read.
+            guards.insert((pending.shard.table.clone(), pending.key.clone()), unchanged(&item, &pending.shard.key_name));
             item.remove(META);
             item.remove(&pending.shard.key_name);
             let child = AttributeValue::M(item);
@@ -121,7 +127,7 @@ pub(crate) async fn read_legacy(
     let document = if raw { Value::Null } else { to_json(body.clone()).unwrap_or(Value::Null) };
     let decoder = Decoder { env, layout, key, raw, tables, document };
     match decoder.decode(body, &PlainPath::root(), layout.table.as_ref())? {
-        Value::Object(body) => Ok(LegacyRead { body, shard_items }),
+        Value::Object(body) => Ok(LegacyRead { body, shard_items, guards }),
         _ => Err(context(Error::new(ErrorKind::Format, "a dynamo-store 0.6 root item is not a map"))),
     }
 }

@@ -33,7 +33,7 @@ pub use sweep::SweepReport;
 pub(crate) use sweep::sweep;
 pub(crate) use tables::create_tables;
 pub use upgrade::{Upgrade, UpgradeReport};
-pub(crate) use upgrade::{upgrade, upgrade_table};
+pub(crate) use upgrade::{upgrade, upgrade_table, upgrade_table_with};
 
 use crate::backend::{Backend, BackendError, Expr, Item, RetryPolicy};
 use crate::error::{Error, ErrorKind, Result};

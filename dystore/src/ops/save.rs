@@ -20,7 +20,7 @@ use crate::tree::Resolved;
 use crate::value::{MAX_ITEM_BYTES, item_size, size, to_attr};
 use serde_dynamo::AttributeValue;
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// What a save wrote.
 #[derive(Debug)]
@@ -160,6 +160,7 @@ pub(crate) async fn save_over_legacy(
     doc: Value,
     key: &str,
     legacy: &[(String, String, String)],
+    guards: &HashMap<(String, String), Expr>,
     unchanged: Expr,
 ) -> Result<Saved> {
     let resolved = Resolved::new(layout)?;
@@ -168,10 +169,9 @@ pub(crate) async fn save_over_legacy(
     let legacy: Vec<_> = legacy.iter().filter(|(table, _, k)| !(table == layout.table.as_ref() && k == &key)).cloned().collect();
     let write_id = token();
     let draft = Draft::new(env, &resolved, layout, &key, &doc, &write_id, false)?;
-    let mut writes: Vec<Write> = legacy
-        .iter()
-        .map(|(table, key_name, k)| Write::Delete { table: table.clone(), key: key_item(key_name, k), condition: None })
-        .collect();
+    // Each legacy shard item deleted only if still as read: the package may
+    // rewrite a shard under the same key and leave the root as it was.
+    let mut writes: Vec<Write> = legacy.iter().map(|item| legacy_delete(item, guards)).collect();
     writes.extend(draft.shard_puts());
     let root = draft.root_item(&BTreeMap::new());
     writes.push(Write::Put { table: layout.table.to_string(), item: root, condition: Some(unchanged.clone()) });
@@ -190,8 +190,13 @@ pub(crate) async fn save_over_legacy(
         }
     }
     let staged = Draft::new(env, &resolved, layout, &key, &doc, &write_id, true)?;
-    staged::over_legacy(env, layout, &key, &staged, &legacy, unchanged).await?;
+    staged::over_legacy(env, layout, &key, &staged, &legacy, guards, unchanged).await?;
     Ok(Saved { key, revision: staged.meta.revision })
+}
+
+/// The delete of a legacy shard item, conditioned on it being as read.
+pub(super) fn legacy_delete((table, key_name, k): &ItemKey, guards: &HashMap<(String, String), Expr>) -> Write {
+    Write::Delete { table: table.clone(), key: key_item(key_name, k), condition: guards.get(&(table.clone(), k.clone())).cloned() }
 }
 
 /// Checks the document and settles its key.

@@ -16,9 +16,10 @@
 //! `docs/FORMAT.md` ("Saves over one transaction") gives the guarantee and
 //! the request sequence.
 
-use super::save::{encode_items, send_one};
+use super::save::{encode_items, legacy_delete, send_one};
 use super::stale::{ItemKey, clean, delete_items, entry_items};
 use super::transact::transact;
+use super::transact::write_bytes;
 use super::{Env, backend_error, key_item, read_root};
 use crate::backend::{BackendError, Expr, Item, Write};
 use crate::error::{Error, ErrorKind, Result};
@@ -33,6 +34,9 @@ use std::collections::{BTreeMap, HashSet};
 /// How many deletes of the previous version's items ride with the new root
 /// in the transaction that switches it (DynamoDB's 100 writes, less the root).
 const DELETES_IN_SWITCH: usize = 99;
+
+/// DynamoDB's limit on one TransactWriteItems request, in bytes.
+const SWITCH_BYTES: usize = 4 * 1024 * 1024;
 
 /// One save, encoded: its root metadata and items, before any request.
 pub(crate) struct Draft {
@@ -239,6 +243,7 @@ pub(crate) async fn over_legacy(
     key: &str,
     draft: &Draft,
     legacy: &[ItemKey],
+    guards: &std::collections::HashMap<(String, String), Expr>,
     unchanged: Expr,
 ) -> Result<()> {
     let write_id = draft.meta.write_id.as_str();
@@ -267,17 +272,27 @@ pub(crate) async fn over_legacy(
         let mut writes: Vec<Write> = draft.shard_puts().collect();
         writes.push(Write::Check { table: layout.table.to_string(), key: key_item(&layout.key, key), condition: unchanged.clone() });
         transact(env, layout, key, writes, Some(unchanged.clone())).await?;
-        // Room in the switch for the root and the record's delete.
-        let (now, later) = legacy.split_at(legacy.len().min(DELETES_IN_SWITCH - 1));
+        // Room in the switch for the root and the record's delete; the
+        // legacy deletes in it are conditioned on their items being as
+        // read, as many as fit DynamoDB's 4 MB.
+        let root = draft.root_item(&BTreeMap::new());
+        let mut room = SWITCH_BYTES.saturating_sub(crate::value::item_size(&root) + 2048);
+        let mut fit = 0;
+        for item in legacy.iter().take(DELETES_IN_SWITCH - 1) {
+            let bytes = write_bytes(&legacy_delete(item, guards));
+            if bytes > room {
+                break;
+            }
+            room -= bytes;
+            fit += 1;
+        }
+        let (now, later) = legacy.split_at(fit);
         let mut owed: BTreeMap<String, Stale> =
             recorded.iter().filter(|(id, _)| id.as_str() != write_id).map(|(i, s)| (i.clone(), s.clone())).collect();
         if !later.is_empty() {
             owed.insert(token(), Stale::Items(later.to_vec()));
         }
-        let mut switch: Vec<Write> = now
-            .iter()
-            .map(|(table, key_name, k)| Write::Delete { table: table.clone(), key: key_item(key_name, k), condition: None })
-            .collect();
+        let mut switch: Vec<Write> = now.iter().map(|item| legacy_delete(item, guards)).collect();
         switch.push(Write::Delete {
             table: layout.table.to_string(),
             key: key_item(&layout.key, &record_key),

@@ -35,6 +35,16 @@ pub(crate) async fn transact(env: &Env<'_>, layout: &Layout, key: &str, writes: 
     Ok(())
 }
 
+/// What a write weighs in a transaction, by DynamoDB's item-size rules: an
+/// item put, or a key (counted 1 KB) and its condition's values.
+pub(crate) fn write_bytes(write: &Write) -> usize {
+    let condition = write.condition().map_or(0, |c| c.values.values().map(crate::value::size).sum());
+    match write {
+        Write::Put { item, .. } => item_size(item) + condition,
+        _ => 1024 + condition,
+    }
+}
+
 /// Whether `writes` fit one TransactWriteItems request.
 pub(crate) fn fits_one_transaction(writes: &[Write]) -> bool {
     split_transactions(writes.to_vec(), false).len() == 1
@@ -47,10 +57,7 @@ fn split_transactions(writes: Vec<Write>, guarded: bool) -> Vec<Vec<Write>> {
     let mut chunks = vec![Vec::new()];
     let mut bytes = 0;
     for w in writes {
-        let w_bytes = match &w {
-            Write::Put { item, .. } => item_size(item),
-            _ => 1024,
-        };
+        let w_bytes = write_bytes(&w);
         let current = chunks.last_mut().expect("never empty");
         if !current.is_empty() && (current.len() == max_items || bytes + w_bytes > TRANSACT_BYTES) {
             chunks.push(Vec::new());

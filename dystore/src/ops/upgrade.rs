@@ -100,7 +100,7 @@ async fn upgrade_now(
     let guard = unchanged(&root, &layout.key);
     let read = read_legacy(env, layout, key, root, &meta, true, false).await?;
     let doc = transform(read.body)?;
-    save_over_legacy(env, layout, doc, key, &read.shard_items, guard).await?;
+    save_over_legacy(env, layout, doc, key, &read.shard_items, &read.guards, guard).await?;
     // What an earlier attempt that crashed recorded (its own write id,
     // never this one's) goes too.
     if let Some((revision, recorded)) = &record {
@@ -129,6 +129,16 @@ pub struct UpgradeReport {
 /// Upgrades every object of `layout`'s root table, page by page (memory
 /// stays flat but for the failures), going on past failures.
 pub(crate) async fn upgrade_table(env: &Env<'_>, layout: &Layout) -> Result<UpgradeReport> {
+    upgrade_table_with(env, layout, |_, body| Ok(Value::Object(body))).await
+}
+
+/// As [`upgrade_table`], each document passed through `transform` (with
+/// its key) first, as [`upgrade`] does one.
+pub(crate) async fn upgrade_table_with(
+    env: &Env<'_>,
+    layout: &Layout,
+    transform: impl Fn(&str, Map<String, Value>) -> Result<Value>,
+) -> Result<UpgradeReport> {
     Resolved::new(layout)?;
     let mut report = UpgradeReport::default();
     let mut start = None;
@@ -138,7 +148,7 @@ pub(crate) async fn upgrade_table(env: &Env<'_>, layout: &Layout) -> Result<Upgr
         for item in page.items {
             let Some(serde_dynamo::AttributeValue::S(key)) = item.get(layout.key.as_ref()) else { continue };
             match kind_of(&item, key) {
-                Kind::Object => match upgrade(env, layout, key, |body| Ok(Value::Object(body))).await {
+                Kind::Object => match upgrade(env, layout, key, |body| transform(key, body)).await {
                     Ok(Upgrade::Upgraded) => report.upgraded += 1,
                     Ok(Upgrade::AlreadyCurrent) => report.already_current += 1,
                     Err(e) => report.failed.push((key.clone(), e)),
@@ -233,10 +243,62 @@ mod tests {
         db.backend().write(put(legacy_root("second"))).await.unwrap();
 
         let doc = serde_json::json!({"name": "first"});
-        let e = save_over_legacy(&db.env(), store.layout(), doc.clone(), "k", &[], read_guard).await.unwrap_err();
+        let e = save_over_legacy(&db.env(), store.layout(), doc.clone(), "k", &[], &Default::default(), read_guard).await.unwrap_err();
         assert!(e.is_conflict(), "{e}");
         assert_eq!(db.store(&store).read("k").await.unwrap(), serde_json::json!({"name": "second"}), "the newer legacy object stands");
         assert_eq!(db.store(&store).upgrade("k").await.unwrap(), Upgrade::Upgraded);
         assert_eq!(db.store(&store).read("k").await.unwrap(), serde_json::json!({"name": "second"}));
+    }
+
+    /// The package rewriting a shard item under the same key, leaving the
+    /// root as it was (deterministic shard keys, no encrypted root field,
+    /// the same second), between the upgrade's read and its write: the
+    /// upgrade is a `Conflict` and the newer shard content stands.
+    #[tokio::test]
+    async fn a_shard_rewritten_under_an_unchanged_root_is_detected() {
+        let s = |v: &str| AttributeValue::S(v.to_owned());
+        let meta = |table: &str, key: &str, path: Option<&str>, shards: Vec<AttributeValue>| {
+            let entries = [
+                ("table_name", s(table)),
+                ("region_name", s("r")),
+                ("primary_key_name", s(key)),
+                ("path", path.map_or(AttributeValue::Null(true), s)),
+                ("shards", AttributeValue::L(shards)),
+            ];
+            AttributeValue::M(entries.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+        };
+        let db = Client::memory().unwrap();
+        let store = Store::new("Legacy", "ID").shard(Store::new("LegacyLoc", "LID").at("$.loc"));
+        db.store(&store).create_tables().await.unwrap();
+        let loc_meta = meta("LegacyLoc", "LID", Some("$.loc"), vec![]);
+        let shard = |city: &str| -> Item {
+            [("LID".to_owned(), s("L1")), ("city".to_owned(), s(city)), (META.to_owned(), loc_meta.clone())].into()
+        };
+        let reference: AttributeValue = AttributeValue::M(
+            [("primary_key", s("L1")), ("table_name:", s("LegacyLoc")), ("region_name:", s("r")), ("modified_utc", s("1"))]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
+        );
+        let root: Item = [
+            ("ID".to_owned(), s("k")),
+            ("loc".to_owned(), reference),
+            (META.to_owned(), meta("Legacy", "ID", None, vec![loc_meta.clone()])),
+        ]
+        .into();
+        let put = |table: &str, item: Item| Write::Put { table: table.into(), item, condition: None };
+        db.backend().write(put("LegacyLoc", shard("Paris"))).await.unwrap();
+        db.backend().write(put("Legacy", root.clone())).await.unwrap();
+
+        let env = db.env();
+        let read = read_legacy(&env, store.layout(), "k", root.clone(), &root[META], true, false).await.unwrap();
+        db.backend().write(put("LegacyLoc", shard("Rome"))).await.unwrap();
+        let doc = Value::Object(read.body);
+        let e =
+            save_over_legacy(&env, store.layout(), doc, "k", &read.shard_items, &read.guards, unchanged(&root, "ID")).await.unwrap_err();
+        assert!(e.is_conflict(), "{e}");
+        assert_eq!(db.store(&store).read("k").await.unwrap(), serde_json::json!({"loc": {"city": "Rome"}}), "the newer shard stands");
+        assert_eq!(db.store(&store).upgrade("k").await.unwrap(), Upgrade::Upgraded);
+        assert_eq!(db.store(&store).read("k").await.unwrap(), serde_json::json!({"loc": {"city": "Rome"}}));
     }
 }
