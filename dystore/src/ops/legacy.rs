@@ -21,10 +21,10 @@ use serde_json::{Map, Value};
 use std::collections::HashMap;
 
 /// A shard item to fetch: where it goes, what it is, and its key.
-struct Pending<'s> {
-    at: PlainPath,
-    shard: &'s LegacyShard,
-    key: String,
+pub(crate) struct Pending<'s> {
+    pub(crate) at: PlainPath,
+    pub(crate) shard: &'s LegacyShard,
+    pub(crate) key: String,
 }
 
 /// A legacy object read whole.
@@ -136,7 +136,7 @@ pub(crate) async fn read_legacy(
 /// through; a recorded place that holds no reference is skipped, as the
 /// package skipped it, and one holding a broken reference is a `Format`
 /// error naming it.
-fn places<'s>(value: &AttributeValue, base: &PlainPath, shards: &'s [LegacyShard]) -> Result<Vec<Pending<'s>>> {
+pub(crate) fn places<'s>(value: &AttributeValue, base: &PlainPath, shards: &'s [LegacyShard]) -> Result<Vec<Pending<'s>>> {
     let mut found = Vec::new();
     for shard in shards {
         let Some(at) = shard.at.as_ref() else { continue };

@@ -12,9 +12,9 @@ use crate::backend::Item;
 use crate::crypto::{is_legacy, open_legacy};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::META;
-use crate::format::legacy::{LegacyShard, never_encrypted, package_path, reference, shards_of};
+use crate::format::legacy::{never_encrypted, package_path, shards_of};
 use crate::layout::Layout;
-use crate::ops::{Env, batch_get_all};
+use crate::ops::{Env, batch_get_all, places};
 use crate::path::{PlainPath, Step};
 use crate::tree::Resolved;
 use serde_dynamo::AttributeValue;
@@ -22,11 +22,6 @@ use serde_json::Value;
 use std::collections::HashMap;
 
 /// A shard item to fetch: where it goes, what it is, and its key.
-struct Pending<'s> {
-    at: PlainPath,
-    shard: &'s LegacyShard,
-    key: String,
-}
 
 /// Reads the legacy object keyed `key` whose root item is `root` and whose
 /// metadata attribute is `meta`; `caller` is the layout it would be
@@ -87,31 +82,6 @@ pub(crate) async fn read(
         leaves: walk.leaves,
         failures: walk.failures,
     })
-}
-
-/// The references the shards of an item (`value`, placed at `base`) point
-/// through, as `ops::legacy` finds them: a recorded place that holds no
-/// reference is skipped, as the package skipped it; a list place (`[*]`)
-/// holds one per element; a broken reference is a `Format` error.
-fn places<'s>(value: &AttributeValue, base: &PlainPath, shards: &'s [LegacyShard]) -> Result<Vec<Pending<'s>>> {
-    let mut found = Vec::new();
-    for shard in shards {
-        let Some(at) = shard.at.as_ref() else { continue };
-        let Some(place) = at.find_attr(value) else { continue };
-        let candidates: Vec<(PlainPath, &AttributeValue)> = match (shard.each, place) {
-            (true, AttributeValue::L(items)) => items.iter().enumerate().map(|(i, v)| (at.child(Step::Index(i)), v)).collect(),
-            (true, _) => continue,
-            (false, v) => vec![(at.clone(), v)],
-        };
-        for (at, v) in candidates {
-            let full = base.join(&at);
-            let key = reference(v).map_err(|e| e.with_table(shard.table.as_str()).with_path(full.to_string()))?;
-            if let Some(key) = key {
-                found.push(Pending { at: full, shard, key: key.to_owned() });
-            }
-        }
-    }
-    Ok(found)
 }
 
 struct Walk<'a> {
