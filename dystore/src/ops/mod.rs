@@ -26,9 +26,9 @@ pub(crate) use batch::batch_get_all;
 pub(crate) use by_path::{read_path, write_path};
 
 pub(crate) use delete::delete;
+pub(crate) use legacy::places;
 pub(crate) use load::{Loaded, load};
 pub(crate) use save::{When, save};
-pub(crate) use legacy::places;
 pub(crate) use stale::save_items;
 pub use sweep::SweepReport;
 pub(crate) use sweep::sweep;

@@ -21,8 +21,6 @@ use serde_dynamo::AttributeValue;
 use serde_json::Value;
 use std::collections::HashMap;
 
-/// A shard item to fetch: where it goes, what it is, and its key.
-
 /// Reads the legacy object keyed `key` whose root item is `root` and whose
 /// metadata attribute is `meta`; `caller` is the layout it would be
 /// upgraded into.
