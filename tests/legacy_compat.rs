@@ -7,6 +7,7 @@
 mod common;
 
 use base64::Engine as _;
+use common::legacy::{fixture, put_fixture};
 use common::{Target, client};
 use dystore::backend::Scan;
 use dystore::backend::{Item, Write, op};
@@ -15,51 +16,6 @@ use serde::{Deserialize, Serialize};
 use serde_dynamo::AttributeValue;
 use serde_json::{Value, json};
 use std::collections::HashSet;
-
-/// A fixture file with every table renamed to a name unique to this test
-/// (the names stand in the items' metadata and references too), so tests
-/// that change items do not race the others over HTTP.
-fn fixture(name: &str) -> (Value, impl Fn(&str) -> String) {
-    let path = format!("{}/dystore/tests/fixtures/dynamo-store-0.6/{name}", env!("CARGO_MANIFEST_DIR"));
-    let mut text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let suffix = common::table("");
-    for t in ["DynamoStoreRootDB", "DynamoStoreShard1", "DynamoDBShard2", "DynamoStoreShard3Deep"] {
-        text = text.replace(&format!("\"{t}\""), &format!("\"{t}{suffix}\""));
-    }
-    (serde_json::from_str(&text).unwrap(), move |t: &str| format!("{t}{suffix}"))
-}
-
-/// A value in DynamoDB's JSON wire form as an attribute value.
-fn attr(wire: &Value) -> AttributeValue {
-    let (kind, v) = wire.as_object().and_then(|m| m.iter().next()).expect("one type key");
-    let b64 = |s: &Value| base64::engine::general_purpose::STANDARD.decode(s.as_str().unwrap()).unwrap();
-    let strings = |v: &Value| v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_owned()).collect();
-    match kind.as_str() {
-        "S" => AttributeValue::S(v.as_str().unwrap().to_owned()),
-        "N" => AttributeValue::N(v.as_str().unwrap().to_owned()),
-        "B" => AttributeValue::B(b64(v)),
-        "BOOL" => AttributeValue::Bool(v.as_bool().unwrap()),
-        "NULL" => AttributeValue::Null(true),
-        "SS" => AttributeValue::Ss(strings(v)),
-        "NS" => AttributeValue::Ns(strings(v)),
-        "BS" => AttributeValue::Bs(v.as_array().unwrap().iter().map(b64).collect()),
-        "L" => AttributeValue::L(v.as_array().unwrap().iter().map(attr).collect()),
-        "M" => AttributeValue::M(v.as_object().unwrap().iter().map(|(k, v)| (k.clone(), attr(v))).collect()),
-        other => panic!("unknown wire type {other}"),
-    }
-}
-
-/// Creates the fixture's tables and puts its raw items.
-async fn put_fixture(db: &Client, fixture: &Value) {
-    for (table, content) in fixture["tables"].as_object().unwrap() {
-        let key_name = content["hash_key"].as_str().unwrap();
-        db.store(&Store::new(table.as_str(), key_name)).create_tables().await.unwrap();
-        for item in content["items"].as_array().unwrap() {
-            let item: Item = item.as_object().unwrap().iter().map(|(k, v)| (k.clone(), attr(v))).collect();
-            db.backend().write(Write::Put { table: table.clone(), item, condition: None }).await.unwrap();
-        }
-    }
-}
 
 /// The package's loader ported unchanged: a key string for the paths it
 /// encrypted (asked in its own path form), `Key::from_legacy_string`.

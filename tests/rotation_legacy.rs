@@ -7,49 +7,10 @@
 
 mod common;
 
-use base64::Engine as _;
+use common::legacy::{fixture, put_fixture};
 use common::{Target, assert_same_json, client};
-use dystore::backend::{Item, Write};
 use dystore::rotate::Rotation;
-use dystore::{Client, FnLoader, Key, Store};
-use serde_dynamo::AttributeValue;
-use serde_json::Value;
-
-/// The fixture with its tables renamed to names unique to this test.
-fn fixture() -> (Value, impl Fn(&str) -> String) {
-    let path = format!("{}/dystore/tests/fixtures/dynamo-store-0.6/documents.json", env!("CARGO_MANIFEST_DIR"));
-    let mut text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let suffix = common::table("");
-    for t in ["DynamoStoreRootDB", "DynamoStoreShard1", "DynamoDBShard2", "DynamoStoreShard3Deep"] {
-        text = text.replace(&format!("\"{t}\""), &format!("\"{t}{suffix}\""));
-    }
-    (serde_json::from_str(&text).unwrap(), move |t: &str| format!("{t}{suffix}"))
-}
-
-/// A value in DynamoDB's JSON wire form as an attribute value.
-fn attr(wire: &Value) -> AttributeValue {
-    let (kind, v) = wire.as_object().and_then(|m| m.iter().next()).expect("one type key");
-    match kind.as_str() {
-        "S" => AttributeValue::S(v.as_str().unwrap().to_owned()),
-        "N" => AttributeValue::N(v.as_str().unwrap().to_owned()),
-        "B" => AttributeValue::B(base64::engine::general_purpose::STANDARD.decode(v.as_str().unwrap()).unwrap()),
-        "BOOL" => AttributeValue::Bool(v.as_bool().unwrap()),
-        "NULL" => AttributeValue::Null(true),
-        "L" => AttributeValue::L(v.as_array().unwrap().iter().map(attr).collect()),
-        "M" => AttributeValue::M(v.as_object().unwrap().iter().map(|(k, v)| (k.clone(), attr(v))).collect()),
-        other => panic!("wire type {other} is not in this fixture"),
-    }
-}
-
-async fn put_fixture(db: &Client, fixture: &Value) {
-    for (table, content) in fixture["tables"].as_object().unwrap() {
-        db.store(&Store::new(table.as_str(), content["hash_key"].as_str().unwrap())).create_tables().await.unwrap();
-        for item in content["items"].as_array().unwrap() {
-            let item: Item = item.as_object().unwrap().iter().map(|(k, v)| (k.clone(), attr(v))).collect();
-            db.backend().write(Write::Put { table: table.clone(), item, condition: None }).await.unwrap();
-        }
-    }
-}
+use dystore::{FnLoader, Key, Store};
 
 /// The package's key for its own path forms (no `$`), and key `B` as the
 /// default every re-encrypted leaf falls back on.
@@ -66,7 +27,7 @@ fn loader(key_string: Option<&str>) -> FnLoader {
 }
 
 async fn legacy_objects_are_upgraded_under_the_new_key(target: Target) {
-    let (fixture, named) = fixture();
+    let (fixture, named) = fixture("documents.json");
     let key_string = fixture["key_string"].as_str().unwrap();
     let base = client(target).await;
     put_fixture(&base, &fixture).await;
