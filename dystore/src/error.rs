@@ -260,6 +260,25 @@ impl Error {
         self
     }
 
+    /// The same failure told of the object keyed `key`, for calls on many
+    /// objects where one request failed for all of them (without the cause,
+    /// which is not `Clone`).
+    pub(crate) fn for_key(&self, key: &str) -> Self {
+        let inner = &self.0;
+        Error(Box::new(Inner {
+            kind: inner.kind,
+            detail: inner.detail.clone(),
+            table: inner.table.clone(),
+            key: Some(key.to_owned()),
+            path: inner.path.clone(),
+            key_id: inner.key_id.clone(),
+            source: None,
+            retries: inner.retries.clone(),
+            undone: Vec::new(),
+            may_have_changed: inner.may_have_changed,
+        }))
+    }
+
     /// Attaches the underlying cause, returned by `source()` and not repeated
     /// in the message.
     pub fn with_source(mut self, source: impl Into<Cause>) -> Self {

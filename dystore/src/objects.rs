@@ -310,6 +310,158 @@ impl<'a> Objects<'a> {
         ops::upgrade_table(&self.env, self.layout).await
     }
 
+    /// Reads the objects keyed `keys` with their shards, as
+    /// [`read`](Self::read) reads one: one answer per key, in the order
+    /// given, each the object or the error that object met; never a silent
+    /// partial.
+    ///
+    /// Requests: the roots and the shard items the layout predicts, in
+    /// BatchGetItem requests of up to 100 keys (DynamoDB's limit), whole
+    /// objects per request; then, in further BatchGetItem requests, what
+    /// the roots name that the first read missed (list elements, large
+    /// leaves). 1,000 objects without shards take 10 requests. Up to 8
+    /// requests are in flight at once; unprocessed keys are retried with
+    /// backoff. An object caught mid-save, or named twice, is read again
+    /// alone.
+    ///
+    /// # Errors
+    ///
+    /// Per object, as [`read`](Self::read) (`NotFound` for a key with no
+    /// object); a request that failed fails each object it carried.
+    pub async fn read_many<K: AsRef<str>>(&self, keys: impl IntoIterator<Item = K>) -> Vec<Result<Value>> {
+        let keys: Vec<String> = keys.into_iter().map(|k| k.as_ref().to_owned()).collect();
+        ops::load_many(&self.env, self.layout, &keys).await.into_iter().map(|loaded| loaded.map(|l| self.finish(l))).collect()
+    }
+
+    /// Writes each `(key, doc)` as [`write_with_key`](Self::write_with_key)
+    /// writes one (unconditionally, replacing what is stored): one answer
+    /// per entry, in the order given. Each object is all-or-nothing.
+    ///
+    /// Requests: whole objects packed into TransactWriteItems requests of
+    /// up to 100 actions and 4 MB (DynamoDB's limits), up to 8 in flight.
+    /// Transactions, not BatchWriteItem, because each object's writes carry
+    /// a condition on its root (BatchWriteItem takes none) and an object
+    /// with shards must be written whole; DynamoDB bills a transactional
+    /// write at twice the units of a plain one. 1,000 objects without
+    /// shards take 10 requests. Objects that cannot be packed are written
+    /// alone, as [`write_with_key`](Self::write_with_key) would: a layout
+    /// with list shards, an object past one transaction, one stored in
+    /// another shape or owed cleanup (its condition failed).
+    ///
+    /// # Errors
+    ///
+    /// Per object, as [`write_with_key`](Self::write_with_key), plus
+    /// `InvalidKey` for every entry whose key the call names more than
+    /// once (none of them is written).
+    pub async fn write_many<K: Into<String>>(&self, docs: impl IntoIterator<Item = (K, Value)>) -> Vec<Result<()>> {
+        let docs = docs.into_iter().map(|(k, doc)| (Some(k.into()), doc)).collect();
+        ops::save_many(&self.env, self.layout, docs).await.into_iter().map(|saved| saved.map(drop)).collect()
+    }
+
+    /// Deletes the objects keyed `keys` and all their shards, as
+    /// [`delete`](Self::delete) deletes one: one answer per key, in the
+    /// order given; each object all-or-nothing.
+    ///
+    /// Requests: as [`write_many`](Self::write_many), whole objects packed
+    /// into TransactWriteItems requests; a key with no object (its
+    /// condition fails) is then tried alone, to say `NotFound`.
+    ///
+    /// # Errors
+    ///
+    /// Per object, as [`delete`](Self::delete), plus `InvalidKey` for a key
+    /// named more than once.
+    pub async fn delete_many<K: AsRef<str>>(&self, keys: impl IntoIterator<Item = K>) -> Vec<Result<()>> {
+        let keys: Vec<String> = keys.into_iter().map(|k| k.as_ref().to_owned()).collect();
+        ops::delete_many(&self.env, self.layout, &keys).await
+    }
+
+    /// Every object of this layout with its key, as a stream: a Scan of the
+    /// root table, a page of up to 100 items at a time, each page's objects
+    /// then read as [`read_many`](Self::read_many) reads them. Memory holds
+    /// one page, however large the table. Items that are not objects'
+    /// roots (shard and chunk items sharing the table, tombstones of
+    /// deletes in progress, upgrade records) are skipped. Order is the
+    /// Scan's. Objects written during the listing may or may not appear.
+    ///
+    /// Requests: one Scan per page, then the page's BatchGetItem requests
+    /// (one for up to 100 objects without shards).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> dystore::Result<()> {
+    /// use futures_util::TryStreamExt;
+    /// let db = dystore::Client::memory()?;
+    /// let store = dystore::Store::new("Listed", "ID");
+    /// let objects = db.store(&store);
+    /// objects.create_tables().await?;
+    /// objects.write_with_key("a", serde_json::json!({"n": 1})).await?;
+    /// objects.write_with_key("b", serde_json::json!({"n": 2})).await?;
+    /// let mut all: Vec<(String, serde_json::Value)> = objects.list().try_collect().await?;
+    /// all.sort_by(|x, y| x.0.cmp(&y.0));
+    /// assert_eq!(all[1], ("b".to_owned(), serde_json::json!({"n": 2})));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// An object that cannot be read is an error naming its key (as
+    /// [`read`](Self::read)) and the stream goes on; a failed Scan
+    /// (`TableNotFound`, throttling past the retry deadline) is the last
+    /// item.
+    pub fn list(&self) -> impl futures_util::Stream<Item = Result<(String, Value)>> + 'a {
+        self.list_segment_of(None)
+    }
+
+    /// As [`list`](Self::list), for segment `segment` of `total` of a
+    /// parallel Scan (DynamoDB's `Segment` and `TotalSegments`: 0 ≤
+    /// `segment` < `total` ≤ 1,000,000), so that several tasks or processes
+    /// share a table; together the segments list every object once.
+    ///
+    /// # Errors
+    ///
+    /// As [`list`](Self::list); a segment out of range is a `Config`
+    /// error, the stream's only item.
+    pub fn list_segment(&self, segment: u32, total: u32) -> impl futures_util::Stream<Item = Result<(String, Value)>> + 'a {
+        self.list_segment_of(Some((segment, total)))
+    }
+
+    fn list_segment_of(&self, segment: Option<(u32, u32)>) -> impl futures_util::Stream<Item = Result<(String, Value)>> + 'a {
+        use futures_util::StreamExt;
+        let this = *self;
+        let refused = segment.and_then(|s| check_segment(self.layout, s).err());
+        let listed = match refused {
+            Some(_) => None,
+            None => {
+                Some(ops::objects(self.env, self.layout, segment).map(move |listed| listed.map(|(key, loaded)| (key, this.finish(loaded)))))
+            }
+        };
+        futures_util::stream::iter(refused.map(Err)).chain(futures_util::stream::iter(listed).flatten())
+    }
+
+    /// The keys of every object of this layout, as a stream: the Scan of
+    /// [`list`](Self::list) without reading the objects (one Scan request
+    /// per page of up to 100 items).
+    ///
+    /// # Errors
+    ///
+    /// A failed Scan is the last item.
+    pub fn keys(&self) -> impl futures_util::Stream<Item = Result<String>> + 'a {
+        ops::keys(self.env, self.layout, None)
+    }
+
+    /// As [`keys`](Self::keys), for segment `segment` of `total` of a
+    /// parallel Scan (see [`list_segment`](Self::list_segment)).
+    ///
+    /// # Errors
+    ///
+    /// As [`keys`](Self::keys); a segment out of range is a `Config` error,
+    /// the stream's only item.
+    pub fn keys_segment(&self, segment: u32, total: u32) -> impl futures_util::Stream<Item = Result<String>> + 'a {
+        use futures_util::StreamExt;
+        let refused = check_segment(self.layout, (segment, total)).err();
+        let listed = refused.is_none().then(|| ops::keys(self.env, self.layout, Some((segment, total))));
+        futures_util::stream::iter(refused.map(Err)).chain(futures_util::stream::iter(listed).flatten())
+    }
+
     /// Deletes the object and all its shards in one transaction (two
     /// requests with list shards).
     ///
@@ -319,4 +471,17 @@ impl<'a> Objects<'a> {
     pub async fn delete(&self, key: &str) -> Result<()> {
         ops::delete(&self.env, self.layout, key, None).await
     }
+}
+
+/// Refuses a parallel Scan segment DynamoDB would refuse: 0 ≤ `segment` <
+/// `total` ≤ 1,000,000 (DynamoDB's limit on `TotalSegments`).
+fn check_segment(layout: &Layout, (segment, total): (u32, u32)) -> Result<()> {
+    if total == 0 || total > 1_000_000 || segment >= total {
+        return Err(crate::Error::new(
+            crate::ErrorKind::Config,
+            format!("segment {segment} of {total}: a parallel Scan takes 0 <= segment < total <= 1000000"),
+        )
+        .with_table(layout.table.as_ref()));
+    }
+    Ok(())
 }

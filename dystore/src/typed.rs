@@ -270,6 +270,126 @@ impl Client {
         self.objects(T::layout()).delete(key).await
     }
 
+    /// Saves every object of `objs` as [`save`](Self::save) saves one:
+    /// one answer per object, in the order given, its key or its error.
+    ///
+    /// Requests: as [`Objects::write_many`](crate::Objects::write_many),
+    /// whole objects packed into TransactWriteItems requests of up to 100
+    /// actions; 1,000 objects without shards take 10 requests.
+    ///
+    /// # Errors
+    ///
+    /// Per object, as [`save`](Self::save) and
+    /// [`Objects::write_many`](crate::Objects::write_many).
+    pub async fn save_many<'o, T: DyObject + 'o>(&self, objs: impl IntoIterator<Item = &'o T>) -> Vec<Result<String>> {
+        // An object that does not serialize answers at once, in its place.
+        let mut refused: Vec<Option<Error>> = Vec::new();
+        let mut docs = Vec::new();
+        for obj in objs {
+            match keyed_document::<T>(obj) {
+                Ok((doc, key)) => {
+                    docs.push((key, doc));
+                    refused.push(None);
+                }
+                Err(e) => refused.push(Some(e)),
+            }
+        }
+        let mut saved = ops::save_many(&self.env(), T::layout(), docs).await.into_iter();
+        refused
+            .into_iter()
+            .map(|refused| match refused {
+                Some(e) => Err(e),
+                None => saved.next().unwrap_or_else(|| Err(Error::new(ErrorKind::Backend, "no answer was recorded"))).map(|s| s.key),
+            })
+            .collect()
+    }
+
+    /// Loads the objects keyed `keys`, as [`load`](Self::load) loads one:
+    /// one answer per key, in the order given.
+    ///
+    /// Requests: as [`Objects::read_many`](crate::Objects::read_many);
+    /// 1,000 objects without shards take 10 BatchGetItem requests.
+    ///
+    /// # Errors
+    ///
+    /// Per object, as [`load`](Self::load).
+    pub async fn load_many<T: DyObject, K: AsRef<str>>(&self, keys: impl IntoIterator<Item = K>) -> Vec<Result<T>> {
+        let keys: Vec<String> = keys.into_iter().map(|k| k.as_ref().to_owned()).collect();
+        let loaded = ops::load_many(&self.env(), T::layout(), &keys).await;
+        loaded
+            .into_iter()
+            .zip(&keys)
+            .map(|(loaded, key)| {
+                let loaded = loaded?;
+                let mut doc = Value::Object(loaded.body);
+                if loaded.meta.is_none() {
+                    doc = self.legacy_document::<T>(doc);
+                }
+                from_document::<T>(doc, key, T::layout())
+            })
+            .collect()
+    }
+
+    /// Deletes the objects keyed `keys` and their shards, as
+    /// [`delete`](Self::delete) deletes one: one answer per key, in order.
+    ///
+    /// # Errors
+    ///
+    /// As [`Objects::delete_many`](crate::Objects::delete_many).
+    pub async fn delete_many<T: DyObject, K: AsRef<str>>(&self, keys: impl IntoIterator<Item = K>) -> Vec<Result<()>> {
+        self.objects(T::layout()).delete_many(keys).await
+    }
+
+    /// Every object of type `T`, as a stream: as
+    /// [`Objects::list`](crate::Objects::list), a Scan of `T`'s root table
+    /// a page of up to 100 items at a time, each page's objects read in
+    /// batches; memory holds one page.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> dystore::Result<()> {
+    /// use dystore::DyObject;
+    /// use futures_util::TryStreamExt;
+    /// #[derive(serde::Serialize, serde::Deserialize, DyObject)]
+    /// #[dystore(table = "ListedUsers", key = "ID")]
+    /// struct User {
+    ///     #[dystore(pk)]
+    ///     id: String,
+    ///     name: String,
+    /// }
+    /// let db = dystore::Client::memory()?;
+    /// db.create_tables::<User>().await?;
+    /// db.save_many(&[User { id: "u1".into(), name: "Ada".into() }, User { id: "u2".into(), name: "Alan".into() }]).await;
+    /// let users: Vec<User> = db.list::<User>().try_collect().await?;
+    /// assert_eq!(users.len(), 2);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Objects::list`](crate::Objects::list), plus `Serialization`
+    /// for an object that does not fit `T` (the stream goes on).
+    pub fn list<T: DyObject>(&self) -> impl futures_util::Stream<Item = Result<T>> + '_ {
+        use futures_util::StreamExt;
+        ops::objects(self.env(), T::layout(), None).map(move |listed| {
+            let (key, loaded) = listed?;
+            let mut doc = Value::Object(loaded.body);
+            if loaded.meta.is_none() {
+                doc = self.legacy_document::<T>(doc);
+            }
+            from_document::<T>(doc, &key, T::layout())
+        })
+    }
+
+    /// The keys of every object of type `T`, as a stream (see
+    /// [`Objects::keys`](crate::Objects::keys)).
+    ///
+    /// # Errors
+    ///
+    /// A failed Scan is the last item.
+    pub fn keys<T: DyObject>(&self) -> impl futures_util::Stream<Item = Result<String>> + '_ {
+        ops::keys(self.env(), T::layout(), None)
+    }
+
     /// Deletes an object loaded with [`load_versioned`](Self::load_versioned)
     /// only if nobody wrote it since.
     ///

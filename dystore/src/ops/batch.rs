@@ -8,7 +8,7 @@ use serde_dynamo::AttributeValue;
 use std::collections::HashMap;
 
 /// DynamoDB's limit on keys per BatchGetItem.
-const BATCH_GET_KEYS: usize = 100;
+pub(super) const BATCH_GET_KEYS: usize = 100;
 
 /// Reads every `(table, key attribute, key)` with consistent BatchGetItem
 /// requests (one per 100 keys), retrying unprocessed keys; returns the items

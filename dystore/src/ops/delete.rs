@@ -62,16 +62,9 @@ async fn delete_now(env: &Env<'_>, layout: &Layout, key: &str, expect: Option<&s
         }
         let (items, guard) = match &old {
             Some(old) => (stored_items(old, key)?, Guard::Revision(&old.revision)),
-            None => {
-                let mut keys = Vec::new();
-                all_shard_keys(&resolved.root, Keys::plain(key), &PlainPath::root(), &BTreeMap::new(), &mut keys);
-                (keys.into_iter().map(|(l, k)| (l.table.to_string(), l.key.to_string(), k)).collect(), Guard::Settled(&shape))
-            }
+            None => (settled_items(&resolved, key), Guard::Settled(&shape)),
         };
-        let mut writes: Vec<Write> =
-            items.into_iter().map(|(table, key_name, k)| Write::Delete { table, key: key_item(&key_name, &k), condition: None }).collect();
-        let condition = guard.condition(&layout.key);
-        writes.push(Write::Delete { table: layout.table.to_string(), key: key_item(&layout.key, key), condition: Some(condition) });
+        let writes = delete_writes(layout, key, items, &guard);
         let outcome = match (&old, fits_one_transaction(&writes)) {
             (_, true) => send_one(env, layout, key, writes).await,
             (Some(old), false) => staged(env, layout, key, old).await,
@@ -96,6 +89,38 @@ async fn delete_now(env: &Env<'_>, layout: &Layout, key: &str, expect: Option<&s
         }
     }
     Err(conflict(layout, key))
+}
+
+/// The writes of a delete packed with others, guarded as the first attempt
+/// of [`delete`] is (the object settled in `layout`'s shape); `None` for a
+/// layout with list shards, whose deletes read the stored root first, or
+/// one past a transaction.
+pub(crate) fn packable(resolved: &Resolved<'_>, layout: &Layout, key: &str) -> Result<Option<Vec<Write>>> {
+    check_key(layout, key)?;
+    check_shard_keys(&resolved.root, key)?;
+    if resolved.root.has_lists() {
+        return Ok(None);
+    }
+    let shape = format::shape_of(layout);
+    let writes = delete_writes(layout, key, settled_items(resolved, key), &Guard::Settled(&shape));
+    Ok(fits_one_transaction(&writes).then_some(writes))
+}
+
+/// The shard items of the object keyed `key` stored settled in the
+/// resolved layout's shape (deterministic keys, no list shards).
+fn settled_items(resolved: &Resolved<'_>, key: &str) -> Vec<ItemKey> {
+    let mut keys = Vec::new();
+    all_shard_keys(&resolved.root, Keys::plain(key), &PlainPath::root(), &BTreeMap::new(), &mut keys);
+    keys.into_iter().map(|(l, k)| (l.table.to_string(), l.key.to_string(), k)).collect()
+}
+
+/// Deletes of `items`, then of the root guarded by `guard`.
+fn delete_writes(layout: &Layout, key: &str, items: Vec<ItemKey>, guard: &Guard<'_>) -> Vec<Write> {
+    let mut writes: Vec<Write> =
+        items.into_iter().map(|(table, key_name, k)| Write::Delete { table, key: key_item(&key_name, &k), condition: None }).collect();
+    let condition = guard.condition(&layout.key);
+    writes.push(Write::Delete { table: layout.table.to_string(), key: key_item(&layout.key, key), condition: Some(condition) });
+    writes
 }
 
 /// Every item of a stored object but its root: its shard items and the

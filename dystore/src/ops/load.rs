@@ -3,6 +3,7 @@
 //! assembled by the shape recorded in the root.
 
 use super::legacy::load_legacy;
+use super::stale::ItemKey;
 use super::{Env, batch::batch_get_all, bounded, check_key, not_found, stored_node};
 use crate::backend::{Backoff, Item};
 use crate::chunk::{self, ChunkedLeaf, chunked_leaves};
@@ -34,7 +35,7 @@ pub(crate) struct Loaded {
 
 /// A torn read: items of different saves, or a reference to an item not
 /// (yet) written.
-struct Torn;
+pub(crate) struct Torn;
 
 /// Loads the object keyed `key`: the root, and with `resolve` every shard.
 /// `layout` predicts shard keys so that one request usually suffices; the
@@ -62,9 +63,24 @@ async fn load_now(env: &Env<'_>, layout: &Layout, key: &str, resolve: bool, raw:
     Err(Error::new(ErrorKind::Inconsistent, "items of different saves kept being read").with_table(layout.table.as_ref()).with_key(key))
 }
 
-type Fetched = HashMap<(String, String), Item>;
+pub(crate) type Fetched = HashMap<(String, String), Item>;
 
 async fn try_load(env: &Env<'_>, resolved: &Resolved<'_>, key: &str, resolve: bool, raw: bool) -> Result<Result<Loaded, Torn>> {
+    let wanted = first_keys(resolved, key, resolve);
+    let mut fetched = batch_get_all(env.backend, env.policy, &wanted).await.map_err(|e| e.with_key(key))?;
+    let more = match begin(env, resolved, key, resolve, raw, &mut fetched).await? {
+        Begun::Done(loaded) => return Ok(Ok(loaded)),
+        Begun::More(more) => more,
+    };
+    if !more.unfetched.is_empty() {
+        fetched.extend(batch_get_all(env.backend, env.policy, &more.unfetched).await.map_err(|e| e.with_key(key))?);
+    }
+    finish(env, resolved, key, resolve, raw, more, fetched).await
+}
+
+/// The items a load of `key` reads first: the root, and with `resolve` the
+/// shard items `resolved` predicts (every shard but list elements).
+pub(crate) fn first_keys(resolved: &Resolved<'_>, key: &str, resolve: bool) -> Vec<ItemKey> {
     let layout = resolved.root.layout;
     let mut wanted = vec![(layout.table.to_string(), layout.key.to_string(), key.to_owned())];
     if resolve {
@@ -73,32 +89,55 @@ async fn try_load(env: &Env<'_>, resolved: &Resolved<'_>, key: &str, resolve: bo
             wanted.extend(keys.into_iter().map(|(l, k)| (l.table.to_string(), l.key.to_string(), k)));
         }
     }
-    let mut fetched = batch_get_all(env.backend, env.policy, &wanted).await.map_err(|e| e.with_key(key))?;
+    wanted
+}
+
+/// Where a load stands after its first read.
+pub(crate) enum Begun {
+    /// Read whole (an object written by dynamo-store 0.6, read by its own
+    /// reader).
+    Done(Loaded),
+    /// The root is read; `unfetched` are the items its metadata names that
+    /// the first read did not have.
+    More(More),
+}
+
+pub(crate) struct More {
+    root: Item,
+    meta: RootMeta,
+    meta_value: Value,
+    pub(crate) unfetched: Vec<ItemKey>,
+}
+
+/// Takes the root of `key` out of `fetched` (the first read) and says what
+/// else its metadata names; `NotFound` for no root or a tombstone.
+pub(crate) async fn begin(
+    env: &Env<'_>,
+    resolved: &Resolved<'_>,
+    key: &str,
+    resolve: bool,
+    raw: bool,
+    fetched: &mut Fetched,
+) -> Result<Begun> {
+    let layout = resolved.root.layout;
     let Some(mut root) = fetched.remove(&(layout.table.to_string(), key.to_owned())) else {
         return Err(not_found(layout, key));
     };
-    let site = Site { table: &layout.table, root_key: key };
     let meta_attr = root.remove(META).ok_or_else(|| {
         Error::new(ErrorKind::Format, format!("the item has no `{META}`")).with_table(layout.table.as_ref()).with_key(key)
     })?;
     if is_legacy_meta(&meta_attr) {
         let body = load_legacy(env, layout, key, root, &meta_attr, resolve, raw).await?;
         let meta_value = to_json(meta_attr)?;
-        return Ok(Ok(Loaded { body, meta: None, meta_value }));
+        return Ok(Begun::Done(Loaded { body, meta: None, meta_value }));
     }
     let (meta_value, root_state) = Root::decode(meta_attr).map_err(|e| e.with_table(layout.table.as_ref()).with_key(key))?;
     // A tombstone: the object was deleted, or its first save has not finished.
     let Some(meta) = root_state.object() else { return Err(not_found(layout, key)) };
-    // The shape recorded in the root: which places hold references.
-    let stored = stored_node(&meta.layout, key)?;
     root.remove(layout.key.as_ref());
-    let context = |e: Error| e.with_table(layout.table.as_ref()).with_key(key);
-    let mut leaves = chunked_leaves(&stored, meta.keys(key), &meta.chunks).map_err(context)?;
-    if !resolve {
-        leaves.retain(|leaf| leaf.base.steps.is_empty());
-    }
     // The root's metadata gives every list length and large leaf, so every
     // key is known now: one more request fetches all that the first missed.
+    let (stored, leaves) = stored_shape(layout, &meta, key, resolve)?;
     let mut known = Vec::new();
     if resolve {
         all_shard_keys(&stored, meta.keys(key), &PlainPath::root(), &meta.lists, &mut known);
@@ -109,9 +148,37 @@ async fn try_load(env: &Env<'_>, resolved: &Resolved<'_>, key: &str, resolve: bo
         .chain(leaves.iter().flat_map(|leaf| leaf.keys.iter().map(|k| (leaf.table.clone(), leaf.key_name.clone(), k.clone()))))
         .filter(|(t, _, k)| !fetched.contains_key(&(t.clone(), k.clone())))
         .collect();
-    if !unfetched.is_empty() {
-        fetched.extend(batch_get_all(env.backend, env.policy, &unfetched).await.map_err(|e| e.with_key(key))?);
+    Ok(Begun::More(More { root, meta, meta_value, unfetched }))
+}
+
+/// The shard tree recorded in a root, and the large leaves it records
+/// (with `resolve`, all of them; else the root item's own).
+fn stored_shape<'m>(layout: &Layout, meta: &'m RootMeta, key: &str, resolve: bool) -> Result<(Node<'m>, Vec<ChunkedLeaf>)> {
+    let stored = stored_node(&meta.layout, key)?;
+    let mut leaves =
+        chunked_leaves(&stored, meta.keys(key), &meta.chunks).map_err(|e| e.with_table(layout.table.as_ref()).with_key(key))?;
+    if !resolve {
+        leaves.retain(|leaf| leaf.base.steps.is_empty());
     }
+    Ok((stored, leaves))
+}
+
+/// Assembles the object begun by [`begin`] from `fetched` (which holds the
+/// items it named); torn if they are of different saves.
+pub(crate) async fn finish(
+    env: &Env<'_>,
+    resolved: &Resolved<'_>,
+    key: &str,
+    resolve: bool,
+    raw: bool,
+    more: More,
+    mut fetched: Fetched,
+) -> Result<Result<Loaded, Torn>> {
+    let layout = resolved.root.layout;
+    let More { mut root, meta, meta_value, .. } = more;
+    let (stored, leaves) = stored_shape(layout, &meta, key, resolve)?;
+    let site = Site { table: &layout.table, root_key: key };
+    let context = |e: Error| e.with_table(layout.table.as_ref()).with_key(key);
     if put_back(&mut root, &PlainPath::root(), &leaves, &mut fetched, &meta.write_id).map_err(context)?.is_err() {
         return Ok(Err(Torn));
     }

@@ -7,13 +7,17 @@
 //! - `delete`: a whole object, every shard item included.
 //! - `by_path`: `read_path` and `write_path`, touching the item that holds the path.
 //! - `tables`: `create_tables`; `upgrade`: a dynamo-store 0.6 object rewritten in format 1.
+//! - `list`: every object of a layout, a Scan page at a time.
+//! - `many`: many objects at once, packed into batched reads and transactions.
 //! - `batch`: batched reads, and `transact`: transactions, within DynamoDB's limits.
 
 mod batch;
 mod by_path;
 mod delete;
 mod legacy;
+mod list;
 mod load;
+mod many;
 mod save;
 mod staged;
 mod stale;
@@ -27,7 +31,9 @@ pub(crate) use by_path::{read_path, write_path};
 
 pub(crate) use delete::delete;
 pub(crate) use legacy::places;
+pub(crate) use list::{keys, objects};
 pub(crate) use load::{Loaded, load};
+pub(crate) use many::{delete_many, load_many, save_many};
 pub(crate) use save::{When, save};
 pub(crate) use stale::save_items;
 pub use sweep::SweepReport;

@@ -116,6 +116,37 @@ async fn save_now(env: &Env<'_>, layout: &Layout, doc: Value, key: Option<String
     Err(conflict(layout, &key))
 }
 
+/// A save that [`save_many`](super::many::save_many) can pack with others.
+pub(crate) enum Packable {
+    /// One transaction's writes (the root's put last), guarded by the
+    /// stored shape as the first attempt of [`save`] is: an absent object,
+    /// or one settled in `layout`'s shape.
+    Writes { key: String, revision: String, writes: Vec<Write>, doc: Value },
+    /// A save that reads the stored root first (list shards) or does not fit
+    /// one transaction: done alone by [`save`].
+    Alone { key: String, doc: Value },
+}
+
+/// Checks, splits and encodes `doc` (keyed `key`, else the loader's or a
+/// UUID v4) for a save packed with others, before any request.
+pub(crate) fn packable(env: &Env<'_>, resolved: &Resolved<'_>, layout: &Layout, doc: Value, key: Option<String>) -> Result<Packable> {
+    let (doc, key) = prepare(env, layout, doc, key)?;
+    check_shard_keys(&resolved.root, &key)?;
+    if resolved.root.has_lists() {
+        return Ok(Packable::Alone { key, doc });
+    }
+    let draft = Draft::new(env, resolved, layout, &key, &doc, &token(), false)?;
+    let shape = format::shape_of(layout);
+    let mut writes = stale_deletes(&key, &draft.plan_keys, &draft.absent, None)?;
+    writes.extend(draft.shard_puts());
+    let condition = Guard::AbsentOrSettled(&shape).condition(&layout.key);
+    writes.push(Write::Put { table: layout.table.to_string(), item: draft.root_item(&BTreeMap::new()), condition: Some(condition) });
+    if !fits_one_transaction(&writes) {
+        return Ok(Packable::Alone { key, doc });
+    }
+    Ok(Packable::Writes { key, revision: draft.meta.revision, writes, doc })
+}
+
 /// Sends the writes of a save as one transaction (one request when there
 /// is only one write); a failed condition (on the root, or on an upgrade
 /// record) is a `Conflict`.

@@ -9,8 +9,8 @@ use crate::layout::Layout;
 use crate::value::item_size;
 
 /// DynamoDB's limits on one TransactWriteItems request.
-const TRANSACT_ITEMS: usize = 100;
-const TRANSACT_BYTES: usize = 4 * 1024 * 1024;
+pub(super) const TRANSACT_ITEMS: usize = 100;
+pub(super) const TRANSACT_BYTES: usize = 4 * 1024 * 1024;
 
 /// Sends `writes` (root last) as one transaction, or, over DynamoDB's
 /// limits, as several in order, each guarded by `guard` on the root. A

@@ -170,7 +170,7 @@ pub(crate) async fn upgrade_table_with(
 }
 
 /// What an item of a root table is, for a table-wide upgrade.
-enum Kind<'a> {
+pub(crate) enum Kind<'a> {
     /// An object's root (or an item without metadata, refused by `upgrade`).
     Object,
     /// The record of a staged upgrade of the object keyed so.
@@ -179,7 +179,7 @@ enum Kind<'a> {
     Other,
 }
 
-fn kind_of<'a>(item: &crate::backend::Item, key: &'a str) -> Kind<'a> {
+pub(crate) fn kind_of<'a>(item: &crate::backend::Item, key: &'a str) -> Kind<'a> {
     use serde_dynamo::AttributeValue;
     let Some(meta) = item.get(META) else { return Kind::Object };
     if is_legacy_meta(meta) {
