@@ -4,7 +4,9 @@
 //!
 //! Stores a nested document across a root table and shard tables, shows
 //! which table holds which part, reads it back whole, reads and writes one
-//! path, and deletes it — printing the DynamoDB requests each step sent.
+//! path, and deletes it — printing the DynamoDB requests each step sent and
+//! the read and write capacity units they consumed (the embedded engine
+//! computes them by DynamoDB's item-size rules).
 
 use dystore::backend::{Item, Scan};
 use dystore::{Client, Store};
@@ -13,7 +15,7 @@ use serde_json::json;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> dystore::Result<()> {
-    let (db, requests) = Client::memory()?.counted();
+    let db = Client::memory()?;
 
     // A person whose location (with its geolocation) and birth details live
     // in tables of their own.
@@ -29,9 +31,9 @@ async fn main() -> dystore::Result<()> {
         "location": {"city": "London", "country": "UK", "geolocation": {"lat": 51.5072, "lng": -0.1276}},
         "birth_details": {"dob": "1815-12-10", "hospital": "Home"}
     });
-    requests.reset();
-    let key = people.write(person.clone()).await?;
-    println!("saved {key} in {} request(s)\n", requests.total());
+    let (key, cost) = db.measure(people.write(person.clone())).await;
+    let key = key?;
+    println!("saved {key} in {}\n", described(&cost));
 
     println!("which table holds which part:");
     for (table, key_name) in [("People", "ID"), ("Locations", "IDX"), ("GeoLocations", "GID"), ("BirthDetails", "BID")] {
@@ -45,26 +47,32 @@ async fn main() -> dystore::Result<()> {
         }
     }
 
-    requests.reset();
-    let back = people.read(&key).await?;
+    let (back, cost) = db.measure(people.read(&key)).await;
+    let back = back?;
     assert_eq!(back, person);
-    println!("\nread back whole in {} request(s):\n  {back}", requests.total());
+    println!("\nread back whole in {}:\n  {back}", described(&cost));
 
-    requests.reset();
-    let city = people.read_path(&key, "$.location.city").await?;
-    println!("\nread_path $.location.city -> {city:?} in {} request(s)", requests.total());
+    let (city, cost) = db.measure(people.read_path(&key, "$.location.city")).await;
+    println!("\nread_path $.location.city -> {:?} in {}", city?, described(&cost));
 
-    requests.reset();
-    people.write_path(&key, "$.location.city", json!("Tokyo")).await?;
-    println!("write_path $.location.city = \"Tokyo\" in {} request(s)", requests.total());
+    let (written, cost) = db.measure(people.write_path(&key, "$.location.city", json!("Tokyo"))).await;
+    written?;
+    println!("write_path $.location.city = \"Tokyo\" in {}", described(&cost));
     println!("  now: {}", people.read(&key).await?["location"]);
 
-    requests.reset();
-    people.delete(&key).await?;
-    println!("\ndeleted root and shards in {} request(s)", requests.total());
+    let (deleted, cost) = db.measure(people.delete(&key)).await;
+    deleted?;
+    println!("\ndeleted root and shards in {}", described(&cost));
     let gone = people.read(&key).await.unwrap_err();
     println!("  reading it again: {gone}");
+    println!("\nthis client in all: {}", described(&db.usage()));
     Ok(())
+}
+
+/// `1 request (8 WCU)`: requests sent and capacity units consumed.
+fn described(cost: &dystore::usage::Usage) -> String {
+    let plural = if cost.requests == 1 { "" } else { "s" };
+    format!("{} request{plural} ({})", cost.requests, cost.consumed)
 }
 
 /// An item's key and its other attribute names, without the metadata.

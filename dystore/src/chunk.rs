@@ -35,6 +35,11 @@ const MIN_LEAF_BYTES: usize = 1024;
 /// and memory bounded.
 pub(crate) const MAX_OBJECT_BYTES: usize = 64 * 1024 * 1024;
 
+/// The most chunk items one leaf of an object within [`MAX_OBJECT_BYTES`]
+/// can take (a cut at a character boundary may leave a piece up to 3 bytes
+/// short of [`CHUNK_BYTES`]).
+pub(crate) const MAX_CHUNKS: usize = MAX_OBJECT_BYTES.div_ceil(CHUNK_BYTES - 3);
+
 /// What an item's metadata records of one leaf in chunk items: how many
 /// chunks, and a digest of the whole leaf as stored (the first 16 bytes of
 /// its SHA-256, in hex), checked when the chunks are put back together so
@@ -253,10 +258,22 @@ pub(crate) fn chunked_leaves(
     chunks: &std::collections::BTreeMap<String, Recorded>,
 ) -> Result<Vec<ChunkedLeaf>> {
     use crate::shard::{Holder, holder};
+    // A damaged or forged root must not make a read ask for (or allocate
+    // keys for) more chunks than an object within the limit can have.
+    let total: usize = chunks.values().map(|r| r.n).sum();
+    if total > MAX_CHUNKS + chunks.len() {
+        return Err(Error::new(
+            ErrorKind::Format,
+            format!("the root records {total} chunk items, more than an object within dystore's limit of {} MiB has", MAX_OBJECT_BYTES >> 20),
+        ));
+    }
     chunks
         .iter()
         .map(|(path, recorded)| {
             let bad = || Error::new(ErrorKind::Format, "a large leaf's recorded path leads nowhere").with_path(path.clone());
+            if recorded.n == 0 || recorded.n > MAX_CHUNKS {
+                return Err(Error::new(ErrorKind::Format, format!("a large leaf records {} chunk items", recorded.n)).with_path(path.clone()));
+            }
             let full = crate::path::parse_plain_only(path, "a large leaf's path").map_err(|_| bad())?;
             let Holder::Item { node, base, rest, .. } = holder(node, keys, &full)? else { return Err(bad()) };
             let leaf_key = keys.at(&full);

@@ -3,14 +3,15 @@
 //! through the [`Objects`] handle it gives for a [`Store`] or a [`Layout`].
 
 use crate::backend::{Backend, Counting, DynamoDb, Requests, RetryPolicy, Retrying};
-use crate::error::Result;
 #[cfg(feature = "embedded")]
 use crate::error::{Error, ErrorKind};
+use crate::error::{KeyDisplay, Result};
 use crate::layout::Layout;
 use crate::loader::{ConfigLoader, DefaultLoader};
 use crate::objects::Objects;
 use crate::ops::Env;
 use crate::store::Store;
+use crate::usage::{Meter, Usage};
 use std::sync::Arc;
 
 /// A handle on a DynamoDB backend with a config loader. Cheap to clone.
@@ -42,6 +43,10 @@ pub struct Client {
     /// Typed loads of dynamo-store 0.6 objects turn decrypted strings into
     /// the numbers and booleans the type wants (`legacy_number_strings`).
     pub(crate) legacy_number_strings: bool,
+    /// What every operation of this client and its clones cost.
+    meter: Arc<Meter>,
+    /// How keys appear in errors and spans.
+    key_display: Arc<KeyDisplay>,
 }
 
 /// The default deadline of a call ([`Client::with_deadline`]).
@@ -70,7 +75,65 @@ impl Client {
             policy,
             deadline: Some(DEFAULT_DEADLINE),
             legacy_number_strings: false,
+            meter: Meter::root(),
+            key_display: Arc::new(KeyDisplay::Plain),
         }
+    }
+
+    /// The same client with keys shown in errors and tracing spans as
+    /// `display` says: as stored (the default), as a keyed hash, or not at
+    /// all. For keys that are personal data (an email, a national ID).
+    ///
+    /// It covers the errors of every operation on objects (a key, the items
+    /// left undone, a detail or cause that quotes the key) and the `key`
+    /// field of the operation's span. It does not cover what the
+    /// application passes around itself, nor the key rotation's report.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> dystore::Result<()> {
+    /// let db = dystore::Client::memory()?.with_key_display(dystore::KeyDisplay::hashed(b"log secret"));
+    /// let store = dystore::Store::new("Users", "ID");
+    /// db.store(&store).create_tables().await?;
+    /// let e = db.store(&store).read("ada@example.com").await.unwrap_err();
+    /// assert!(!e.to_string().contains("ada@example.com"));
+    /// assert!(e.key().unwrap().starts_with("h:"));
+    /// # Ok(()) }
+    /// ```
+    pub fn with_key_display(self, display: KeyDisplay) -> Self {
+        Client { key_display: Arc::new(display), ..self }
+    }
+
+    /// What the operations of this client (and of its clones) have cost so
+    /// far: requests sent, retries, and the read and write capacity units
+    /// DynamoDB (or the embedded engine, by DynamoDB's rules) reported
+    /// consumed, per table. See [`usage`](crate::usage).
+    pub fn usage(&self) -> Usage {
+        self.meter.usage()
+    }
+
+    /// Starts [`usage`](Self::usage) again from zero.
+    pub fn reset_usage(&self) {
+        self.meter.reset();
+    }
+
+    /// Runs `work` (any operations of this client) and returns its output
+    /// with what it cost: requests, retries and capacity, its own only,
+    /// even while other tasks use the same client.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> dystore::Result<()> {
+    /// let db = dystore::Client::memory()?;
+    /// let store = dystore::Store::new("Measured", "ID");
+    /// db.store(&store).create_tables().await?;
+    /// let (written, usage) = db.measure(db.store(&store).write_with_key("k", serde_json::json!({"n": 1}))).await;
+    /// written?;
+    /// assert_eq!(usage.requests, 1);
+    /// assert_eq!(usage.consumed.table("Measured").write, 1.0); // one item under 1 KB
+    /// # Ok(()) }
+    /// ```
+    pub async fn measure<F: std::future::Future>(&self, work: F) -> (F::Output, Usage) {
+        let parent = crate::usage::current().unwrap_or_else(|| self.meter.clone());
+        crate::usage::metered(parent, false, work).await
     }
 
     /// The same client with another deadline per call: a call (save, load,
@@ -208,6 +271,8 @@ impl Client {
             policy: self.policy,
             region: self.region.as_deref(),
             deadline: self.deadline,
+            meter: &self.meter,
+            keys: &self.key_display,
         }
     }
 

@@ -111,6 +111,8 @@ struct Inner {
     undone: Vec<String>,
     /// Whether the call may have changed the object before it failed.
     may_have_changed: bool,
+    /// Keys were shown as a [`KeyDisplay`] asks (done once).
+    redacted: bool,
 }
 
 impl Error {
@@ -127,6 +129,7 @@ impl Error {
             retries: None,
             undone: Vec::new(),
             may_have_changed: false,
+            redacted: false,
         }))
     }
 
@@ -276,7 +279,36 @@ impl Error {
             retries: inner.retries.clone(),
             undone: Vec::new(),
             may_have_changed: inner.may_have_changed,
+            redacted: inner.redacted,
         }))
+    }
+
+    /// The error with its keys shown as `shown` asks: the key, the items
+    /// left undone, and any detail that quotes the key; a cause that quotes
+    /// it is dropped. Once only: an error already shown so stays as it is.
+    pub(crate) fn redact(mut self, shown: &KeyDisplay) -> Self {
+        if matches!(shown, KeyDisplay::Plain) || self.0.redacted {
+            return self;
+        }
+        self.0.redacted = true;
+        let inner = &mut *self.0;
+        if let Some(key) = inner.key.take() {
+            let replacement = shown.show(&key).unwrap_or_else(|| "(key hidden)".to_owned());
+            if inner.detail.contains(&key) {
+                inner.detail = inner.detail.replace(&key, &replacement);
+            }
+            if inner.source.as_ref().is_some_and(|s| s.to_string().contains(&key)) {
+                inner.source = None;
+            }
+            inner.key = shown.show(&key);
+        }
+        for item in &mut inner.undone {
+            // `table/key`: table names hold no `/` (DynamoDB's rule).
+            if let Some((table, key)) = item.split_once('/') {
+                *item = format!("{table}/{}", shown.show(key).unwrap_or_else(|| "(key hidden)".to_owned()));
+            }
+        }
+        self
     }
 
     /// Attaches the underlying cause, returned by `source()` and not repeated
@@ -315,6 +347,66 @@ impl fmt::Display for Error {
             f.write_str("; the object may have changed")?;
         }
         Ok(())
+    }
+}
+
+/// How primary keys appear in errors and tracing spans: as stored, as a
+/// keyed hash, or not at all. Keys can be personal data (a loader that
+/// derives the key from an email puts the email into every error); see
+/// [`Client::with_key_display`](crate::Client::with_key_display).
+#[derive(Clone, Default)]
+pub enum KeyDisplay {
+    /// Keys as stored (the default).
+    #[default]
+    Plain,
+    /// `h:` and the first 16 hex digits of HMAC-SHA256 of the key under a
+    /// secret of the application's: the same key always shows the same, so
+    /// logs can be correlated, but the key cannot be read back nor guessed
+    /// without the secret.
+    Hashed(std::sync::Arc<zeroize::Zeroizing<Vec<u8>>>),
+    /// Keys left out.
+    Hidden,
+}
+
+impl KeyDisplay {
+    /// Keys shown as a keyed hash under `secret` (any length; 32 random
+    /// bytes is the usual choice).
+    pub fn hashed(secret: impl AsRef<[u8]>) -> Self {
+        KeyDisplay::Hashed(std::sync::Arc::new(zeroize::Zeroizing::new(secret.as_ref().to_vec())))
+    }
+
+    /// How `key` is shown; `None` when hidden.
+    ///
+    /// ```
+    /// let shown = dystore::KeyDisplay::hashed(b"a secret of the application");
+    /// let email = shown.show("ada@example.com").unwrap();
+    /// assert!(email.starts_with("h:") && !email.contains("ada"));
+    /// assert_eq!(shown.show("ada@example.com"), Some(email));
+    /// assert_eq!(dystore::KeyDisplay::Hidden.show("ada@example.com"), None);
+    /// ```
+    pub fn show(&self, key: &str) -> Option<String> {
+        use hmac::{Hmac, Mac};
+        match self {
+            KeyDisplay::Plain => Some(key.to_owned()),
+            KeyDisplay::Hidden => None,
+            KeyDisplay::Hashed(secret) => {
+                let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes a key of any length");
+                mac.update(key.as_bytes());
+                let tag = mac.finalize().into_bytes();
+                Some(format!("h:{}", tag[..8].iter().map(|b| format!("{b:02x}")).collect::<String>()))
+            }
+        }
+    }
+}
+
+impl fmt::Debug for KeyDisplay {
+    /// Never the secret.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            KeyDisplay::Plain => "Plain",
+            KeyDisplay::Hashed(_) => "Hashed",
+            KeyDisplay::Hidden => "Hidden",
+        })
     }
 }
 

@@ -83,12 +83,13 @@ mod shard;
 mod store;
 mod tree;
 mod typed;
+pub mod usage;
 mod value;
 
 pub use backend::RetryPolicy;
 pub use client::{Client, DEFAULT_DEADLINE};
 pub use crypto::{Context, Key, KeyId};
-pub use error::{Error, ErrorKind, Result};
+pub use error::{Error, ErrorKind, KeyDisplay, Result};
 pub use layout::{EncryptRule, Layout, Shard};
 pub use loader::{ConfigLoader, DefaultLoader};
 pub use loader::{FnLoader, Keyring, PathPattern};

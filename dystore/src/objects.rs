@@ -54,7 +54,7 @@ impl<'a> Objects<'a> {
     /// `SchemaMismatch` (saying what was expected and found),
     /// `InvalidTableName`, or a backend error.
     pub async fn create_tables(&self) -> Result<()> {
-        ops::create_tables(&self.env, self.layout).await
+        ops::operation(&self.env, "create_tables", self.layout, None, true, ops::create_tables(&self.env, self.layout)).await
     }
 
     /// Writes `doc` as a new object; returns its key (the loader's, else a
@@ -111,17 +111,20 @@ impl<'a> Objects<'a> {
     /// `change` returns; otherwise as [`read_versioned`](Self::read_versioned)
     /// and [`write_versioned`](Self::write_versioned).
     pub async fn update(&self, key: &str, mut change: impl FnMut(Value) -> Result<Value>) -> Result<Value> {
-        let mut backoff = crate::backend::Backoff::jittered(self.env.policy);
-        loop {
-            let read = self.read_versioned(key).await?;
-            let value = change(read.value)?;
-            let write = Versioned { key: read.key, revision: read.revision, value };
-            match self.write_versioned(&write).await {
-                Ok(_) => return Ok(write.value),
-                Err(e) if e.is_conflict() && backoff.wait().await => {}
-                Err(e) => return Err(e),
+        let call = async {
+            let mut backoff = crate::backend::Backoff::jittered(self.env.policy);
+            loop {
+                let read = self.read_versioned(key).await?;
+                let value = change(read.value)?;
+                let write = Versioned { key: read.key, revision: read.revision, value };
+                match self.write_versioned(&write).await {
+                    Ok(_) => return Ok(write.value),
+                    Err(e) if e.is_conflict() && backoff.wait().await => {}
+                    Err(e) => return Err(e),
+                }
             }
-        }
+        };
+        ops::operation(&self.env, "update", self.layout, Some(key), true, call).await
     }
 
     /// Reads the object keyed `key` with its shards: one BatchGetItem when
@@ -165,16 +168,19 @@ impl<'a> Objects<'a> {
     /// As [`read`](Self::read), and `Format` for an object written by
     /// dynamo-store 0.6, which has no revision (upgrade it to format 1).
     pub async fn read_versioned(&self, key: &str) -> Result<Versioned<Value>> {
-        let loaded = ops::load(&self.env, self.layout, key, true, false).await?;
-        let Some(revision) = loaded.meta.as_ref().map(|m| m.revision.clone()) else {
-            return Err(crate::Error::new(
-                crate::ErrorKind::Format,
-                "an object written by dynamo-store 0.6 has no revision: upgrade it to format 1 first",
-            )
-            .with_table(self.layout.table.as_ref())
-            .with_key(key));
+        let call = async {
+            let loaded = ops::load(&self.env, self.layout, key, true, false).await?;
+            let Some(revision) = loaded.meta.as_ref().map(|m| m.revision.clone()) else {
+                return Err(crate::Error::new(
+                    crate::ErrorKind::Format,
+                    "an object written by dynamo-store 0.6 has no revision: upgrade it to format 1 first",
+                )
+                .with_table(self.layout.table.as_ref())
+                .with_key(key));
+            };
+            Ok(Versioned { key: key.to_owned(), revision, value: self.finish(loaded) })
         };
-        Ok(Versioned { key: key.to_owned(), revision, value: self.finish(loaded) })
+        ops::operation(&self.env, "read_versioned", self.layout, Some(key), false, call).await
     }
 
     fn finish(&self, loaded: ops::Loaded) -> Value {
@@ -293,7 +299,7 @@ impl<'a> Objects<'a> {
     /// The errors of a Scan (`TableNotFound`, ...); failures on single
     /// objects are in the report, and the sweep goes on past them.
     pub async fn sweep(&self, delete_orphans: bool) -> Result<ops::SweepReport> {
-        ops::sweep(&self.env, self.layout, delete_orphans).await
+        ops::operation(&self.env, "sweep", self.layout, None, true, ops::sweep(&self.env, self.layout, delete_orphans)).await
     }
 
     /// Upgrades every object of this layout's root table, as
@@ -307,7 +313,7 @@ impl<'a> Objects<'a> {
     /// An invalid layout, or a failure of the scan itself; failures of
     /// single objects are in the report.
     pub async fn upgrade_table(&self) -> Result<ops::UpgradeReport> {
-        ops::upgrade_table(&self.env, self.layout).await
+        ops::operation(&self.env, "upgrade_table", self.layout, None, true, ops::upgrade_table(&self.env, self.layout)).await
     }
 
     /// Reads the objects keyed `keys` with their shards, as

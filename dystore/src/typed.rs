@@ -17,7 +17,8 @@ impl Client {
     ///
     /// As [`Objects::create_tables`](crate::Objects::create_tables).
     pub async fn create_tables<T: DyObject>(&self) -> Result<()> {
-        self.objects(T::layout()).create_tables().await
+        let call = async { self.objects(T::layout()).create_tables().await };
+        self.operation("create_tables", T::layout(), None, true, call).await
     }
 
     /// Saves `obj`; returns its key: the `#[dystore(pk)]` field, or for a
@@ -34,7 +35,9 @@ impl Client {
     /// its `pk` field is empty: set it, or call [`save_new`](Self::save_new).
     pub async fn save<T: DyObject>(&self, obj: &T) -> Result<String> {
         let (doc, key) = keyed_document::<T>(obj)?;
-        Ok(ops::save(&self.env(), T::layout(), doc, key, When::Always).await?.key)
+        let named = key.clone();
+        let call = async { Ok(ops::save(&self.env(), T::layout(), doc, key, When::Always).await?.key) };
+        self.operation("save", T::layout(), named.as_deref(), true, call).await
     }
 
     /// Saves `obj` as a new object under its `pk` field, only if no object
@@ -47,7 +50,9 @@ impl Client {
     /// written); otherwise as [`save`](Self::save).
     pub async fn create<T: DyObject>(&self, obj: &T) -> Result<String> {
         let (doc, key) = keyed_document::<T>(obj)?;
-        Ok(ops::save(&self.env(), T::layout(), doc, key, When::Absent).await?.key)
+        let named = key.clone();
+        let call = async { Ok(ops::save(&self.env(), T::layout(), doc, key, When::Absent).await?.key) };
+        self.operation("create", T::layout(), named.as_deref(), true, call).await
     }
 
     /// Loads the object keyed `key`, changes it with `change` and saves it
@@ -63,16 +68,19 @@ impl Client {
     /// otherwise as [`load_versioned`](Self::load_versioned) and
     /// [`save_versioned`](Self::save_versioned).
     pub async fn update<T: DyObject>(&self, key: &str, mut change: impl FnMut(&mut T)) -> Result<T> {
-        let mut backoff = crate::backend::Backoff::jittered(self.policy());
-        loop {
-            let mut read = self.load_versioned::<T>(key).await?;
-            change(&mut read.value);
-            match self.save_versioned(&read).await {
-                Ok(_) => return Ok(read.value),
-                Err(e) if e.is_conflict() && backoff.wait().await => {}
-                Err(e) => return Err(e),
+        let call = async {
+            let mut backoff = crate::backend::Backoff::jittered(self.policy());
+            loop {
+                let mut read = self.load_versioned::<T>(key).await?;
+                change(&mut read.value);
+                match self.save_versioned(&read).await {
+                    Ok(_) => return Ok(read.value),
+                    Err(e) if e.is_conflict() && backoff.wait().await => {}
+                    Err(e) => return Err(e),
+                }
             }
-        }
+        };
+        self.operation("update", T::layout(), Some(key), true, call).await
     }
 
     /// Saves `obj` as a new object under a generated key (the loader's
@@ -86,15 +94,18 @@ impl Client {
     /// `save` to store the object under it), and `Conflict` if the generated
     /// key holds an object.
     pub async fn save_new<T: DyObject>(&self, obj: &T) -> Result<String> {
-        let (doc, key) = to_document::<T>(obj)?;
-        if let (Some(field), Some(_)) = (T::PK_FIELD, &key) {
-            return Err(Error::new(
-                ErrorKind::InvalidKey,
-                format!("`save_new` generates the key, but the `pk` field `{field}` is set: call `save`"),
-            )
-            .with_table(T::layout().table.as_ref()));
-        }
-        Ok(ops::save(&self.env(), T::layout(), doc, None, When::Absent).await?.key)
+        let call = async {
+            let (doc, key) = to_document::<T>(obj)?;
+            if let (Some(field), Some(_)) = (T::PK_FIELD, &key) {
+                return Err(Error::new(
+                    ErrorKind::InvalidKey,
+                    format!("`save_new` generates the key, but the `pk` field `{field}` is set: call `save`"),
+                )
+                .with_table(T::layout().table.as_ref()));
+            }
+            Ok(ops::save(&self.env(), T::layout(), doc, None, When::Absent).await?.key)
+        };
+        self.operation("save_new", T::layout(), None, true, call).await
     }
 
     /// Loads the object keyed `key`.
@@ -109,12 +120,15 @@ impl Client {
     /// [`with_legacy_number_strings`](Self::with_legacy_number_strings) the
     /// strings its decryption gives become the numbers `T` wants.
     pub async fn load<T: DyObject>(&self, key: &str) -> Result<T> {
-        let loaded = ops::load(&self.env(), T::layout(), key, true, false).await?;
-        let mut doc = Value::Object(loaded.body);
-        if loaded.meta.is_none() {
-            doc = self.legacy_document::<T>(doc);
-        }
-        from_document::<T>(doc, key, T::layout())
+        let call = async {
+            let loaded = ops::load(&self.env(), T::layout(), key, true, false).await?;
+            let mut doc = Value::Object(loaded.body);
+            if loaded.meta.is_none() {
+                doc = self.legacy_document::<T>(doc);
+            }
+            from_document::<T>(doc, key, T::layout())
+        };
+        self.operation("load", T::layout(), Some(key), false, call).await
     }
 
     /// Upgrades the object keyed `key`, written by dynamo-store 0.6, to
@@ -127,12 +141,15 @@ impl Client {
     /// As [`Objects::upgrade`](crate::Objects::upgrade), plus
     /// `Serialization` if the document does not fit `T`.
     pub async fn upgrade<T: DyObject>(&self, key: &str) -> Result<ops::Upgrade> {
-        ops::upgrade(&self.env(), T::layout(), key, |body| {
-            let doc = self.legacy_document::<T>(Value::Object(body));
-            let typed = from_document::<T>(doc, key, T::layout())?;
-            Ok(to_document::<T>(&typed)?.0)
-        })
-        .await
+        let call = async {
+            ops::upgrade(&self.env(), T::layout(), key, |body| {
+                let doc = self.legacy_document::<T>(Value::Object(body));
+                let typed = from_document::<T>(doc, key, T::layout())?;
+                Ok(to_document::<T>(&typed)?.0)
+            })
+            .await
+        };
+        self.operation("upgrade", T::layout(), Some(key), true, call).await
     }
 
     /// Upgrades every object of `T`'s root table, as [`upgrade`](Self::upgrade)
@@ -146,12 +163,15 @@ impl Client {
     /// The errors of a Scan of the table; failures of single objects are in
     /// the report.
     pub async fn upgrade_table<T: DyObject>(&self) -> Result<ops::UpgradeReport> {
-        ops::upgrade_table_with(&self.env(), T::layout(), |key, body| {
-            let doc = self.legacy_document::<T>(Value::Object(body));
-            let typed = from_document::<T>(doc, key, T::layout())?;
-            Ok(to_document::<T>(&typed)?.0)
-        })
-        .await
+        let call = async {
+            ops::upgrade_table_with(&self.env(), T::layout(), |key, body| {
+                let doc = self.legacy_document::<T>(Value::Object(body));
+                let typed = from_document::<T>(doc, key, T::layout())?;
+                Ok(to_document::<T>(&typed)?.0)
+            })
+            .await
+        };
+        self.operation("upgrade_table", T::layout(), None, true, call).await
     }
 
     /// A legacy document as `T` expects it: wrappers gone, and with the
@@ -171,9 +191,12 @@ impl Client {
     ///
     /// As [`load`](Self::load).
     pub async fn load_versioned<T: DyObject>(&self, key: &str) -> Result<Versioned<T>> {
-        let doc = self.objects(T::layout()).read_versioned(key).await?;
-        let value = from_document::<T>(doc.value, key, T::layout())?;
-        Ok(Versioned { key: doc.key, revision: doc.revision, value })
+        let call = async {
+            let doc = self.objects(T::layout()).read_versioned(key).await?;
+            let value = from_document::<T>(doc.value, key, T::layout())?;
+            Ok(Versioned { key: doc.key, revision: doc.revision, value })
+        };
+        self.operation("load_versioned", T::layout(), Some(key), false, call).await
     }
 
     /// Saves an object loaded with [`load_versioned`](Self::load_versioned)
@@ -185,18 +208,23 @@ impl Client {
     /// `InvalidKey` (before any request) if its `pk` field no longer holds
     /// the key it was loaded under.
     pub async fn save_versioned<T: DyObject>(&self, obj: &Versioned<T>) -> Result<String> {
-        let (doc, pk) = to_document::<T>(&obj.value)?;
-        if let (Some(field), Some(pk)) = (T::PK_FIELD, pk)
-            && pk != obj.key
-        {
-            return Err(Error::new(
-                ErrorKind::InvalidKey,
-                format!("the `pk` field `{field}` no longer holds the key the object was loaded under: save it as a new object instead"),
-            )
-            .with_table(T::layout().table.as_ref())
-            .with_key(obj.key.as_str()));
-        }
-        Ok(ops::save(&self.env(), T::layout(), doc, Some(obj.key.clone()), When::Revision(&obj.revision)).await?.revision)
+        let call = async {
+            let (doc, pk) = to_document::<T>(&obj.value)?;
+            if let (Some(field), Some(pk)) = (T::PK_FIELD, pk)
+                && pk != obj.key
+            {
+                return Err(Error::new(
+                    ErrorKind::InvalidKey,
+                    format!(
+                        "the `pk` field `{field}` no longer holds the key the object was loaded under: save it as a new object instead"
+                    ),
+                )
+                .with_table(T::layout().table.as_ref())
+                .with_key(obj.key.as_str()));
+            }
+            Ok(ops::save(&self.env(), T::layout(), doc, Some(obj.key.clone()), When::Revision(&obj.revision)).await?.revision)
+        };
+        self.operation("save_versioned", T::layout(), Some(&obj.key), true, call).await
     }
 
     /// The values at `path` of the object keyed `key`.
@@ -209,11 +237,14 @@ impl Client {
     /// (`serde_json::Value`, maps, flattened structs), below an enum or a
     /// tuple (whose elements differ in type by index).
     pub async fn read_path<T: DyObject>(&self, key: &str, path: &str) -> Result<Vec<Value>> {
-        if is_pk_path::<T>(path) {
-            return self.read_pk::<T>(key, path).await;
-        }
-        check_fit::<T>(key, path, None)?;
-        self.objects(T::layout()).read_path(key, path).await
+        let call = async {
+            if is_pk_path::<T>(path) {
+                return self.read_pk::<T>(key, path).await;
+            }
+            check_fit::<T>(key, path, None)?;
+            self.objects(T::layout()).read_path(key, path).await
+        };
+        self.operation("read_path", T::layout(), Some(key), false, call).await
     }
 
     /// Sets the value at `path` of the object keyed `key`.
@@ -226,17 +257,20 @@ impl Client {
     /// so that `load::<T>` keeps working. The dynamic
     /// [`Objects::write_path`](crate::Objects::write_path) takes any path and value.
     pub async fn write_path<T: DyObject>(&self, key: &str, path: &str, value: Value) -> Result<()> {
-        if is_pk_path::<T>(path) {
-            return Err(Error::new(
-                ErrorKind::InvalidPath,
-                "the `pk` field is the object's key; save the object under another key instead",
-            )
-            .with_table(T::layout().table.as_ref())
-            .with_key(key)
-            .with_path(path));
-        }
-        check_fit::<T>(key, path, Some(&value))?;
-        self.objects(T::layout()).write_path(key, path, value).await
+        let call = async {
+            if is_pk_path::<T>(path) {
+                return Err(Error::new(
+                    ErrorKind::InvalidPath,
+                    "the `pk` field is the object's key; save the object under another key instead",
+                )
+                .with_table(T::layout().table.as_ref())
+                .with_key(key)
+                .with_path(path));
+            }
+            check_fit::<T>(key, path, Some(&value))?;
+            self.objects(T::layout()).write_path(key, path, value).await
+        };
+        self.operation("write_path", T::layout(), Some(key), true, call).await
     }
 
     /// As [`write_path`](Self::write_path), only if nobody wrote the object
@@ -248,17 +282,20 @@ impl Client {
     /// `Conflict` if the object was written since (nothing is changed), and
     /// those of [`write_path`](Self::write_path).
     pub async fn write_path_versioned<T: DyObject>(&self, read: &Versioned<T>, path: &str, value: Value) -> Result<String> {
-        if is_pk_path::<T>(path) {
-            return Err(Error::new(
-                ErrorKind::InvalidPath,
-                "the `pk` field is the object's key; save the object under another key instead",
-            )
-            .with_table(T::layout().table.as_ref())
-            .with_key(read.key.as_str())
-            .with_path(path));
-        }
-        check_fit::<T>(&read.key, path, Some(&value))?;
-        self.objects(T::layout()).write_path_versioned(read, path, value).await
+        let call = async {
+            if is_pk_path::<T>(path) {
+                return Err(Error::new(
+                    ErrorKind::InvalidPath,
+                    "the `pk` field is the object's key; save the object under another key instead",
+                )
+                .with_table(T::layout().table.as_ref())
+                .with_key(read.key.as_str())
+                .with_path(path));
+            }
+            check_fit::<T>(&read.key, path, Some(&value))?;
+            self.objects(T::layout()).write_path_versioned(read, path, value).await
+        };
+        self.operation("write_path_versioned", T::layout(), Some(&read.key), true, call).await
     }
 
     /// Deletes the object keyed `key` and its shards.
@@ -267,7 +304,8 @@ impl Client {
     ///
     /// As [`Objects::delete`](crate::Objects::delete).
     pub async fn delete<T: DyObject>(&self, key: &str) -> Result<()> {
-        self.objects(T::layout()).delete(key).await
+        let call = async { self.objects(T::layout()).delete(key).await };
+        self.operation("delete", T::layout(), Some(key), true, call).await
     }
 
     /// Saves every object of `objs` as [`save`](Self::save) saves one:
@@ -325,7 +363,7 @@ impl Client {
                 if loaded.meta.is_none() {
                     doc = self.legacy_document::<T>(doc);
                 }
-                from_document::<T>(doc, key, T::layout())
+                from_document::<T>(doc, key, T::layout()).map_err(|e| e.redact(self.env().keys))
             })
             .collect()
     }
@@ -376,7 +414,7 @@ impl Client {
             if loaded.meta.is_none() {
                 doc = self.legacy_document::<T>(doc);
             }
-            from_document::<T>(doc, &key, T::layout())
+            from_document::<T>(doc, &key, T::layout()).map_err(|e| e.redact(self.env().keys))
         })
     }
 
@@ -397,7 +435,8 @@ impl Client {
     ///
     /// As [`Objects::delete_versioned`](crate::Objects::delete_versioned).
     pub async fn delete_versioned<T: DyObject>(&self, obj: &Versioned<T>) -> Result<()> {
-        self.objects(T::layout()).delete_versioned(obj).await
+        let call = async { self.objects(T::layout()).delete_versioned(obj).await };
+        self.operation("delete_versioned", T::layout(), Some(&obj.key), true, call).await
     }
 }
 
@@ -422,6 +461,20 @@ fn check_fit<T: DyObject>(key: &str, path: &str, value: Option<&Value>) -> Resul
 }
 
 impl Client {
+    /// Runs a typed call as the operation `name` (its span, usage and key
+    /// display, see `ops::operation`), the dynamic operation it makes
+    /// running within it.
+    async fn operation<R>(
+        &self,
+        name: &'static str,
+        layout: &Layout,
+        key: Option<&str>,
+        writes: bool,
+        call: impl std::future::Future<Output = Result<R>>,
+    ) -> Result<R> {
+        ops::operation(&self.env(), name, layout, key, writes, call).await
+    }
+
     /// The `pk` field read by path: the key itself (it is not stored as an
     /// attribute), once the object is found; nothing is below it.
     async fn read_pk<T: DyObject>(&self, key: &str, path: &str) -> Result<Vec<Value>> {

@@ -2,6 +2,7 @@
 //! endpoint.
 
 use super::{Backend, BackendError, BatchGetOutput, Expr, Get, Item, Page, Query, Scan, TableInfo, TableKeys, Write};
+use crate::usage;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
@@ -9,6 +10,17 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types as aws;
 use serde_dynamo::AttributeValue;
 use std::collections::HashMap;
+
+/// Every request asks for DynamoDB's consumed-capacity figures.
+const TOTAL: aws::ReturnConsumedCapacity = aws::ReturnConsumedCapacity::Total;
+
+/// Records the figures of a read (`read`) or write response.
+fn record<'a>(figures: impl IntoIterator<Item = &'a aws::ConsumedCapacity>, read: bool) {
+    for c in figures {
+        let (table, units) = (c.table_name().unwrap_or_default(), c.capacity_units().unwrap_or_default());
+        if read { usage::read(table, units) } else { usage::write(table, units) }
+    }
+}
 
 /// DynamoDB over HTTP, through an aws-sdk-dynamodb client.
 #[derive(Clone, Debug)]
@@ -164,14 +176,16 @@ impl Backend for DynamoDb {
             .consistent_read(get.consistent)
             .set_projection_expression(projection)
             .set_expression_attribute_names(names)
+            .return_consumed_capacity(TOTAL)
             .send()
             .await
             .map_err(map_err)?;
+        record(&out.consumed_capacity, true);
         Ok(out.item.map(from_aws))
     }
 
     async fn batch_get(&self, keys: Vec<TableKeys>) -> Result<BatchGetOutput, BackendError> {
-        let mut request = self.client.batch_get_item();
+        let mut request = self.client.batch_get_item().return_consumed_capacity(TOTAL);
         for t in keys {
             let ka = aws::KeysAndAttributes::builder()
                 .set_keys(Some(t.keys.into_iter().map(to_aws).collect()))
@@ -181,6 +195,7 @@ impl Backend for DynamoDb {
             request = request.request_items(t.table, ka);
         }
         let out = request.send().await.map_err(map_err)?;
+        record(out.consumed_capacity.iter().flatten(), true);
         let items = out
             .responses
             .unwrap_or_default()
@@ -212,9 +227,10 @@ impl Backend for DynamoDb {
                     .set_condition_expression(text)
                     .set_expression_attribute_names(names)
                     .set_expression_attribute_values(values)
+                    .return_consumed_capacity(TOTAL)
                     .send()
                     .await
-                    .map(drop)
+                    .map(|out| record(&out.consumed_capacity, false))
                     .map_err(map_err)
             }
             Write::Update { table, key, update, condition } => {
@@ -227,9 +243,10 @@ impl Backend for DynamoDb {
                     .set_condition_expression(condition.map(|c| c.text))
                     .set_expression_attribute_names(opt(names))
                     .set_expression_attribute_values(opt(to_aws(values)))
+                    .return_consumed_capacity(TOTAL)
                     .send()
                     .await
-                    .map(drop)
+                    .map(|out| record(&out.consumed_capacity, false))
                     .map_err(map_err)
             }
             Write::Delete { table, key, condition } => {
@@ -241,9 +258,10 @@ impl Backend for DynamoDb {
                     .set_condition_expression(text)
                     .set_expression_attribute_names(names)
                     .set_expression_attribute_values(values)
+                    .return_consumed_capacity(TOTAL)
                     .send()
                     .await
-                    .map(drop)
+                    .map(|out| record(&out.consumed_capacity, false))
                     .map_err(map_err)
             }
             Write::Check { .. } => self.transact_write(vec![write]).await,
@@ -252,7 +270,16 @@ impl Backend for DynamoDb {
 
     async fn transact_write(&self, writes: Vec<Write>) -> Result<(), BackendError> {
         let items = writes.into_iter().map(transact_item).collect::<Result<Vec<_>, _>>()?;
-        self.client.transact_write_items().set_transact_items(Some(items)).send().await.map(drop).map_err(map_transact_err)
+        let out = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .return_consumed_capacity(TOTAL)
+            .send()
+            .await
+            .map_err(map_transact_err)?;
+        record(out.consumed_capacity.iter().flatten(), false);
+        Ok(())
     }
 
     async fn transact_get(&self, gets: Vec<Get>) -> Result<Vec<Option<Item>>, BackendError> {
@@ -271,7 +298,15 @@ impl Backend for DynamoDb {
                 .map_err(build_err)?;
             items.push(aws::TransactGetItem::builder().get(get).build());
         }
-        let out = self.client.transact_get_items().set_transact_items(Some(items)).send().await.map_err(map_err)?;
+        let out = self
+            .client
+            .transact_get_items()
+            .set_transact_items(Some(items))
+            .return_consumed_capacity(TOTAL)
+            .send()
+            .await
+            .map_err(map_err)?;
+        record(out.consumed_capacity.iter().flatten(), true);
         Ok(out.responses.unwrap_or_default().into_iter().map(|r| r.item.map(from_aws)).collect())
     }
 
@@ -286,9 +321,11 @@ impl Backend for DynamoDb {
             .set_exclusive_start_key(q.start.map(to_aws))
             .set_limit(q.limit.map(|l| l as i32))
             .consistent_read(q.consistent)
+            .return_consumed_capacity(TOTAL)
             .send()
             .await
             .map_err(map_err)?;
+        record(&out.consumed_capacity, true);
         Ok(page(out.items, out.last_evaluated_key))
     }
 
@@ -302,9 +339,11 @@ impl Backend for DynamoDb {
             .set_exclusive_start_key(s.start.map(to_aws))
             .set_limit(s.limit.map(|l| l as i32))
             .consistent_read(s.consistent)
+            .return_consumed_capacity(TOTAL)
             .send()
             .await
             .map_err(map_err)?;
+        record(&out.consumed_capacity, true);
         Ok(page(out.items, out.last_evaluated_key))
     }
 

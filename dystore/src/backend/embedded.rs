@@ -6,6 +6,7 @@
 //! blocking thread: the hop would cost more than the call.
 
 use super::{Backend, BackendError, BatchGetOutput, Expr, Get, Item, Page, Query, Scan, TableInfo, TableKeys, Write};
+use crate::usage;
 use async_trait::async_trait;
 use dynoxide::actions::{
     batch_get_item, create_table, delete_item, describe_table, get_item, put_item, query, scan, transact_get_items,
@@ -167,7 +168,20 @@ fn get_request(get: Get) -> get_item::GetItemRequest {
         consistent_read: Some(get.consistent),
         projection_expression: projection,
         expression_attribute_names: names,
+        return_consumed_capacity: total(),
         ..Default::default()
+    }
+}
+
+/// Every request asks for DynamoDB's consumed-capacity figures.
+fn total() -> Option<String> {
+    Some("TOTAL".to_owned())
+}
+
+/// Records the figures of a read (`read`) or write response.
+fn record<'a>(figures: impl IntoIterator<Item = &'a dx::ConsumedCapacity>, read: bool) {
+    for c in figures {
+        if read { usage::read(&c.table_name, c.capacity_units) } else { usage::write(&c.table_name, c.capacity_units) }
     }
 }
 
@@ -179,6 +193,7 @@ fn page(items: Option<Vec<dx::Item>>, last: Option<HashMap<String, dx::Attribute
 impl Backend for Embedded {
     async fn get(&self, get: Get) -> Result<Option<Item>, BackendError> {
         let response = self.db.get_item(get_request(get)).map_err(map_err)?;
+        record(&response.consumed_capacity, true);
         Ok(response.item.map(from_dx_item))
     }
 
@@ -194,8 +209,9 @@ impl Backend for Embedded {
                 (t.table, keys_and_attributes)
             })
             .collect();
-        let request = batch_get_item::BatchGetItemRequest { request_items, ..Default::default() };
+        let request = batch_get_item::BatchGetItemRequest { request_items, return_consumed_capacity: total() };
         let response = self.db.batch_get_item(request).map_err(map_err)?;
+        record(response.consumed_capacity.iter().flatten(), true);
         // The engine, like DynamoDB, stops at 16 MB per response and hands
         // the rest back as unprocessed keys, which the caller asks for again.
         // dynoxide gives them in DynamoDB's JSON wire form.
@@ -223,9 +239,12 @@ impl Backend for Embedded {
                     condition_expression,
                     expression_attribute_names: names,
                     expression_attribute_values: values,
+                    return_consumed_capacity: total(),
                     ..Default::default()
                 };
-                self.db.put_item(request).map(drop).map_err(map_err)
+                let response = self.db.put_item(request).map_err(map_err)?;
+                record(&response.consumed_capacity, false);
+                Ok(())
             }
             Write::Update { table, key, update, condition } => {
                 let text = update.text.clone();
@@ -237,9 +256,12 @@ impl Backend for Embedded {
                     condition_expression: condition.map(|c| c.text),
                     expression_attribute_names: some_if(names),
                     expression_attribute_values: some_if(to_dx_item(values)),
+                    return_consumed_capacity: total(),
                     ..Default::default()
                 };
-                self.db.update_item(request).map(drop).map_err(map_err)
+                let response = self.db.update_item(request).map_err(map_err)?;
+                record(&response.consumed_capacity, false);
+                Ok(())
             }
             Write::Delete { table, key, condition } => {
                 let (condition_expression, names, values) = cond(condition);
@@ -249,18 +271,26 @@ impl Backend for Embedded {
                     condition_expression,
                     expression_attribute_names: names,
                     expression_attribute_values: values,
+                    return_consumed_capacity: total(),
                     ..Default::default()
                 };
-                self.db.delete_item(request).map(drop).map_err(map_err)
+                let response = self.db.delete_item(request).map_err(map_err)?;
+                record(&response.consumed_capacity, false);
+                Ok(())
             }
             Write::Check { .. } => self.transact_write(vec![write]).await,
         }
     }
 
     async fn transact_write(&self, writes: Vec<Write>) -> Result<(), BackendError> {
-        let request =
-            twi::TransactWriteItemsRequest { transact_items: writes.into_iter().map(transact_item).collect(), ..Default::default() };
-        self.db.transact_write_items(request).map(drop).map_err(map_err)
+        let request = twi::TransactWriteItemsRequest {
+            transact_items: writes.into_iter().map(transact_item).collect(),
+            return_consumed_capacity: total(),
+            ..Default::default()
+        };
+        let response = self.db.transact_write_items(request).map_err(map_err)?;
+        record(response.consumed_capacity.iter().flatten(), false);
+        Ok(())
     }
 
     async fn transact_get(&self, gets: Vec<Get>) -> Result<Vec<Option<Item>>, BackendError> {
@@ -278,8 +308,9 @@ impl Backend for Embedded {
                 }
             })
             .collect();
-        let request = transact_get_items::TransactGetItemsRequest { transact_items, ..Default::default() };
+        let request = transact_get_items::TransactGetItemsRequest { transact_items, return_consumed_capacity: total() };
         let response = self.db.transact_get_items(request).map_err(map_err)?;
+        record(response.consumed_capacity.iter().flatten(), true);
         Ok(response.responses.into_iter().map(|r| r.item.map(from_dx_item)).collect())
     }
 
@@ -293,9 +324,11 @@ impl Backend for Embedded {
             limit: q.limit.map(|l| l as usize),
             exclusive_start_key: q.start.map(to_dx_item),
             consistent_read: Some(q.consistent),
+            return_consumed_capacity: total(),
             ..Default::default()
         };
         let response = self.db.query(request).map_err(map_err)?;
+        record(&response.consumed_capacity, true);
         Ok(page(response.items, response.last_evaluated_key))
     }
 
@@ -307,9 +340,11 @@ impl Backend for Embedded {
             consistent_read: Some(s.consistent),
             segment: s.segment.map(|(i, _)| i),
             total_segments: s.segment.map(|(_, n)| n),
+            return_consumed_capacity: total(),
             ..Default::default()
         };
         let response = self.db.scan(request).map_err(map_err)?;
+        record(&response.consumed_capacity, true);
         Ok(page(response.items, response.last_evaluated_key))
     }
 

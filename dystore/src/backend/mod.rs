@@ -265,6 +265,22 @@ pub struct Retries {
 }
 
 impl BackendError {
+    /// The kind of failure in a few words, without the message (which may
+    /// quote keys or values): for logs and tracing events.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            BackendError::ConditionFailed => "condition check failed",
+            BackendError::TransactionCanceled { .. } => "transaction cancelled",
+            BackendError::TableNotFound(_) => "table not found",
+            BackendError::TableExists(_) => "table exists",
+            BackendError::Throttled(_) => "throttled",
+            BackendError::Validation(_) => "validation error",
+            BackendError::Unavailable(_) => "service unavailable",
+            BackendError::Other(_) => "other",
+            BackendError::Retried { last, .. } => last.kind_name(),
+        }
+    }
+
     /// The last attempt's error, and how the request was retried if it was.
     pub fn split(self) -> (BackendError, Option<Retries>) {
         match self {

@@ -124,11 +124,22 @@ impl Retrying {
         let mut retries = Retries { request: name, attempts: 0, maybe_applied: false };
         loop {
             retries.attempts += 1;
+            crate::usage::request(retries.attempts > 1);
             let e = match request().await {
                 Err(e) => e,
                 ok => return ok,
             };
-            let again = retryable(&e) && backoff.wait().await;
+            let again = retryable(&e) && {
+                // Names the request and the kind of failure, never its
+                // message (which may quote keys or values).
+                tracing::debug!(
+                    request = name,
+                    attempt = retries.attempts,
+                    failure = e.kind_name(),
+                    "request failed; retrying after backoff"
+                );
+                backoff.wait().await
+            };
             if !again {
                 return Err(if retries.attempts > 1 || retries.maybe_applied {
                     BackendError::Retried { retries, last: Box::new(e) }

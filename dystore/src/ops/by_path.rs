@@ -1,7 +1,7 @@
 //! Reading and writing one path of a stored object, touching only the item
 //! that holds it.
 
-use super::{Env, RACE_ATTEMPTS, When, backend_error, bounded, check_key, key_item, load, not_found, read_meta, save, stored_node};
+use super::{Env, RACE_ATTEMPTS, When, backend_error, check_key, key_item, load, not_found, operation, read_meta, save, stored_node};
 use crate::backend::{BackendError, Expr, Get, Write};
 use crate::codec::{Codec, Site};
 use crate::error::{Error, ErrorKind, Result};
@@ -23,7 +23,7 @@ use serde_json::Value;
 /// The values at `path` in the object keyed `key`: one or none for a plain
 /// path, any number for a pattern or a query.
 pub(crate) async fn read_path(env: &Env<'_>, layout: &Layout, key: &str, path: &str) -> Result<Vec<Value>> {
-    bounded(env, layout, Some(key), false, read_path_now(env, layout, key, path)).await
+    operation(env, "read_path", layout, Some(key), false, read_path_now(env, layout, key, path)).await
 }
 
 async fn read_path_now(env: &Env<'_>, layout: &Layout, key: &str, path: &str) -> Result<Vec<Value>> {
@@ -225,7 +225,7 @@ pub(crate) async fn write_path(
     value: Value,
     expect: Option<&str>,
 ) -> Result<String> {
-    bounded(env, layout, Some(key), true, write_path_now(env, layout, key, path, value, expect)).await
+    operation(env, "write_path", layout, Some(key), true, write_path_now(env, layout, key, path, value, expect)).await
 }
 
 async fn write_path_now(env: &Env<'_>, layout: &Layout, key: &str, path: &str, value: Value, expect: Option<&str>) -> Result<String> {

@@ -5,7 +5,7 @@
 use super::save::send_one;
 use super::stale::{ItemKey, clean, entry_items};
 use super::transact::fits_one_transaction;
-use super::{Env, RACE_ATTEMPTS, bounded, check_key, conflict, key_item, not_found, read_root};
+use super::{Env, RACE_ATTEMPTS, check_key, conflict, key_item, not_found, operation, read_root};
 use crate::backend::{Backoff, Write};
 use crate::error::Result;
 use crate::format::{self, Guard, Keys, META, Root, RootMeta, Stale, token, tombstone_meta};
@@ -29,7 +29,7 @@ use std::collections::BTreeMap;
 /// metadata is always read first then, and a changed revision is a
 /// `Conflict` at once.
 pub(crate) async fn delete(env: &Env<'_>, layout: &Layout, key: &str, expect: Option<&str>) -> Result<()> {
-    bounded(env, layout, Some(key), true, delete_now(env, layout, key, expect)).await
+    operation(env, "delete", layout, Some(key), true, delete_now(env, layout, key, expect)).await
 }
 
 async fn delete_now(env: &Env<'_>, layout: &Layout, key: &str, expect: Option<&str>) -> Result<()> {

@@ -3,7 +3,7 @@
 //! nor tombstones), the objects then read in batches of a page.
 
 use super::upgrade::{Kind, kind_of};
-use super::{Env, Loaded, backend_error, load_many};
+use super::{Env, Loaded, backend_error, load_many, operation};
 use crate::backend::{Item, Scan};
 use crate::error::Result;
 use crate::layout::Layout;
@@ -39,11 +39,12 @@ impl Listing<'_> {
             limit: Some(PAGE_ITEMS),
             consistent: true,
         };
-        let page = match self.env.backend.scan(scan).await {
+        let scanned = async { self.env.backend.scan(scan).await.map_err(|e| backend_error(e, &self.layout.table)) };
+        let page = match operation(&self.env, "list_page", self.layout, None, false, scanned).await {
             Ok(page) => page,
             Err(e) => {
                 self.done = true;
-                return Some(Err(backend_error(e, &self.layout.table)));
+                return Some(Err(e));
             }
         };
         self.done = page.last_key.is_none();

@@ -4,7 +4,7 @@
 
 use super::legacy::load_legacy;
 use super::stale::ItemKey;
-use super::{Env, batch::batch_get_all, bounded, check_key, not_found, stored_node};
+use super::{Env, batch::batch_get_all, check_key, not_found, operation, stored_node};
 use crate::backend::{Backoff, Item};
 use crate::chunk::{self, ChunkedLeaf, chunked_leaves};
 use crate::codec::{Codec, Site};
@@ -42,7 +42,7 @@ pub(crate) struct Torn;
 /// shape actually followed is the one recorded in the root, and the rules
 /// that say which leaves must be ciphertexts are `layout`'s.
 pub(crate) async fn load(env: &Env<'_>, layout: &Layout, key: &str, resolve: bool, raw: bool) -> Result<Loaded> {
-    bounded(env, layout, Some(key), false, load_now(env, layout, key, resolve, raw)).await
+    operation(env, "load", layout, Some(key), false, load_now(env, layout, key, resolve, raw)).await
 }
 
 async fn load_now(env: &Env<'_>, layout: &Layout, key: &str, resolve: bool, raw: bool) -> Result<Loaded> {

@@ -20,7 +20,7 @@ use super::load::{Begun, Fetched, Loaded, More, Torn, begin, finish, first_keys,
 use super::save::{self, Packable, Saved, save};
 use super::stale::ItemKey;
 use super::transact::{TRANSACT_BYTES, TRANSACT_ITEMS, write_bytes};
-use super::{Env, When, backend_error, batch::BATCH_GET_KEYS, batch_get_all, bounded};
+use super::{Env, When, backend_error, batch::BATCH_GET_KEYS, batch_get_all, operation};
 use crate::backend::{BackendError, Write};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{CONDITION_FAILED, cancelled};
@@ -45,7 +45,7 @@ type Answers<T> = Vec<Result<T>>;
 /// roots name that the first read missed (list elements, large leaves)
 /// likewise.
 pub(crate) async fn load_many(env: &Env<'_>, layout: &Layout, keys: &[String]) -> Answers<Loaded> {
-    within_deadline(env, layout, keys, false, load_now(env, layout, keys)).await
+    within_deadline(env, "load_many", layout, keys, false, load_now(env, layout, keys)).await
 }
 
 async fn load_now(env: &Env<'_>, layout: &Layout, keys: &[String]) -> Answers<Loaded> {
@@ -139,7 +139,7 @@ fn take(fetched: &mut Fetched, wanted: &[ItemKey]) -> Fetched {
 /// unconditionally as [`save`] does, packed into transactions.
 pub(crate) async fn save_many(env: &Env<'_>, layout: &Layout, docs: Vec<(Option<String>, Value)>) -> Answers<Saved> {
     let named: Vec<String> = docs.iter().map(|(k, _)| k.clone().unwrap_or_default()).collect();
-    within_deadline(env, layout, &named, true, save_now(env, layout, docs)).await
+    within_deadline(env, "save_many", layout, &named, true, save_now(env, layout, docs)).await
 }
 
 async fn save_now(env: &Env<'_>, layout: &Layout, docs: Vec<(Option<String>, Value)>) -> Answers<Saved> {
@@ -186,7 +186,7 @@ async fn save_now(env: &Env<'_>, layout: &Layout, docs: Vec<(Option<String>, Val
 /// Deletes the objects keyed `keys` as [`delete`] does (`NotFound` for a
 /// key with no object), packed into transactions.
 pub(crate) async fn delete_many(env: &Env<'_>, layout: &Layout, keys: &[String]) -> Answers<()> {
-    within_deadline(env, layout, keys, true, delete_now(env, layout, keys)).await
+    within_deadline(env, "delete_many", layout, keys, true, delete_now(env, layout, keys)).await
 }
 
 async fn delete_now(env: &Env<'_>, layout: &Layout, keys: &[String]) -> Answers<()> {
@@ -348,14 +348,15 @@ fn transactions(packs: Vec<Pack>) -> Vec<Vec<Pack>> {
 /// object not yet answered gets the `Timeout`.
 async fn within_deadline<T>(
     env: &Env<'_>,
+    name: &'static str,
     layout: &Layout,
     keys: &[String],
     writes: bool,
     call: impl std::future::Future<Output = Answers<T>>,
 ) -> Answers<T> {
-    match bounded(env, layout, None, writes, async { Ok(call.await) }).await {
-        Ok(answers) => answers,
-        Err(e) => keys.iter().map(|k| Err(e.for_key(k))).collect(),
+    match operation(env, name, layout, None, writes, async { Ok(call.await) }).await {
+        Ok(answers) => answers.into_iter().map(|answer| answer.map_err(|e| e.redact(env.keys))).collect(),
+        Err(e) => keys.iter().map(|k| Err(e.for_key(k).redact(env.keys))).collect(),
     }
 }
 

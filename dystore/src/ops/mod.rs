@@ -63,12 +63,69 @@ pub(crate) struct Env<'a> {
     pub(crate) region: Option<&'a str>,
     /// How long one call may take.
     pub(crate) deadline: Option<std::time::Duration>,
+    /// The client's totals, where an operation's usage adds up.
+    pub(crate) meter: &'a std::sync::Arc<crate::usage::Meter>,
+    /// How keys appear in errors and spans.
+    pub(crate) keys: &'a crate::error::KeyDisplay,
 }
 
-/// Runs the call `call` on the object keyed `key` within the env's
-/// deadline; past it, `Timeout`, saying whether writes may have been sent
-/// (`writes`).
-pub(crate) async fn bounded<T>(
+/// Runs the operation `name` (`call`, on the object keyed `key` of
+/// `layout`, or on many objects with `None`) as every operation runs: in a
+/// `tracing` span named `dystore` with the operation, table and key (as the
+/// client shows keys) and, once done, the requests sent, the retries, the
+/// capacity units consumed and the outcome; under a usage meter that adds
+/// up into the client's totals; within the env's deadline (past it,
+/// `Timeout`, saying whether writes may have been sent: `writes`); and
+/// with the keys of its error shown as the client asks.
+pub(crate) async fn operation<T>(
+    env: &Env<'_>,
+    name: &'static str,
+    layout: &Layout,
+    key: Option<&str>,
+    writes: bool,
+    call: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    use tracing::Instrument;
+    use tracing::field::Empty;
+    // On the heap: operations nest (a typed call around a dynamic one, a
+    // call on many objects around single ones), and their futures would
+    // otherwise hold each other, over 100 KB deep in a debug build.
+    let call = Box::pin(call);
+    // Inside another operation (a typed call, a call on many objects),
+    // this one is part of it: its span, its usage.
+    if crate::usage::in_operation() {
+        return within_deadline(env, layout, key, writes, call).await.map_err(|e| e.redact(env.keys));
+    }
+    let span = tracing::info_span!(
+        "dystore",
+        operation = name,
+        table = %layout.table,
+        key = Empty,
+        requests = Empty,
+        retries = Empty,
+        read_units = Empty,
+        write_units = Empty,
+        outcome = Empty,
+    );
+    if let Some(shown) = key.and_then(|k| env.keys.show(k)) {
+        span.record("key", shown.as_str());
+    }
+    let parent = crate::usage::current().unwrap_or_else(|| env.meter.clone());
+    let (result, usage) =
+        crate::usage::metered(parent, true, within_deadline(env, layout, key, writes, call)).instrument(span.clone()).await;
+    let units = usage.consumed.total();
+    span.record("requests", usage.requests);
+    span.record("retries", usage.retries);
+    span.record("read_units", units.read);
+    span.record("write_units", units.write);
+    match &result {
+        Ok(_) => span.record("outcome", "ok"),
+        Err(e) => span.record("outcome", tracing::field::debug(e.kind())),
+    };
+    result.map_err(|e| e.redact(env.keys))
+}
+
+async fn within_deadline<T>(
     env: &Env<'_>,
     layout: &Layout,
     key: Option<&str>,

@@ -6,7 +6,7 @@
 use super::staged::{self, Draft, Stage};
 use super::stale::{ItemKey, entry_items};
 use super::transact::fits_one_transaction;
-use super::{Env, RACE_ATTEMPTS, backend_error, bounded, check_key, conflict, key_item, read_root};
+use super::{Env, RACE_ATTEMPTS, backend_error, check_key, conflict, key_item, operation, read_root};
 use crate::backend::{BackendError, Backoff, Expr, Item, Write};
 use crate::chunk;
 use crate::codec::{Codec, Site};
@@ -40,7 +40,7 @@ pub(crate) struct Saved {
 /// guard fails. A save that does not fit one transaction is staged.
 pub(crate) async fn save(env: &Env<'_>, layout: &Layout, doc: Value, key: Option<String>, when: When<'_>) -> Result<Saved> {
     let named = key.clone();
-    bounded(env, layout, named.as_deref(), true, save_now(env, layout, doc, key, when)).await
+    operation(env, "save", layout, named.as_deref(), true, save_now(env, layout, doc, key, when)).await
 }
 
 async fn save_now(env: &Env<'_>, layout: &Layout, doc: Value, key: Option<String>, when: When<'_>) -> Result<Saved> {

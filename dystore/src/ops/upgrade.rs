@@ -7,7 +7,7 @@ use super::legacy::read_legacy;
 use super::save::save_over_legacy;
 use super::staged::{finish_record, read_record, upgrade_record_key};
 use super::stale::clean;
-use super::{Env, backend_error, bounded, check_key, key_item, not_found};
+use super::{Env, backend_error, check_key, key_item, not_found, operation};
 use crate::backend::Get;
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::legacy::{is_legacy_meta, legacy_shard_path, unchanged};
@@ -35,7 +35,7 @@ pub(crate) async fn upgrade(
     key: &str,
     transform: impl FnOnce(Map<String, Value>) -> Result<Value>,
 ) -> Result<Upgrade> {
-    bounded(env, layout, Some(key), true, upgrade_now(env, layout, key, transform)).await
+    operation(env, "upgrade", layout, Some(key), true, upgrade_now(env, layout, key, transform)).await
 }
 
 async fn upgrade_now(
