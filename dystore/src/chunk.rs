@@ -260,20 +260,23 @@ pub(crate) fn chunked_leaves(
     use crate::shard::{Holder, holder};
     // A damaged or forged root must not make a read ask for (or allocate
     // keys for) more chunks than an object within the limit can have.
+    if let Some((path, recorded)) = chunks.iter().find(|(_, r)| r.n == 0 || r.n > MAX_CHUNKS) {
+        return Err(Error::new(ErrorKind::Format, format!("a large leaf records {} chunk items", recorded.n)).with_path(path.clone()));
+    }
     let total: usize = chunks.values().map(|r| r.n).sum();
     if total > MAX_CHUNKS + chunks.len() {
         return Err(Error::new(
             ErrorKind::Format,
-            format!("the root records {total} chunk items, more than an object within dystore's limit of {} MiB has", MAX_OBJECT_BYTES >> 20),
+            format!(
+                "the root records {total} chunk items, more than an object within dystore's limit of {} MiB has",
+                MAX_OBJECT_BYTES >> 20
+            ),
         ));
     }
     chunks
         .iter()
         .map(|(path, recorded)| {
             let bad = || Error::new(ErrorKind::Format, "a large leaf's recorded path leads nowhere").with_path(path.clone());
-            if recorded.n == 0 || recorded.n > MAX_CHUNKS {
-                return Err(Error::new(ErrorKind::Format, format!("a large leaf records {} chunk items", recorded.n)).with_path(path.clone()));
-            }
             let full = crate::path::parse_plain_only(path, "a large leaf's path").map_err(|_| bad())?;
             let Holder::Item { node, base, rest, .. } = holder(node, keys, &full)? else { return Err(bad()) };
             let leaf_key = keys.at(&full);

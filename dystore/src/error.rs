@@ -113,6 +113,9 @@ struct Inner {
     may_have_changed: bool,
     /// Keys were shown as a [`KeyDisplay`] asks (done once).
     redacted: bool,
+    /// The call may succeed made again unchanged, whatever its kind (an
+    /// unconditional write that kept losing races).
+    retryable: bool,
 }
 
 impl Error {
@@ -130,6 +133,7 @@ impl Error {
             undone: Vec::new(),
             may_have_changed: false,
             redacted: false,
+            retryable: false,
         }))
     }
 
@@ -184,11 +188,19 @@ impl Error {
     }
 
     /// Whether the same call, made again unchanged (later), may succeed:
-    /// throttling, an unavailable service, a passed deadline, or a read that
-    /// kept catching saves in progress. A `Conflict` is not: the object
-    /// must be read again first.
+    /// throttling, an unavailable service, a passed deadline, a read that
+    /// kept catching saves in progress, or an unconditional save or delete
+    /// that kept losing races with other writers until the retry deadline.
+    /// Any other `Conflict` is not: the object must be read again first.
     pub fn is_retryable(&self) -> bool {
-        matches!(self.0.kind, ErrorKind::Throttled | ErrorKind::Unavailable | ErrorKind::Timeout | ErrorKind::Inconsistent)
+        self.0.retryable
+            || matches!(self.0.kind, ErrorKind::Throttled | ErrorKind::Unavailable | ErrorKind::Timeout | ErrorKind::Inconsistent)
+    }
+
+    /// Marks the error worth retrying unchanged (see [`is_retryable`](Self::is_retryable)).
+    pub(crate) fn retry_unchanged(mut self) -> Self {
+        self.0.retryable = true;
+        self
     }
 
     /// The DynamoDB operation whose failure ended the call (`"TransactWriteItems"`,
@@ -264,8 +276,8 @@ impl Error {
     }
 
     /// The same failure told of the object keyed `key`, for calls on many
-    /// objects where one request failed for all of them (without the cause,
-    /// which is not `Clone`).
+    /// objects where one request failed for all of them: without the cause
+    /// (not `Clone`), and with only this object's items left undone.
     pub(crate) fn for_key(&self, key: &str) -> Self {
         let inner = &self.0;
         Error(Box::new(Inner {
@@ -277,9 +289,19 @@ impl Error {
             key_id: inner.key_id.clone(),
             source: None,
             retries: inner.retries.clone(),
-            undone: Vec::new(),
+            // Of the work left undone, this object's items: its root, and
+            // its shard and chunk items (keyed `<key>#...`).
+            undone: inner
+                .undone
+                .iter()
+                .filter(|item| {
+                    item.split_once('/').is_some_and(|(_, k)| k == key || k.strip_prefix(key).is_some_and(|r| r.starts_with('#')))
+                })
+                .cloned()
+                .collect(),
             may_have_changed: inner.may_have_changed,
             redacted: inner.redacted,
+            retryable: inner.retryable,
         }))
     }
 

@@ -31,6 +31,35 @@
 //! The storage format, the request count of every operation and the
 //! decisions a user will notice are written down in `docs/FORMAT.md`.
 //!
+//! # Which API do I use
+//!
+//! | you have | one object | many objects | one path of an object |
+//! |---|---|---|---|
+//! | a Rust struct (`#[derive(DyObject)]`) | [`Client::save`], [`Client::load`], [`Client::delete`] | [`Client::save_many`], [`Client::load_many`], [`Client::delete_many`], [`Client::list`] | [`Client::read_path`], [`Client::write_path`] (checked against the type) |
+//! | JSON documents, shape known at run time ([`Store`]) | [`Objects::write_with_key`], [`Objects::read`], [`Objects::delete`] | [`Objects::write_many`], [`Objects::read_many`], [`Objects::delete_many`], [`Objects::list`], [`Objects::keys`] | [`Objects::read_path`], [`Objects::write_path`] |
+//!
+//! - **Typed or dynamic.** Typed when the shape is known at compile time:
+//!   misuse of a mark is a compile error, a path that the type has no
+//!   place for is refused before any request. Dynamic for documents whose
+//!   shape is data (tooling, migrations); [`Objects::read_raw`] reads
+//!   ciphertexts as stored.
+//! - **Writers that meet.** [`Client::save`] is unconditional (last writer
+//!   wins). [`Client::create`] / [`Objects::create_with_key`] insert only;
+//!   [`Client::load_versioned`] + [`Client::save_versioned`] (or
+//!   [`Objects::write_path_versioned`]) write only if nobody wrote since;
+//!   [`Client::update`] / [`Objects::update`] retry a read-modify-write under
+//!   contention.
+//! - **Single or many.** The `_many` calls pack objects into as few
+//!   requests as DynamoDB's limits allow and answer per object; a loop of
+//!   single calls costs one request per object. [`Objects::list`] streams a
+//!   whole table a page at a time.
+//! - **What it cost.** [`Client::measure`] gives the requests and capacity
+//!   units of any piece of work; [`Client::usage`] the client's totals;
+//!   every operation is a `tracing` span named `dystore`.
+//! - **Old data.** Tables written by the Python package dynamo-store 0.6
+//!   read in place; [`Client::upgrade_table`] rewrites them in format 1
+//!   (`docs/MIGRATING.md`); [`rotate`] re-encrypts a table under new keys.
+//!
 //! # Features
 //!
 //! - `embedded` (default): the in-process engine (dynoxide on SQLite),

@@ -58,16 +58,19 @@ impl<'a> Objects<'a> {
     }
 
     /// Writes `doc` as a new object; returns its key (the loader's, else a
-    /// UUID v4). One TransactWriteItems request (two requests if the layout
-    /// has list shards: the stored list lengths are read first so that no
-    /// element of a shorter list stays behind).
+    /// UUID v4). One TransactWriteItems request, a PutItem when the object
+    /// is one item (two requests if the layout has list shards: the stored
+    /// list lengths are read first so that no element of a shorter list
+    /// stays behind). The write is unconditional.
     ///
     /// # Errors
     ///
     /// `InvalidDocument` (not an object, a shard holding a non-object, a
     /// field named like the key attribute), `ItemTooLarge` (naming the
     /// table and the largest part; nothing is written), `TableNotFound`,
-    /// `InvalidTableName`.
+    /// `InvalidTableName`; `Conflict` only if other writers kept winning
+    /// races on the key until the retry deadline (then
+    /// [`Error::is_retryable`](crate::Error::is_retryable) is true).
     pub async fn write(&self, doc: Value) -> Result<String> {
         Ok(ops::save(&self.env, self.layout, doc, None, When::Always).await?.key)
     }

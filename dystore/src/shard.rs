@@ -96,7 +96,7 @@ fn split_object<'a>(
 }
 
 /// DynamoDB's limit on a partition key value, in bytes.
-const MAX_KEY_BYTES: usize = 2048;
+pub(crate) const MAX_KEY_BYTES: usize = 2048;
 
 /// Refuses, before any request, a root key whose shard items outside lists
 /// (the ones every operation names from the layout alone) would have keys

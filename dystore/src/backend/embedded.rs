@@ -3,7 +3,10 @@
 //!
 //! dynoxide's calls are synchronous and take microseconds (a mutex and an
 //! SQLite statement), so they run on the caller's task rather than on a
-//! blocking thread: the hop would cost more than the call.
+//! blocking thread: the hop would cost more than the call. Each request
+//! first yields to the runtime once, as a network request would, so that a
+//! call's deadline (`tokio::time::timeout`) and other tasks get their turn
+//! between requests.
 
 use super::{Backend, BackendError, BatchGetOutput, Expr, Get, Item, Page, Query, Scan, TableInfo, TableKeys, Write};
 use crate::usage;
@@ -192,12 +195,14 @@ fn page(items: Option<Vec<dx::Item>>, last: Option<HashMap<String, dx::Attribute
 #[async_trait]
 impl Backend for Embedded {
     async fn get(&self, get: Get) -> Result<Option<Item>, BackendError> {
+        tokio::task::yield_now().await;
         let response = self.db.get_item(get_request(get)).map_err(map_err)?;
         record(&response.consumed_capacity, true);
         Ok(response.item.map(from_dx_item))
     }
 
     async fn batch_get(&self, keys: Vec<TableKeys>) -> Result<BatchGetOutput, BackendError> {
+        tokio::task::yield_now().await;
         let request_items = keys
             .into_iter()
             .map(|t| {
@@ -230,6 +235,7 @@ impl Backend for Embedded {
     }
 
     async fn write(&self, write: Write) -> Result<(), BackendError> {
+        tokio::task::yield_now().await;
         match write {
             Write::Put { table, item, condition } => {
                 let (condition_expression, names, values) = cond(condition);
@@ -283,6 +289,7 @@ impl Backend for Embedded {
     }
 
     async fn transact_write(&self, writes: Vec<Write>) -> Result<(), BackendError> {
+        tokio::task::yield_now().await;
         let request = twi::TransactWriteItemsRequest {
             transact_items: writes.into_iter().map(transact_item).collect(),
             return_consumed_capacity: total(),
@@ -294,6 +301,7 @@ impl Backend for Embedded {
     }
 
     async fn transact_get(&self, gets: Vec<Get>) -> Result<Vec<Option<Item>>, BackendError> {
+        tokio::task::yield_now().await;
         let transact_items = gets
             .into_iter()
             .map(|g| {
@@ -315,6 +323,7 @@ impl Backend for Embedded {
     }
 
     async fn query(&self, q: Query) -> Result<Page, BackendError> {
+        tokio::task::yield_now().await;
         let request = query::QueryRequest {
             table_name: q.table,
             key_condition_expression: Some(q.key_condition.text),
@@ -333,6 +342,7 @@ impl Backend for Embedded {
     }
 
     async fn scan(&self, s: Scan) -> Result<Page, BackendError> {
+        tokio::task::yield_now().await;
         let request = scan::ScanRequest {
             table_name: s.table,
             limit: s.limit.map(|l| l as usize),
@@ -349,6 +359,7 @@ impl Backend for Embedded {
     }
 
     async fn create_table(&self, table: &str, key: &str) -> Result<(), BackendError> {
+        tokio::task::yield_now().await;
         let request = create_table::CreateTableRequest {
             table_name: table.to_owned(),
             key_schema: vec![dx::KeySchemaElement { attribute_name: key.to_owned(), key_type: dx::KeyType::HASH }],
@@ -363,6 +374,7 @@ impl Backend for Embedded {
     }
 
     async fn describe_table(&self, table: &str) -> Result<Option<TableInfo>, BackendError> {
+        tokio::task::yield_now().await;
         let request = describe_table::DescribeTableRequest { table_name: table.to_owned() };
         let t = match self.db.describe_table(request).map_err(map_err) {
             Ok(response) => response.table,

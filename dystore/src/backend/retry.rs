@@ -53,7 +53,7 @@ pub(crate) struct Backoff {
 
 impl Backoff {
     pub(crate) fn new(policy: RetryPolicy) -> Self {
-        Backoff { policy, started: Instant::now(), next: policy.first_backoff, jitter: false }
+        Backoff { policy, started: Instant::now(), next: policy.first_backoff.min(policy.max_backoff), jitter: false }
     }
 
     /// A backoff whose waits are jittered.
@@ -63,12 +63,14 @@ impl Backoff {
 
     /// Sleeps before the next attempt; `false` once the deadline has passed.
     pub(crate) async fn wait(&mut self) -> bool {
-        if self.started.elapsed() + self.next > self.policy.deadline {
+        // Saturating: a policy of `Duration::MAX` means "never give up",
+        // not an overflow.
+        if self.started.elapsed().saturating_add(self.next) > self.policy.deadline {
             return false;
         }
         let wait = if self.jitter { self.next.mul_f64(0.5 + 0.5 * unit_random()) } else { self.next };
         tokio::time::sleep(wait).await;
-        self.next = (self.next * 2).min(self.policy.max_backoff);
+        self.next = self.next.saturating_mul(2).min(self.policy.max_backoff);
         true
     }
 }
@@ -129,6 +131,9 @@ impl Retrying {
                 Err(e) => e,
                 ok => return ok,
             };
+            // A write that timed out or met a 5xx may have been applied,
+            // the last attempt's included.
+            retries.maybe_applied |= writes && matches!(e, BackendError::Unavailable(_));
             let again = retryable(&e) && {
                 // Names the request and the kind of failure, never its
                 // message (which may quote keys or values).
@@ -147,8 +152,6 @@ impl Retrying {
                     e
                 });
             }
-            // A write that timed out or met a 5xx may have been applied.
-            retries.maybe_applied |= writes && matches!(e, BackendError::Unavailable(_));
         }
     }
 }

@@ -23,15 +23,18 @@ pub(crate) async fn batch_get_all(
     // (two references of a dynamo-store 0.6 object to one item).
     let mut seen = std::collections::HashSet::new();
     let keys: Vec<(String, String, String)> = keys.iter().filter(|(t, _, k)| seen.insert((t, k))).cloned().collect();
-    for chunk in keys.chunks(BATCH_GET_KEYS) {
-        let key_names: HashMap<&str, &str> = chunk.iter().map(|(t, k, _)| (t.as_str(), k.as_str())).collect();
+    let key_name_of = |table: &str| keys.iter().find(|(t, _, _)| t == table).map(|(_, k, _)| k.as_str()).unwrap_or_default();
+    let chunks: Vec<&[(String, String, String)]> = keys.chunks(BATCH_GET_KEYS).collect();
+    for (n, chunk) in chunks.iter().enumerate() {
         let mut pending = group(chunk);
         let mut backoff = Backoff::new(policy);
+        let mut attempts = 0;
         while !pending.is_empty() {
+            attempts += 1;
             let first_table = pending[0].table.clone();
             let out = backend.batch_get(pending.clone()).await.map_err(|e| backend_error(e, &first_table))?;
             for (table, items) in out.items {
-                let key_name = key_names.get(table.as_str()).copied().unwrap_or_default();
+                let key_name = key_name_of(&table);
                 for item in items {
                     if let Some(AttributeValue::S(key)) = item.get(key_name) {
                         found.insert((table.clone(), key.clone()), item);
@@ -40,19 +43,21 @@ pub(crate) async fn batch_get_all(
             }
             pending = out.unprocessed;
             if !pending.is_empty() && !backoff.wait().await {
-                let undone: Vec<String> = pending
-                    .iter()
-                    .flat_map(|t| {
-                        let key_name = key_names.get(t.table.as_str()).copied().unwrap_or_default();
-                        t.keys.iter().filter_map(move |k| match k.get(key_name) {
-                            Some(AttributeValue::S(key)) => Some(format!("{}/{key}", t.table)),
-                            _ => None,
-                        })
+                // Undone: the keys still unprocessed, and those of the
+                // requests not sent.
+                let unprocessed = pending.iter().flat_map(|t| {
+                    let key_name = key_name_of(&t.table);
+                    t.keys.iter().filter_map(move |k| match k.get(key_name) {
+                        Some(AttributeValue::S(key)) => Some(format!("{}/{key}", t.table)),
+                        _ => None,
                     })
-                    .collect();
+                });
+                let unsent = chunks[n + 1..].iter().flat_map(|c| c.iter()).map(|(t, _, k)| format!("{t}/{k}"));
+                let retries = crate::backend::Retries { request: crate::backend::op::BATCH_GET_ITEM, attempts, maybe_applied: false };
                 return Err(Error::new(ErrorKind::Throttled, "keys stayed unprocessed past the retry deadline")
                     .with_table(pending[0].table.clone())
-                    .with_undone(undone));
+                    .with_retries(Some(retries))
+                    .with_undone(unprocessed.chain(unsent).collect()));
             }
         }
     }

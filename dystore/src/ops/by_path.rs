@@ -41,19 +41,30 @@ async fn read_path_now(env: &Env<'_>, layout: &Layout, key: &str, path: &str) ->
     // Deterministic keys first; an object saved in several transactions
     // has keys carrying its write id, which its root gives.
     let at = PathRead { env, resolved: &resolved, layout, key, path, plain: &plain };
+    let mut missing = None;
     match at.read(Keys::plain(key)).await? {
         Some(Read::Found(found)) => return Ok(found),
-        Some(Read::Keyed(meta)) => {
-            if let Some(Read::Found(found)) = at.read(meta.keys(key)).await? {
-                return Ok(found);
-            }
-        }
+        Some(Read::Keyed(meta)) => match at.read(meta.keys(key)).await? {
+            Some(Read::Found(found)) => return Ok(found),
+            Some(Read::NoShardItem { table, base }) => missing = Some((table, base)),
+            _ => {}
+        },
+        Some(Read::NoShardItem { table, base }) => missing = Some((table, base)),
         Some(Read::Elsewhere) | None => {}
     }
     // The path spans items, or the object is stored in another shape than
-    // `layout`'s: read it whole, by the shape recorded in its root.
-    let loaded = load(env, layout, key, true, false).await?;
-    Ok(plain.find(&Value::Object(loaded.body)).into_iter().cloned().collect())
+    // `layout`'s, or a shard item was missing: read it whole, by the shape
+    // recorded in its root.
+    let doc = Value::Object(load(env, layout, key, true, false).await?.body);
+    if let Some((table, base)) = missing
+        && base.find(&doc).is_none_or(Value::is_null)
+    {
+        return Err(Error::new(ErrorKind::MissingShard, "the object has no shard here")
+            .with_table(table)
+            .with_key(key)
+            .with_path(base.to_string()));
+    }
+    Ok(plain.find(&doc).into_iter().cloned().collect())
 }
 
 /// One read_path request's fixed inputs.
@@ -127,6 +138,9 @@ enum Read {
     Keyed(Box<RootMeta>),
     /// The object is stored in another shape than the one tried.
     Elsewhere,
+    /// The item of the shard at `base` (in `table`) was absent while the
+    /// root was there: absent from the object, or a read that raced a save.
+    NoShardItem { table: String, base: PlainPath },
 }
 
 /// One GetItem with a projection on the item holding the path.
@@ -155,7 +169,10 @@ async fn read_in_item(env: &Env<'_>, rules: &Rules, root_layout: &Layout, root_k
             Ok(None) => Err(not_found(root_layout, root_key)),
             Ok(Some(meta)) if shape_of(&meta.layout) != shape_of(root_layout) => Ok(Read::Elsewhere),
             Ok(Some(meta)) if meta.keyed => Ok(Read::Keyed(Box::new(meta))),
-            Ok(Some(_)) => Err(no_shard_here(layout, root_key, at.base)),
+            // The shard item was not there a request ago; the root that is
+            // there now may be of a save or delete that raced this read.
+            // The whole read, which sees one version, says.
+            Ok(Some(_)) => Ok(Read::NoShardItem { table: layout.table.to_string(), base: at.base.clone() }),
         };
     };
     let meta = item.remove(META);

@@ -5,7 +5,7 @@
 use super::save::send_one;
 use super::stale::{ItemKey, clean, entry_items};
 use super::transact::fits_one_transaction;
-use super::{Env, RACE_ATTEMPTS, check_key, conflict, key_item, not_found, operation, read_root};
+use super::{Env, check_key, conflict, key_item, not_found, operation, read_root};
 use crate::backend::{Backoff, Write};
 use crate::error::Result;
 use crate::format::{self, Guard, Keys, META, Root, RootMeta, Stale, token, tombstone_meta};
@@ -41,7 +41,9 @@ async fn delete_now(env: &Env<'_>, layout: &Layout, key: &str, expect: Option<&s
     let mut backoff = Backoff::new(env.policy);
     // Whether an attempt that failed may have deleted the object after all.
     let mut maybe_deleted = false;
-    for _ in 0..RACE_ATTEMPTS {
+    // Until the retry policy's deadline: an unconditional write that keeps
+    // losing races is worth going on with.
+    loop {
         let old = match read_first {
             true => match read_root(env, layout, key).await? {
                 Some(Root::Object(meta)) => Some(meta),
@@ -81,14 +83,13 @@ async fn delete_now(env: &Env<'_>, layout: &Layout, key: &str, expect: Option<&s
             Err(e) if e.is_conflict() => {
                 maybe_deleted |= e.object_may_have_changed();
                 if read_first && !backoff.wait().await {
-                    return Err(e);
+                    return Err(if expect.is_none() { e.retry_unchanged() } else { e });
                 }
                 read_first = true;
             }
             Err(e) => return Err(e),
         }
     }
-    Err(conflict(layout, key))
 }
 
 /// The writes of a delete packed with others, guarded as the first attempt

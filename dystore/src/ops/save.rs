@@ -6,7 +6,7 @@
 use super::staged::{self, Draft, Stage};
 use super::stale::{ItemKey, entry_items};
 use super::transact::fits_one_transaction;
-use super::{Env, RACE_ATTEMPTS, backend_error, check_key, conflict, key_item, operation, read_root};
+use super::{Env, backend_error, check_key, conflict, key_item, operation, read_root};
 use crate::backend::{BackendError, Backoff, Expr, Item, Write};
 use crate::chunk;
 use crate::codec::{Codec, Site};
@@ -55,7 +55,9 @@ async fn save_now(env: &Env<'_>, layout: &Layout, doc: Value, key: Option<String
 
     let mut read_first = resolved.root.has_lists();
     let mut backoff = Backoff::new(env.policy);
-    for _ in 0..RACE_ATTEMPTS {
+    // Until the retry policy's deadline: an unconditional write that keeps
+    // losing races is worth going on with.
+    loop {
         let old = if read_first { read_root(env, layout, &key).await? } else { None };
         // An attempt that timed out was applied after all, and its retry
         // then failed its guard: the stored revision is this save's own.
@@ -106,14 +108,13 @@ async fn save_now(env: &Env<'_>, layout: &Layout, doc: Value, key: Option<String
                     });
                 }
                 if read_first && !backoff.wait().await {
-                    return Err(e);
+                    return Err(if matches!(when, When::Always) { e.retry_unchanged() } else { e });
                 }
                 read_first = true;
             }
             Err(e) => return Err(e),
         }
     }
-    Err(conflict(layout, &key))
 }
 
 /// A save that [`save_many`](super::many::save_many) can pack with others.
@@ -287,6 +288,20 @@ pub(super) fn encode_items(
         let mut own_chunks = BTreeMap::new();
         for leaf in chunk::spill(&mut item, &part.path, &[]) {
             let leaf_key = keys.at(&leaf.path);
+            let last_key = chunk::chunk_key(&leaf_key, leaf.pieces.len().saturating_sub(1));
+            if last_key.len() > crate::shard::MAX_KEY_BYTES {
+                return Err(Error::new(
+                    ErrorKind::InvalidKey,
+                    format!(
+                        "the leaf is too large for its item, and its chunk items' keys (root key, `#`, path, `#c`, index) would be {} bytes, over DynamoDB's {}: shorten the key or the names on the path",
+                        last_key.len(),
+                        crate::shard::MAX_KEY_BYTES
+                    ),
+                )
+                .with_table(part_layout.table.as_ref())
+                .with_key(key)
+                .with_path(leaf.path.to_string()));
+            }
             own_chunks.insert(leaf.path.to_string(), leaf.recorded.clone());
             for (i, piece) in leaf.pieces.into_iter().enumerate() {
                 let chunk: Item = [
@@ -370,6 +385,19 @@ fn check_size(layout: &Layout, base: &PlainPath, key: &str, item: &Item) -> Resu
         return Ok(());
     }
     let largest = item.iter().max_by_key(|(k, v)| k.len() + size(v)).map(|(k, _)| k.clone()).unwrap_or_default();
+    if largest == META {
+        // The records of leaves moved to chunk items (or of shards) fill
+        // the item: the remedy is a shard for part of the document.
+        return Err(Error::new(
+            ErrorKind::ItemTooLarge,
+            format!(
+                "the item would be {total} bytes, over DynamoDB's {MAX_ITEM_BYTES}, its metadata being the largest part: too many leaves were too large for the item (each moved to chunk items is recorded there); make part of the document a shard"
+            ),
+        )
+        .with_table(layout.table.as_ref())
+        .with_key(key)
+        .with_path(base.to_string()));
+    }
     Err(Error::new(
         ErrorKind::ItemTooLarge,
         format!("the item would be {total} bytes, over DynamoDB's {MAX_ITEM_BYTES}; make its largest part a shard"),

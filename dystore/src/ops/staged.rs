@@ -132,7 +132,15 @@ pub(crate) struct Stage<'a> {
 pub(crate) async fn save(env: &Env<'_>, layout: &Layout, key: &str, draft: &Draft, stage: Stage<'_>) -> Result<()> {
     let write_id = draft.meta.write_id.as_str();
     let pending = draft.meta.as_stale();
-    let owed = stage.old.map(|o| o.stale().clone()).unwrap_or_default();
+    let mut owed = stage.old.map(|o| o.stale().clone()).unwrap_or_default();
+    // What earlier saves left owed (among it, the items of attempts that
+    // crashed) is deleted first, so that attempts crashing again and again
+    // do not pile entries up in the root until it outgrows its item.
+    if let Some(old) = stage.old.filter(|_| !owed.is_empty())
+        && clean(env, layout, key, old.revision(), &owed).await.is_ok()
+    {
+        owed.clear();
+    }
 
     // 1. The root records the save as pending, under a fresh revision.
     let staging = token();
