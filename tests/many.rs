@@ -323,7 +323,64 @@ async fn typed_listing(target: Target) {
     assert!(db.delete_many::<Account, _>(accounts.iter().map(|a| &a.id)).await.iter().all(Result::is_ok));
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DyObject)]
+#[dystore(table = "dystore_many_Order", key = "ID")]
+struct Order {
+    #[dystore(pk)]
+    id: String,
+    total: u32,
+}
+
+/// A batch across types: one answer per operation in order, each type
+/// packed, a key named twice refused, a missing object `NotFound`.
+async fn batches_across_types(target: Target) {
+    let keyring = dystore::Keyring::new().with_key("k", dystore::Key::new([7u8; 32]).unwrap()).default_key("k");
+    let (db, requests) = client(target).await.with_loader(keyring).counted();
+    db.create_tables::<Account>().await.unwrap();
+    db.create_tables::<Order>().await.unwrap();
+    let p = uuid::Uuid::new_v4().simple().to_string();
+    let account = |i: i64| Account { id: format!("{p}-a{i}"), profile: Profile { email: format!("b{i}@example.com") }, balance: i };
+    let order = |i: u32| Order { id: format!("{p}-o{i}"), total: i };
+    db.save(&order(9)).await.unwrap();
+    requests.reset();
+    let mut batch = db.batch();
+    for i in 0..9 {
+        batch = batch.save(&account(i)).save(&order(i as u32));
+    }
+    let answers = batch
+        .save(&account(9))
+        .delete::<Order>(format!("{p}-o9"))
+        .delete::<Order>(format!("{p}-nobody"))
+        .save(&order(20))
+        .delete::<Order>(format!("{p}-o20"))
+        .save(&Account { id: String::new(), ..account(0) })
+        .run()
+        .await;
+    assert_eq!(answers.len(), 24);
+    for i in 0..9 {
+        assert_eq!(answers[2 * i].as_ref().unwrap(), &format!("{p}-a{i}"));
+        assert_eq!(answers[2 * i + 1].as_ref().unwrap(), &format!("{p}-o{i}"));
+    }
+    assert_eq!(answers[18].as_ref().unwrap(), &format!("{p}-a9"));
+    assert_eq!(answers[19].as_ref().unwrap(), &format!("{p}-o9"));
+    assert!(answers[20].as_ref().is_err_and(dystore::Error::is_not_found));
+    for i in [21, 22] {
+        assert_eq!(answers[i].as_ref().unwrap_err().kind(), ErrorKind::InvalidKey, "o20 named twice");
+    }
+    assert_eq!(answers[23].as_ref().unwrap_err().kind(), ErrorKind::InvalidKey, "an empty pk");
+    // Accounts (20 items) in one transaction, orders' 9 puts in one and
+    // their 2 deletes in one, which the missing order's failed condition
+    // cancels: the other delete goes again, the missing one alone.
+    assert!(requests.get(op::TRANSACT_WRITE_ITEMS) <= 4, "{:?}", requests.snapshot());
+    let loaded: Vec<Account> =
+        db.load_many::<Account, _>((0..10).map(|i| format!("{p}-a{i}"))).await.into_iter().map(Result::unwrap).collect();
+    assert_eq!(loaded, (0..10).map(account).collect::<Vec<_>>());
+    assert!(db.load::<Order>(&format!("{p}-o9")).await.unwrap_err().is_not_found());
+    assert!(db.load::<Order>(&format!("{p}-o20")).await.unwrap_err().is_not_found());
+}
+
 conformance!(
+    batches_across_types,
     listing_yields_every_object_once,
     typed_listing,
     thousand_small_objects_take_ten_requests_each_way,

@@ -51,7 +51,8 @@
 //!   contention.
 //! - **Single or many.** The `_many` calls pack objects into as few
 //!   requests as DynamoDB's limits allow and answer per object; a loop of
-//!   single calls costs one request per object. [`Objects::list`] streams a
+//!   single calls costs one request per object. [`Client::batch`] runs saves
+//!   and deletes of several types together. [`Objects::list`] streams a
 //!   whole table a page at a time.
 //! - **What it cost.** [`Client::measure`] gives the requests and capacity
 //!   units of any piece of work; [`Client::usage`] the client's totals;
@@ -93,6 +94,7 @@
 //! - [`rotate`]: key rotation over a whole root table (plan, rotate, verify), with its lease, checkpoints and capacity budget.
 
 pub mod backend;
+mod batch;
 mod chunk;
 mod client;
 mod codec;
@@ -116,6 +118,7 @@ pub mod usage;
 mod value;
 
 pub use backend::RetryPolicy;
+pub use batch::Batch;
 pub use client::{Client, DEFAULT_DEADLINE};
 pub use crypto::{Context, Key, KeyId};
 pub use error::{Error, ErrorKind, KeyDisplay, Result};

@@ -539,7 +539,7 @@ fn is_pk_path<T: DyObject>(path: &str) -> bool {
 
 /// As [`to_document`], refusing an empty `pk` field: `save` and `create`
 /// store an object under its key, and generating one is `save_new`'s.
-fn keyed_document<T: DyObject>(obj: &T) -> Result<(Value, Option<String>)> {
+pub(crate) fn keyed_document<T: DyObject>(obj: &T) -> Result<(Value, Option<String>)> {
     let (doc, key) = to_document::<T>(obj)?;
     if let (Some(field), None) = (T::PK_FIELD, &key) {
         return Err(Error::new(
