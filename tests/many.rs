@@ -400,3 +400,112 @@ fn many_is_send() {
     let store = Store::new("t", "ID");
     send(async move { db.store(&store).read_many(["a"]).await });
 }
+
+/// What a call on many objects does to any mix of keys (repeated, absent,
+/// invalid) and documents, against a model: each answer is what the single
+/// call would say, a key named twice is refused without a write, and the
+/// stored objects are the model's after every call.
+mod model {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+
+    #[derive(Debug, Clone)]
+    enum Call {
+        Write(Vec<(String, i64)>),
+        Delete(Vec<String>),
+        Read(Vec<String>),
+    }
+
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof![8 => "k[0-5]", 1 => Just(String::new()), 1 => Just("bad#$key".to_owned())]
+    }
+
+    fn call() -> impl Strategy<Value = Call> {
+        prop_oneof![
+            proptest::collection::vec((key(), 0i64..100), 0..8).prop_map(Call::Write),
+            proptest::collection::vec(key(), 0..8).prop_map(Call::Delete),
+            proptest::collection::vec(key(), 0..8).prop_map(Call::Read),
+        ]
+    }
+
+    fn repeated(keys: &[&String]) -> impl Fn(&str) -> bool {
+        let mut count: HashMap<String, usize> = HashMap::new();
+        for k in keys {
+            *count.entry((*k).clone()).or_default() += 1;
+        }
+        move |k| count.get(k).is_some_and(|n| *n > 1)
+    }
+
+    fn valid(key: &str) -> bool {
+        !key.is_empty() && !key.contains("#$")
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+        #[test]
+        fn many_calls_agree_with_a_model(calls in proptest::collection::vec(call(), 1..8), sharded in any::<bool>()) {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async {
+                let db = Client::memory().unwrap();
+                let store = if sharded { people() } else { Store::new("Model", "ID") };
+                let objects = db.store(&store);
+                objects.create_tables().await.unwrap();
+                let doc = |n: i64| if sharded { let mut d = person(); d["n"] = json!(n); d } else { json!({"n": n}) };
+                let mut model: HashMap<String, i64> = HashMap::new();
+                for call in calls {
+                    match call {
+                        Call::Write(entries) => {
+                            let keys: Vec<&String> = entries.iter().map(|(k, _)| k).filter(|k| valid(k)).collect();
+                            let twice = repeated(&keys);
+                            let answers = objects.write_many(entries.iter().map(|(k, n)| (k.clone(), doc(*n)))).await;
+                            for ((k, n), answer) in entries.iter().zip(answers) {
+                                match answer {
+                                    Ok(()) => {
+                                        prop_assert!(valid(k) && !twice(k));
+                                        model.insert(k.clone(), *n);
+                                    }
+                                    Err(e) => prop_assert!(e.kind() == ErrorKind::InvalidKey && (!valid(k) || twice(k)), "{e}"),
+                                }
+                            }
+                        }
+                        Call::Delete(keys) => {
+                            let valid_keys: Vec<&String> = keys.iter().filter(|k| valid(k)).collect();
+                            let twice = repeated(&valid_keys);
+                            let answers = objects.delete_many(&keys).await;
+                            for (k, answer) in keys.iter().zip(answers) {
+                                match answer {
+                                    Ok(()) => prop_assert!(model.remove(k).is_some() && !twice(k)),
+                                    Err(e) if e.kind() == ErrorKind::NotFound => prop_assert!(!model.contains_key(k) && !twice(k)),
+                                    Err(e) => prop_assert!(e.kind() == ErrorKind::InvalidKey && (!valid(k) || twice(k)), "{e}"),
+                                }
+                            }
+                        }
+                        Call::Read(keys) => {
+                            let answers = objects.read_many(&keys).await;
+                            for (k, answer) in keys.iter().zip(answers) {
+                                match (answer, model.get(k)) {
+                                    (Ok(found), Some(n)) => prop_assert!(common::same_json(&found, &doc(*n))),
+                                    (Err(e), None) if valid(k) => prop_assert_eq!(e.kind(), ErrorKind::NotFound),
+                                    (Err(e), None) => prop_assert_eq!(e.kind(), ErrorKind::InvalidKey),
+                                    (answer, expected) => prop_assert!(false, "{k}: {answer:?} where the model has {expected:?}"),
+                                }
+                            }
+                        }
+                    }
+                }
+                // The stored objects are the model's.
+                let mut listed: Vec<(String, Value)> = futures_util::TryStreamExt::try_collect(objects.list()).await.unwrap();
+                listed.sort_by(|a, b| a.0.cmp(&b.0));
+                let mut expected: Vec<(String, i64)> = model.into_iter().collect();
+                expected.sort();
+                prop_assert_eq!(listed.len(), expected.len());
+                for ((k, found), (ek, n)) in listed.iter().zip(&expected) {
+                    prop_assert_eq!(k, ek);
+                    prop_assert!(common::same_json(found, &doc(*n)));
+                }
+                Ok(())
+            })?;
+        }
+    }
+}

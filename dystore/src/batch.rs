@@ -122,17 +122,15 @@ impl<'c> Batch<'c> {
                 Entry::Delete(key) => groups[at].2.push((i, key)),
             }
         }
-        let runs = groups.into_iter().map(|(layout, saves, deletes)| {
-            async move {
-                let (save_at, docs): (Vec<usize>, Vec<(Option<String>, Value)>) =
-                    saves.into_iter().map(|(i, key, doc)| (i, (key, doc))).unzip();
-                let (delete_at, keys): (Vec<usize>, Vec<String>) = deletes.into_iter().unzip();
-                let saved = if docs.is_empty() { Vec::new() } else { ops::save_many(&env, layout, docs).await };
-                let deleted = if keys.is_empty() { Vec::new() } else { ops::delete_many(&env, layout, &keys).await };
-                let saved = save_at.into_iter().zip(saved.into_iter().map(|r| r.map(|s| s.key)));
-                let deleted = delete_at.into_iter().zip(deleted.into_iter().zip(keys).map(|(r, key)| r.map(|()| key)));
-                saved.chain(deleted).collect::<Vec<_>>()
-            }
+        let runs = groups.into_iter().map(|(layout, saves, deletes)| async move {
+            let (save_at, docs): (Vec<usize>, Vec<(Option<String>, Value)>) =
+                saves.into_iter().map(|(i, key, doc)| (i, (key, doc))).unzip();
+            let (delete_at, keys): (Vec<usize>, Vec<String>) = deletes.into_iter().unzip();
+            let saved = if docs.is_empty() { Vec::new() } else { ops::save_many(&env, layout, docs).await };
+            let deleted = if keys.is_empty() { Vec::new() } else { ops::delete_many(&env, layout, &keys).await };
+            let saved = save_at.into_iter().zip(saved.into_iter().map(|r| r.map(|s| s.key)));
+            let deleted = delete_at.into_iter().zip(deleted.into_iter().zip(keys).map(|(r, key)| r.map(|()| key)));
+            saved.chain(deleted).collect::<Vec<_>>()
         });
         for (i, answer) in join_all(runs).await.into_iter().flatten() {
             answers[i] = Some(answer);
