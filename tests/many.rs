@@ -238,7 +238,12 @@ async fn faults_are_retried(target: Target) {
     for r in read {
         common::assert_same_json(&r.unwrap(), &person());
     }
+    // Deletes whose answers are lost (applied, then retried) still say Ok.
+    let deleted = objects.delete_many(&keys).await;
+    assert!(deleted.iter().all(Result::is_ok), "{:?}", deleted.iter().find(|r| r.is_err()));
+    assert!(objects.read_many(&keys).await.iter().all(|r| r.as_ref().is_err_and(dystore::Error::is_not_found)));
     assert!(injected.total() > 0 && injected.unprocessed_keys() > 0, "faults were injected");
+    assert!(injected.faults(Fault::AppliedTimeout) > 0);
 }
 
 /// Listing: every object once, nothing else of the root table (chunk
@@ -379,7 +384,23 @@ async fn batches_across_types(target: Target) {
     assert!(db.load::<Order>(&format!("{p}-o20")).await.unwrap_err().is_not_found());
 }
 
+/// A packed delete applied with its answer lost: the retry finds the
+/// objects gone, and each still answers `Ok`, as a single delete would.
+async fn a_packed_delete_whose_answer_was_lost(target: Target) {
+    let db = client(target).await;
+    let store = people();
+    db.store(&store).create_tables().await.unwrap();
+    let keys: Vec<String> = (0..10).map(|i| format!("d{i}")).collect();
+    assert!(db.store(&store).write_many(keys.iter().map(|k| (k.clone(), person()))).await.iter().all(Result::is_ok));
+    let (faulty, injected) = db.clone().faulty(FaultPlan::seeded(6).fail_request(1, Fault::AppliedTimeout));
+    let deleted = faulty.store(&store).delete_many(&keys).await;
+    assert_eq!(injected.faults(Fault::AppliedTimeout), 1);
+    assert!(deleted.iter().all(Result::is_ok), "{deleted:?}");
+    assert!(db.store(&store).read_many(&keys).await.iter().all(|r| r.as_ref().is_err_and(dystore::Error::is_not_found)));
+}
+
 conformance!(
+    a_packed_delete_whose_answer_was_lost,
     batches_across_types,
     listing_yields_every_object_once,
     typed_listing,

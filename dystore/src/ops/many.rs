@@ -172,7 +172,7 @@ async fn save_now(env: &Env<'_>, layout: &Layout, docs: Vec<(Option<String>, Val
     for (i, revision) in done {
         answers[i] = Some(Ok(Saved { key: keys[i].clone(), revision }));
     }
-    alone.extend(rest.into_iter().filter_map(|i| kept[i].take().map(|doc| (i, doc))));
+    alone.extend(rest.into_iter().filter_map(|(i, _)| kept[i].take().map(|doc| (i, doc))));
     let saves = stream::iter(alone).map(|(i, doc)| {
         let key = keys[i].clone();
         async move { (i, save(env, layout, doc, Some(key), When::Always).await) }
@@ -201,7 +201,7 @@ async fn delete_now(env: &Env<'_>, layout: &Layout, keys: &[String]) -> Answers<
         match delete::packable(&resolved, layout, key) {
             Err(e) => answers[i] = Some(Err(e)),
             Ok(Some(writes)) => packed.push(Pack { index: i, writes, revision: String::new() }),
-            Ok(None) => alone.push((i, ())),
+            Ok(None) => alone.push((i, false)),
         }
     }
     refuse_repeated(layout, keys, &mut answers, &mut packed, &mut alone);
@@ -209,8 +209,14 @@ async fn delete_now(env: &Env<'_>, layout: &Layout, keys: &[String]) -> Answers<
     for (i, _) in done {
         answers[i] = Some(Ok(()));
     }
-    alone.extend(rest.into_iter().map(|i| (i, ())));
-    let deletes = stream::iter(alone).map(|(i, ())| async move { (i, delete(env, layout, &keys[i], None).await) });
+    alone.extend(rest);
+    let deletes = stream::iter(alone).map(|(i, maybe_deleted)| async move {
+        match delete(env, layout, &keys[i], None).await {
+            // An attempt of its packed delete was applied, its answer lost.
+            Err(e) if maybe_deleted && e.is_not_found() => (i, Ok(())),
+            deleted => (i, deleted),
+        }
+    });
     for (i, deleted) in deletes.buffer_unordered(PARALLEL_REQUESTS).collect::<Vec<_>>().await {
         answers[i] = Some(deleted);
     }
@@ -258,15 +264,16 @@ fn refuse_repeated<T, A>(
 /// and 4 MB, several in flight. Returns the objects written (index,
 /// revision) and those to do alone: an object whose own condition failed
 /// (the single operation reads what is stored and decides), or one whose
-/// transaction kept being cancelled for others. An object whose request
-/// failed otherwise gets the error.
+/// transaction kept being cancelled for others, each with whether an
+/// attempt of its writes may have been applied (a lost answer). An object
+/// whose request failed otherwise gets the error.
 async fn write_packed<T>(
     env: &Env<'_>,
     layout: &Layout,
     keys: &[String],
     mut pending: Vec<Pack>,
     answers: &mut [Option<Result<T>>],
-) -> (Vec<(usize, String)>, Vec<usize>) {
+) -> (Vec<(usize, String)>, Vec<(usize, bool)>) {
     let mut done = Vec::new();
     let mut alone = Vec::new();
     for round in 0..PACK_ROUNDS {
@@ -287,10 +294,14 @@ async fn write_packed<T>(
                 continue;
             };
             match e.split() {
-                (BackendError::ConditionFailed, _) => alone.extend(packs.iter().map(|p| p.index)),
+                (BackendError::ConditionFailed, retries) => {
+                    let maybe = retries.is_some_and(|r| r.maybe_applied);
+                    alone.extend(packs.iter().map(|p| (p.index, maybe)));
+                }
                 (BackendError::TransactionCanceled { reasons }, retries) => {
                     // Which objects' own conditions failed; the others were
                     // not applied and go again.
+                    let maybe = retries.as_ref().is_some_and(|r| r.maybe_applied);
                     let owner: Vec<usize> = packs.iter().enumerate().flat_map(|(n, p)| std::iter::repeat_n(n, p.writes.len())).collect();
                     let failed: HashSet<usize> = cancelled(&reasons, &owner, CONDITION_FAILED).into_iter().collect();
                     if failed.is_empty() && reasons.iter().all(Option::is_none) {
@@ -300,7 +311,7 @@ async fn write_packed<T>(
                     }
                     for (n, p) in packs.into_iter().enumerate() {
                         if failed.contains(&n) || round + 1 == PACK_ROUNDS {
-                            alone.push(p.index);
+                            alone.push((p.index, maybe));
                         } else {
                             pending.push(p);
                         }
@@ -313,7 +324,7 @@ async fn write_packed<T>(
             }
         }
     }
-    alone.extend(pending.into_iter().map(|p| p.index));
+    alone.extend(pending.into_iter().map(|p| (p.index, false)));
     (done, alone)
 }
 
