@@ -258,16 +258,7 @@ impl Client {
     /// [`Objects::write_path`](crate::Objects::write_path) takes any path and value.
     pub async fn write_path<T: DyObject>(&self, key: &str, path: &str, value: Value) -> Result<()> {
         let call = async {
-            if is_pk_path::<T>(path) {
-                return Err(Error::new(
-                    ErrorKind::InvalidPath,
-                    "the `pk` field is the object's key; save the object under another key instead",
-                )
-                .with_table(T::layout().table.as_ref())
-                .with_key(key)
-                .with_path(path));
-            }
-            check_fit::<T>(key, path, Some(&value))?;
+            check_writable::<T>(key, path, &value)?;
             self.objects(T::layout()).write_path(key, path, value).await
         };
         self.operation("write_path", T::layout(), Some(key), true, call).await
@@ -283,16 +274,7 @@ impl Client {
     /// those of [`write_path`](Self::write_path).
     pub async fn write_path_versioned<T: DyObject>(&self, read: &Versioned<T>, path: &str, value: Value) -> Result<String> {
         let call = async {
-            if is_pk_path::<T>(path) {
-                return Err(Error::new(
-                    ErrorKind::InvalidPath,
-                    "the `pk` field is the object's key; save the object under another key instead",
-                )
-                .with_table(T::layout().table.as_ref())
-                .with_key(read.key.as_str())
-                .with_path(path));
-            }
-            check_fit::<T>(&read.key, path, Some(&value))?;
+            check_writable::<T>(&read.key, path, &value)?;
             self.objects(T::layout()).write_path_versioned(read, path, value).await
         };
         self.operation("write_path_versioned", T::layout(), Some(&read.key), true, call).await
@@ -438,6 +420,19 @@ impl Client {
         let call = async { self.objects(T::layout()).delete_versioned(obj).await };
         self.operation("delete_versioned", T::layout(), Some(&obj.key), true, call).await
     }
+}
+
+/// Refuses, before any request, a path write that would break `T`: the
+/// `pk` field (the key, not an attribute), a path `T` has no place for, a
+/// value that does not fit the field's type.
+fn check_writable<T: DyObject>(key: &str, path: &str, value: &Value) -> Result<()> {
+    if is_pk_path::<T>(path) {
+        return Err(Error::new(ErrorKind::InvalidPath, "the `pk` field is the object's key; save the object under another key instead")
+            .with_table(T::layout().table.as_ref())
+            .with_key(key)
+            .with_path(path));
+    }
+    check_fit::<T>(key, path, Some(value))
 }
 
 /// Refuses, before any request, a path `T` has no place for
