@@ -246,6 +246,16 @@ async fn errors_keep_personal_keys_out(db: &Client, key: &str) -> Vec<dystore::E
     objects.write_with_key(key, json!({"s": {"x": 1}})).await.unwrap();
     errors.push(objects.create_with_key(key, json!({})).await.unwrap_err());
     errors.push(objects.write_many([(key, json!({})), (key, json!({}))]).await.remove(0).unwrap_err());
+    // A call on many objects stopped by its deadline, and a listing that
+    // meets an object it cannot read.
+    let hurried = db.clone().with_deadline(Some(std::time::Duration::ZERO));
+    errors.push(hurried.store(&store).read_many([key]).await.remove(0).unwrap_err());
+    db.store(&Store::new("dystore_usage_Listed", "ID")).create_tables().await.unwrap();
+    let marked = Store::new("dystore_usage_Listed", "ID").encrypt("$.secret");
+    let keyring = dystore::Keyring::new().with_key("k", dystore::Key::new([3u8; 32]).unwrap()).default_key("k");
+    db.clone().with_loader(keyring).store(&marked).write_with_key(key, json!({"secret": "s"})).await.unwrap();
+    let listed: Vec<_> = futures_util::StreamExt::collect(db.store(&marked).list()).await;
+    errors.extend(listed.into_iter().filter_map(Result::err));
     let typed = Store::new("dystore_usage_Patient", "ID");
     db.store(&typed).create_tables().await.unwrap();
     db.store(&typed).write_with_key(key, json!({"diagnosis": 5})).await.unwrap();

@@ -300,7 +300,9 @@ impl Error {
                 .cloned()
                 .collect(),
             may_have_changed: inner.may_have_changed,
-            redacted: inner.redacted,
+            // The key set here is as given: it is shown as the client asks
+            // by the next `redact`.
+            redacted: false,
             retryable: inner.retryable,
         }))
     }

@@ -96,11 +96,9 @@ pub(crate) fn objects<'a>(
             match listing.next_page().await? {
                 Ok(keys) => {
                     let loaded = load_many(&listing.env, listing.layout, &keys).await;
-                    ready.extend(keys.into_iter().zip(loaded).map(|(key, loaded)| match loaded {
-                        Ok(loaded) => Ok((key, loaded)),
-                        Err(e) if e.key().is_none() => Err(e.with_key(key)),
-                        Err(e) => Err(e),
-                    }));
+                    // Each error names its object already, as the client
+                    // shows keys.
+                    ready.extend(keys.into_iter().zip(loaded).map(|(key, loaded)| loaded.map(|loaded| (key, loaded))));
                 }
                 Err(e) => return Some((Err(e), (listing, ready))),
             }
