@@ -219,7 +219,7 @@ async fn a_held_lease_exits_3_naming_its_holder_until_forced() {
     let refused = dystore(&["--embedded", db, "--keys", &keys, "rotate", "--table", "People"], &[]);
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert_eq!(code(&refused), 3, "{stderr}");
-    assert!(stderr.contains("`host-7`") && stderr.contains("holds its lease"), "{stderr}");
+    assert!(stderr.contains("another rotation holds the table's lease: owner `host-7` holds it"), "{stderr}");
 
     let forced = dystore(&["--embedded", db, "--keys", &keys, "--json", "rotate", "--table", "People", "--force"], &[]);
     assert_eq!(code(&forced), 0, "{forced:?}");
