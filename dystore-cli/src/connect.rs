@@ -2,12 +2,17 @@
 //! endpoint, or DynamoDB as aws-config finds it.
 
 use crate::opt::Connect;
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use dystore::Client;
 
 /// A client on what `connect` names.
 pub(crate) async fn client(connect: &Connect) -> Result<Client> {
     if let Some(path) = &connect.embedded {
+        // Opening a missing file would create an empty database: a typo
+        // would then look like a table missing, and leave a file behind.
+        if !path.is_file() {
+            bail!("there is no database file at {}: dystore opens an existing dynoxide file, it never creates one", path.display());
+        }
         return Client::open(path).with_context(|| format!("cannot open the database file {}", path.display()));
     }
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());

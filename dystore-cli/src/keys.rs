@@ -51,7 +51,8 @@ struct Rule {
 pub(crate) fn load(path: Option<&Path>) -> Result<Keyring> {
     let (text, source) = match path {
         Some(path) => {
-            (std::fs::read_to_string(path).with_context(|| format!("cannot read the keyring file {}", path.display()))?, "the keyring file")
+            // The path is not repeated: key material given there by mistake stays unprinted.
+            (std::fs::read_to_string(path).context("cannot read the keyring file given with --keys")?, "the keyring file")
         }
         None => match std::env::var(KEYS_VAR) {
             Ok(text) => (text, "DYSTORE_KEYS"),

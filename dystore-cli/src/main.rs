@@ -12,7 +12,10 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let opt = opt::Opt::parse();
+    let opt = match opt::Opt::try_parse() {
+        Ok(opt) => opt,
+        Err(e) => return opt::refused(&e),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => return rotate::fail(opt::EXIT_FAILED, &anyhow::Error::new(e).context("cannot start the async runtime")),

@@ -1,7 +1,10 @@
 //! The command line.
 
+use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
 
 /// Done: nothing failed (and a key id to retire is used by no leaf).
 pub(crate) const EXIT_OK: u8 = 0;
@@ -78,23 +81,23 @@ pub(crate) struct Scope {
     pub(crate) key_name: Option<String>,
 
     /// Parallel scan segments, run side by side (1 to 1,000).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=i64::from(dystore::rotate::MAX_SEGMENTS)))]
+    #[arg(long, default_value_t = 1, value_parser = segments, allow_negative_numbers = true)]
     pub(crate) segments: u32,
 
-    /// At most this many read capacity units per second, on average.
-    #[arg(long, value_name = "RCU")]
+    /// At most this many read capacity units per second, on average (omit for no limit).
+    #[arg(long, value_name = "RCU", value_parser = units_per_second, allow_negative_numbers = true)]
     pub(crate) max_rcu: Option<f64>,
 
-    /// At most this many write capacity units per second, on average.
-    #[arg(long, value_name = "WCU")]
+    /// At most this many write capacity units per second, on average (omit for no limit).
+    #[arg(long, value_name = "WCU", value_parser = units_per_second, allow_negative_numbers = true)]
     pub(crate) max_wcu: Option<f64>,
 
-    /// The window those averages are taken over, in seconds.
-    #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
-    pub(crate) window: f64,
+    /// The longest burst, in seconds (0.1 to 3,600): the limits times this may be spent at once.
+    #[arg(long, default_value = "5", value_name = "SECONDS", value_parser = window, allow_negative_numbers = true)]
+    pub(crate) window: Duration,
 
-    /// Items per Scan page (a rotation checkpoints after each).
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    /// Items per Scan page, 1 to 1,000 (a rotation checkpoints after each).
+    #[arg(long, default_value_t = 100, value_parser = page_size, allow_negative_numbers = true)]
     pub(crate) page_size: u32,
 }
 
@@ -116,8 +119,8 @@ pub(crate) struct RotateOpt {
     #[arg(long)]
     pub(crate) owner: Option<String>,
 
-    /// Seconds the lease lasts unless renewed.
-    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    /// Seconds the lease lasts unless renewed (1 to 86,400).
+    #[arg(long, default_value_t = 60, value_name = "SECONDS", value_parser = lease_ttl, allow_negative_numbers = true)]
     pub(crate) lease_ttl: u64,
 
     /// Take the lease even if another rotation holds it (only for a run known to be dead).
@@ -137,4 +140,131 @@ pub(crate) struct VerifyOpt {
     /// Pass only if no leaf uses this key id any more (the check before destroying the key).
     #[arg(long, value_name = "KEY_ID")]
     pub(crate) retire: Option<String>,
+}
+
+/// The longest lease, in seconds: a day. A crashed run's lease blocks the
+/// table's rotations that long.
+const MAX_LEASE_TTL: u64 = 86_400;
+
+// Value parsers. Their messages never quote the value: it may be key
+// material pasted in the wrong place.
+
+/// `--max-rcu`, `--max-wcu`: a positive, finite rate.
+fn units_per_second(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(units) if units.is_finite() && units > 0.0 => Ok(units),
+        _ => Err("expected a positive number of capacity units per second; omit the flag for no limit".into()),
+    }
+}
+
+/// `--window`: 0.1 to 3,600 seconds.
+fn window(text: &str) -> Result<Duration, String> {
+    match text.trim().parse::<f64>() {
+        Ok(secs) if (0.1..=3600.0).contains(&secs) => Ok(Duration::from_secs_f64(secs)),
+        _ => Err("expected a number of seconds from 0.1 to 3600".into()),
+    }
+}
+
+/// A whole number from `min` to `max`.
+fn whole(text: &str, min: u64, max: u64) -> Result<u64, String> {
+    match text.trim().parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(format!("expected a whole number from {min} to {max}")),
+    }
+}
+
+/// `--segments`: 1 to [`dystore::rotate::MAX_SEGMENTS`].
+fn segments(text: &str) -> Result<u32, String> {
+    whole(text, 1, u64::from(dystore::rotate::MAX_SEGMENTS)).map(|n| n as u32)
+}
+
+/// `--page-size`: 1 to 1,000.
+fn page_size(text: &str) -> Result<u32, String> {
+    whole(text, 1, 1000).map(|n| n as u32)
+}
+
+/// `--lease-ttl`: 1 second to [`MAX_LEASE_TTL`].
+fn lease_ttl(text: &str) -> Result<u64, String> {
+    whole(text, 1, MAX_LEASE_TTL)
+}
+
+/// Prints a command-line error and gives its exit code. An error that
+/// would quote what was typed (an unexpected argument, a bad value) is
+/// printed without it: it may be key material pasted in the wrong place.
+pub(crate) fn refused(e: &clap::Error) -> ExitCode {
+    match quiet(e) {
+        Some(message) => {
+            eprintln!("error: {message}\n\nFor more information, try '--help'.");
+            ExitCode::from(EXIT_USAGE)
+        }
+        // Help, version, missing or conflicting flags: nothing typed is quoted.
+        None => {
+            let _ = e.print();
+            ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(EXIT_USAGE))
+        }
+    }
+}
+
+/// The message for an error that quotes input, without the input.
+fn quiet(e: &clap::Error) -> Option<String> {
+    let context = |kind| match e.get(kind) {
+        Some(ContextValue::String(text)) => Some(text.as_str()),
+        _ => None,
+    };
+    match e.kind() {
+        ErrorKind::UnknownArgument | ErrorKind::InvalidSubcommand => {
+            let typed = context(ContextKind::InvalidArg).or_else(|| context(ContextKind::InvalidSubcommand));
+            Some(match typed.filter(|t| is_flag(t)) {
+                Some(flag) => format!("unexpected argument '{flag}'"),
+                None => "an unexpected argument (not shown: it may be key material; keys go in --keys FILE or DYSTORE_KEYS)".into(),
+            })
+        }
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation | ErrorKind::TooManyValues | ErrorKind::WrongNumberOfValues => {
+            let arg = context(ContextKind::InvalidArg).unwrap_or("an argument");
+            // Our parsers' messages quote nothing; clap's own are left out.
+            let why = match e.kind() {
+                ErrorKind::ValueValidation => std::error::Error::source(e).map(|s| format!(": {s}")).unwrap_or_default(),
+                _ => String::new(),
+            };
+            Some(format!("invalid value for '{arg}' (not shown){why}"))
+        }
+        _ => None,
+    }
+}
+
+/// Whether an unexpected argument is a flag's name (`--frobnicate`), which
+/// is safe to show, rather than a value.
+fn is_flag(typed: &str) -> bool {
+    typed.len() <= 64
+        && typed.strip_prefix('-').is_some_and(|rest| {
+            let name = rest.strip_prefix('-').unwrap_or(rest);
+            name.starts_with(|c: char| c.is_ascii_alphabetic()) && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_number_is_checked_and_never_quoted() {
+        for bad in ["nan", "inf", "-1", "0", "1e400", "AQEBAQEB"] {
+            assert!(units_per_second(bad).is_err(), "{bad}");
+            assert!(!units_per_second(bad).unwrap_err().contains(bad), "{bad}");
+        }
+        assert_eq!(units_per_second("2.5"), Ok(2.5));
+        for bad in ["nan", "inf", "0", "0.05", "3601", "-5"] {
+            assert!(window(bad).is_err(), "{bad}");
+        }
+        assert_eq!(window("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(lease_ttl("18446744073709551").is_err() && lease_ttl("0").is_err());
+        assert_eq!((lease_ttl("86400"), segments("1000"), page_size("1000")), (Ok(86_400), Ok(1000), Ok(1000)));
+        assert!(segments("1001").is_err() && page_size("0").is_err());
+    }
+
+    #[test]
+    fn only_flag_names_are_shown() {
+        assert!(is_flag("--frobnicate") && is_flag("-x"));
+        assert!(!is_flag("AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=") && !is_flag("--keys=AQEB") && !is_flag("-"));
+    }
 }

@@ -2,6 +2,7 @@
 
 use anyhow::Result;
 use dystore::rotate::{KeyUse, Mode, Report};
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 /// Prints `report` on stdout.
@@ -20,7 +21,8 @@ fn human(r: &Report) -> String {
     };
     let secs = r.elapsed.as_secs_f64();
     let rate = if secs > 0.0 { r.objects as f64 / secs } else { 0.0 };
-    let _ = writeln!(out, "{mode} `{}`: {} objects in {secs:.1} s ({rate:.0} objects/s), {} segments", r.table, r.objects, r.segments);
+    let table = printable(&r.table);
+    let _ = writeln!(out, "{mode} `{table}`: {} objects in {secs:.1} s ({rate:.0} objects/s), {} segments", r.objects, r.segments);
     if r.resumed_segments > 0 {
         let _ = writeln!(out, "  resumed {} segments from their checkpoints (objects before them are not counted)", r.resumed_segments);
     }
@@ -32,6 +34,10 @@ fn human(r: &Report) -> String {
         ),
         Mode::Plan | Mode::Verify => writeln!(out, "  stale {}, current {}, skipped {}", r.stale_objects, r.current, r.skipped),
     };
+    if r.owing > 0 {
+        let done = if r.mode == Mode::Rotate { "deleted by this run" } else { "still to delete (a rotation deletes them)" };
+        let _ = writeln!(out, "  objects with items left by an interrupted write: {}, {done}", r.owing);
+    }
     let _ = writeln!(
         out,
         "  {:<20} {:>10} {:>10} {:>10} {:>10}   {:>10} {:>10}",
@@ -41,6 +47,7 @@ fn human(r: &Report) -> String {
     for id in ids {
         let (b, a) = (r.before.get(id).copied().unwrap_or_default(), r.after.get(id).copied().unwrap_or_default());
         let KeyUse { objects, leaves, stale_leaves, legacy_leaves } = b;
+        let id = printable(id);
         let _ = writeln!(
             out,
             "  {id:<20} {objects:>10} {leaves:>10} {stale_leaves:>10} {legacy_leaves:>10}   {:>10} {:>10}",
@@ -54,16 +61,44 @@ fn human(r: &Report) -> String {
             out,
             "    {:?} table `{}` key `{}` path `{}` key id `{}`: {}",
             f.kind,
-            f.table,
-            f.key,
-            f.path.as_deref().unwrap_or("-"),
-            f.key_id.as_deref().unwrap_or("-"),
-            f.message
+            printable(&f.table),
+            printable(if f.key.is_empty() { "-" } else { &f.key }),
+            printable(f.path.as_deref().unwrap_or("-")),
+            printable(f.key_id.as_deref().unwrap_or("-")),
+            printable(&f.message)
         );
     }
     if let Some(retire) = &r.retire {
-        let verdict = if retire.passed { "passed: no leaf uses it" } else { "FAILED: still in use, or not everything could be read" };
-        let _ = writeln!(out, "  retire `{}`: {verdict} ({} leaves in {} objects)", retire.key_id, retire.leaves, retire.objects);
+        let verdict = match retire.passed {
+            true => "passed: no leaf uses it",
+            false if r.objects == 0 && r.failed > 0 => "FAILED: no object was examined",
+            false => "FAILED: still in use, or not everything could be read",
+        };
+        let (id, leaves, objects) = (printable(&retire.key_id), retire.leaves, retire.objects);
+        let _ = writeln!(out, "  retire `{id}`: {verdict} ({leaves} leaves in {objects} objects)");
     }
     out.trim_end().to_owned()
+}
+
+/// `text` with control characters (and the marks that reorder text on a
+/// terminal) escaped, so that a key, key id, path or table read from data
+/// or a file can neither move the cursor, recolour nor fake lines.
+pub(crate) fn printable(text: &str) -> Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    if !text.chars().any(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(text.chars().map(|c| if unsafe_char(c) { c.escape_default().to_string() } else { c.to_string() }).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(printable("k\u{1b}[31mred\nline"), "k\\u{1b}[31mred\\nline");
+        assert_eq!(printable("\u{202e}abc"), "\\u{202e}abc");
+        assert!(matches!(printable("plain ünïcode"), Cow::Borrowed("plain ünïcode")));
+    }
 }

@@ -35,7 +35,8 @@ pub(crate) async fn main(opt: Opt) -> ExitCode {
 
 /// Prints `e` with its causes on stderr and gives `code`.
 pub(crate) fn fail(code: u8, e: &anyhow::Error) -> ExitCode {
-    eprintln!("dystore: {e:#}");
+    // Messages name tables, keys, owners and paths read from data: escaped.
+    eprintln!("dystore: {}", output::printable(&format!("{e:#}")));
     ExitCode::from(code)
 }
 
@@ -63,7 +64,7 @@ async fn run(client: &Client, opt: &Opt) -> Result<Report> {
 }
 
 fn configure<'a>(rotation: Rotation<'a>, scope: &Scope) -> Rotation<'a> {
-    let mut budget = Budget::unlimited().window(Duration::from_secs_f64(scope.window.clamp(0.1, 3600.0)));
+    let mut budget = Budget::unlimited().window(scope.window);
     if let Some(rcu) = scope.max_rcu {
         budget = budget.max_rcu(rcu);
     }

@@ -186,6 +186,111 @@ fn usage_errors_exit_2_and_never_print_a_key() {
     let broken = format!(r#"{{"keys": {{"A": "{}" "#, b64(&A));
     let out = dystore(&["--embedded", db.to_str().unwrap(), "plan", "--table", "T"], &[("DYSTORE_KEYS", broken.as_str())]);
     assert_eq!(code(&out), 2, "{out:?}");
+
+    // Key material where a keyring file or an argument belongs (`dystore`
+    // checks it is printed nowhere).
+    let material = b64(&A);
+    let out = dystore(&["--keys", &material, "plan", "--table", "T"], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(code(&out) == 2 && stderr.contains("cannot read the keyring file given with --keys"), "{stderr}");
+    let out = dystore(&["plan", "--table", "T", &material], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(code(&out) == 2 && stderr.contains("an unexpected argument (not shown"), "{stderr}");
+    let out = dystore(&["plan", "--table", "T", "--frobnicate"], &[]);
+    assert!(code(&out) == 2 && String::from_utf8_lossy(&out.stderr).contains("'--frobnicate'"), "a flag's name is shown: {out:?}");
+}
+
+/// Every number and duration on the command line is checked before
+/// anything runs: a usage error (exit 2) naming the flag, never a panic,
+/// and never a silent "no limit".
+#[test]
+fn numbers_out_of_range_are_usage_errors_naming_the_flag() {
+    let cases: [(&[&str], &str); 10] = [
+        (&["plan", "--table", "T", "--window", "nan"], "--window"),
+        (&["plan", "--table", "T", "--window", "inf"], "--window"),
+        (&["plan", "--table", "T", "--window", "0"], "--window"),
+        (&["rotate", "--table", "T", "--lease-ttl", "18446744073709551"], "--lease-ttl"),
+        (&["rotate", "--table", "T", "--lease-ttl", "0"], "--lease-ttl"),
+        (&["plan", "--table", "T", "--max-wcu", "0"], "--max-wcu"),
+        (&["plan", "--table", "T", "--max-wcu", "-3"], "--max-wcu"),
+        (&["verify", "--table", "T", "--max-rcu", "nan"], "--max-rcu"),
+        (&["verify", "--table", "T", "--max-rcu", "inf"], "--max-rcu"),
+        (&["plan", "--table", "T", "--page-size", "1001"], "--page-size"),
+    ];
+    for (args, flag) in cases {
+        let out = dystore(args, &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(code(&out), 2, "{args:?}: {stderr}");
+        assert!(stderr.contains(&format!("'{flag} ")) && !stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+    let out = dystore(&["plan", "--table", "T", "--max-wcu", "0"], &[]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("omit the flag for no limit"), "{out:?}");
+}
+
+/// A run checks the table and its key attribute before anything else: a
+/// wrong key attribute or a missing table stops it (exit 3) and leaves no
+/// state; a table holding no object (a shard table) fails a verification;
+/// a missing database file is not created.
+#[tokio::test]
+async fn the_wrong_table_or_key_attribute_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("data.db");
+    seed(&Client::open(&file).unwrap().with_loader(ring(&[("A", A)], "A")), "People").await;
+    let keys = write(dir.path(), "keys.json", &keyring_json(&[("A", A), ("B", B)], "B"));
+    let db = file.to_str().unwrap();
+    let run = |rest: &[&str]| dystore(&[&["--embedded", db, "--keys", keys.as_str()][..], rest].concat(), &[]);
+
+    let shard_table = run(&["verify", "--table", "PeopleContacts", "--retire", "A"]);
+    let stdout = String::from_utf8_lossy(&shard_table.stdout);
+    assert_eq!(code(&shard_table), 1, "{stdout}");
+    assert!(stdout.contains("no object was examined") && !stdout.contains("passed"), "{stdout}");
+
+    let wrong_key = run(&["verify", "--table", "People", "--key-name", "NOPE", "--retire", "A"]);
+    let stderr = String::from_utf8_lossy(&wrong_key.stderr);
+    assert_eq!(code(&wrong_key), 3, "{stderr}");
+    assert!(stderr.contains("table schema mismatch: expected partition key `NOPE`"), "{stderr}");
+
+    let missing = run(&["rotate", "--table", "Nope", "--key-name", "ID"]);
+    assert_eq!(code(&missing), 3, "{missing:?}");
+    let state = Client::open(&file).unwrap();
+    let scan = dystore::backend::Scan {
+        table: dystore::rotate::DEFAULT_STATE_TABLE.into(),
+        segment: None,
+        start: None,
+        limit: None,
+        consistent: true,
+    };
+    let left = state.backend().scan(scan).await.map(|page| page.items.len()).unwrap_or(0);
+    assert_eq!(left, 0, "a run over a missing table leaves no state");
+
+    let nowhere = dir.path().join("typo.db");
+    let out = dystore(&["--embedded", nowhere.to_str().unwrap(), "--keys", &keys, "plan", "--table", "People"], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(code(&out) == 3 && stderr.contains("there is no database file at"), "{stderr}");
+    assert!(!nowhere.exists(), "no database file is created");
+}
+
+/// Keys, key ids and paths come from data and files: control characters
+/// in them are printed escaped, never sent to the terminal.
+#[tokio::test]
+async fn control_characters_from_data_are_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("data.db");
+    let (evil_id, evil_key) = ("K\u{1b}[2J", "k\u{1b}[31m\nretire `A`: passed");
+    {
+        let db = Client::open(&file).unwrap().with_loader(ring(&[(evil_id, A)], evil_id));
+        db.store(&store("People")).create_tables().await.unwrap();
+        db.store(&store("People")).write_with_key(evil_key, json!({"name": "n", "contact": {"phone": 1}})).await.unwrap();
+    }
+    let keys = write(dir.path(), "keys.json", &keyring_json(&[(evil_id, A)], evil_id));
+    let only_b = write(dir.path(), "only_b.json", &keyring_json(&[("B", B)], "B"));
+    let db = file.to_str().unwrap();
+    for keys in [&keys, &only_b] {
+        let out = dystore(&["--embedded", db, "--keys", keys, "verify", "--table", "People"], &[]);
+        let printed = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(!printed.contains('\u{1b}') && printed.contains("\\u{1b}"), "{printed}");
+        assert!(!printed.contains("\nretire `A`: passed"), "no line can be faked: {printed}");
+    }
 }
 
 #[tokio::test]
@@ -219,7 +324,7 @@ async fn a_held_lease_exits_3_naming_its_holder_until_forced() {
     let refused = dystore(&["--embedded", db, "--keys", &keys, "rotate", "--table", "People"], &[]);
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert_eq!(code(&refused), 3, "{stderr}");
-    assert!(stderr.contains("`host-7`") && stderr.contains("holds its lease"), "{stderr}");
+    assert!(stderr.contains("another rotation holds the table's lease: owner `host-7` holds it"), "{stderr}");
 
     let forced = dystore(&["--embedded", db, "--keys", &keys, "--json", "rotate", "--table", "People", "--force"], &[]);
     assert_eq!(code(&forced), 0, "{forced:?}");

@@ -90,6 +90,15 @@ pub enum ErrorKind {
     /// The backend refused or failed a request.
     #[error("backend request failed")]
     Backend,
+    /// Another process holds the lease a key rotation of the table needs,
+    /// or took it over from this one (`rotate`).
+    #[error("another rotation holds the table's lease")]
+    LeaseHeld,
+    /// A save, delete or upgrade was interrupted and left items recorded as
+    /// owed deletion; they are deleted by the object's next save or delete,
+    /// a rotation, or `Objects::sweep`.
+    #[error("an interrupted write left items owed deletion")]
+    Unfinished,
 }
 
 /// An error from dystore: a [`ErrorKind`] with the table, key, path and key id

@@ -49,7 +49,7 @@ async fn delete_now(env: &Env<'_>, layout: &Layout, key: &str, expect: Option<&s
                 Some(Root::Object(meta)) => Some(meta),
                 Some(Root::Tombstone { revision, stale }) => {
                     // Gone already; finish what an earlier delete or save left.
-                    finish_tombstone(env, layout, key, &revision, &stale).await;
+                    let _ = finish_tombstone(env, layout, key, &revision, &stale).await;
                     return if maybe_deleted { Ok(()) } else { Err(not_found(layout, key)) };
                 }
                 None if maybe_deleted => return Ok(()),
@@ -145,19 +145,26 @@ async fn staged(env: &Env<'_>, layout: &Layout, key: &str, old: &RootMeta) -> Re
     item.insert(META.to_owned(), to_attr(tombstone_meta(&revision, &owed)));
     let condition = Guard::Revision(&old.revision).condition(&layout.key);
     send_one(env, layout, key, vec![Write::Put { table: layout.table.to_string(), item, condition: Some(condition) }]).await?;
-    finish_tombstone(env, layout, key, &revision, &owed).await;
+    let _ = finish_tombstone(env, layout, key, &revision, &owed).await;
     Ok(())
 }
 
 /// Deletes what a tombstone records, then the tombstone if nothing changed
-/// it meanwhile. Best effort: whatever is left stays recorded for the next
-/// save or delete.
-pub(crate) async fn finish_tombstone(env: &Env<'_>, layout: &Layout, key: &str, revision: &str, owed: &BTreeMap<String, Stale>) {
-    if clean(env, layout, key, revision, owed).await.is_ok() {
-        let condition = Guard::Revision(revision).condition(&layout.key);
-        let _ = env
-            .backend
-            .write(Write::Delete { table: layout.table.to_string(), key: key_item(&layout.key, key), condition: Some(condition) })
-            .await;
+/// it meanwhile. Whatever is left stays recorded for the next save or
+/// delete; the error says why (most callers go on regardless).
+pub(crate) async fn finish_tombstone(
+    env: &Env<'_>,
+    layout: &Layout,
+    key: &str,
+    revision: &str,
+    owed: &BTreeMap<String, Stale>,
+) -> Result<()> {
+    clean(env, layout, key, revision, owed).await?;
+    let condition = Guard::Revision(revision).condition(&layout.key);
+    let delete = Write::Delete { table: layout.table.to_string(), key: key_item(&layout.key, key), condition: Some(condition) };
+    match env.backend.write(delete).await.map_err(|e| e.split()) {
+        // Written again meanwhile: that save owns the key now.
+        Ok(()) | Err((crate::backend::BackendError::ConditionFailed, _)) => Ok(()),
+        Err((e, retries)) => Err(super::backend_error(e, &layout.table).with_key(key).with_retries(retries)),
     }
 }

@@ -29,18 +29,19 @@ mod upgrade;
 pub(crate) use batch::batch_get_all;
 pub(crate) use by_path::{read_path, write_path};
 
-pub(crate) use delete::delete;
+pub(crate) use delete::{delete, finish_tombstone};
 pub(crate) use legacy::places;
 pub(crate) use list::{keys, objects};
 pub(crate) use load::{Loaded, load};
 pub(crate) use many::{delete_many, load_many, save_many};
 pub(crate) use save::{When, save};
-pub(crate) use stale::save_items;
+pub(crate) use staged::upgrade_record_of;
+pub(crate) use stale::{count_items, save_items};
 pub use sweep::SweepReport;
 pub(crate) use sweep::sweep;
-pub(crate) use tables::create_tables;
+pub(crate) use tables::{check_table, create_tables};
 pub use upgrade::{Upgrade, UpgradeReport};
-pub(crate) use upgrade::{upgrade, upgrade_table, upgrade_table_with};
+pub(crate) use upgrade::{sweep_record, upgrade, upgrade_table, upgrade_table_with};
 
 use crate::backend::{Backend, BackendError, Expr, Item, RetryPolicy};
 use crate::error::{Error, ErrorKind, Result};

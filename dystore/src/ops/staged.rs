@@ -359,6 +359,11 @@ pub(crate) fn upgrade_record_key(key: &str) -> String {
     format!("{key}#$upgrade")
 }
 
+/// The key of the object whose upgrade record is keyed `key`, if it is one.
+pub(crate) fn upgrade_record_of(key: &str) -> Option<&str> {
+    key.strip_suffix("#$upgrade")
+}
+
 /// The upgrade record of the object keyed `key`: its revision and the
 /// items it records, if there is one.
 pub(crate) async fn read_record(env: &Env<'_>, layout: &Layout, key: &str) -> Result<Option<(String, BTreeMap<String, Stale>)>> {

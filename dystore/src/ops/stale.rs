@@ -45,6 +45,12 @@ pub(crate) fn entry_items(id: &str, entry: &Stale, root_key: &str) -> Result<Vec
     }
 }
 
+/// How many items `stale` names (an entry whose items cannot be listed
+/// counts as one).
+pub(crate) fn count_items(stale: &BTreeMap<String, Stale>, root_key: &str) -> usize {
+    stale.iter().map(|(id, entry)| entry_items(id, entry, root_key).map_or(1, |items| items.len())).sum()
+}
+
 /// Deletes every item `stale` names, then removes those entries from the
 /// root, whose revision is `revision`.
 ///

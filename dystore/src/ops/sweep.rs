@@ -2,6 +2,7 @@
 //! roots of a layout, and finds shard and chunk items no root accounts for.
 
 use super::delete::finish_tombstone;
+use super::staged::upgrade_record_of;
 use super::stale::clean;
 use super::upgrade::sweep_record;
 use super::{Env, backend_error, key_item, read_root};
@@ -42,7 +43,7 @@ pub(crate) async fn sweep(env: &Env<'_>, layout: &Layout, delete_orphans: bool) 
         if is_legacy_meta(meta) || is_part(meta) {
             continue;
         }
-        if let Some(object) = key.strip_suffix("#$upgrade") {
+        if let Some(object) = upgrade_record_of(key) {
             report.finished += 1;
             if let Err(e) = sweep_record(env, layout, object).await {
                 report.failed.push((key.clone(), e));
@@ -68,7 +69,7 @@ pub(crate) async fn sweep(env: &Env<'_>, layout: &Layout, delete_orphans: bool) 
             }
             Root::Tombstone { revision, stale } => {
                 report.finished += 1;
-                finish_tombstone(env, layout, key, &revision, &stale).await;
+                let _ = finish_tombstone(env, layout, key, &revision, &stale).await;
             }
         }
     }

@@ -65,6 +65,15 @@ async fn ensure(env: &Env<'_>, table: &str, key: &str) -> Result<()> {
     }
 }
 
+/// Checks that `table` exists and is keyed by the string attribute `key`
+/// alone: `TableNotFound`, or `SchemaMismatch` saying what it is keyed by.
+pub(crate) async fn check_table(env: &Env<'_>, table: &str, key: &str) -> Result<()> {
+    match describe(env, table).await? {
+        Some(info) => check_schema(&info, key),
+        None => Err(Error::new(ErrorKind::TableNotFound, "").with_table(table)),
+    }
+}
+
 /// An existing table must be keyed by the string attribute `key` alone.
 fn check_schema(info: &TableInfo, key: &str) -> Result<()> {
     let expected = vec![(key.to_owned(), "HASH".to_owned())];

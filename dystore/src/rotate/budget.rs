@@ -1,7 +1,7 @@
 //! The capacity budget of a rotation: read and write capacity units
 //! estimated for every request by DynamoDB's published item-size rules,
-//! and requests held back while the average over a sliding window would
-//! exceed the budget.
+//! and requests held back so that the units spent never exceed the limit
+//! times the time elapsed plus one window's burst.
 //!
 //! The [`Backend`] trait reports no consumed capacity (neither backend asks
 //! DynamoDB for `ReturnConsumedCapacity`), so units are estimated from the
@@ -14,16 +14,26 @@
 //!   or delete, whose item size is not known to the client, counts as its
 //!   request's size, at least one unit); twice inside a transaction, where
 //!   a condition check counts as a write of one unit.
+//!
+//! The limit is kept as a bucket (DynamoDB's own model): it holds up to the
+//! limit times the window, fills at the limit per second, and every request
+//! takes its units from it, going into debt when it costs more than the
+//! bucket holds; a request waits until the debt it leaves is paid, so one
+//! costing more than a window's allowance waits its cost over the limit. A
+//! write's units are known before it is sent; a read's are taken at their
+//! least before it is sent and the rest when its answer arrives, before the
+//! caller goes on.
 
 use crate::backend::{Backend, BackendError, BatchGetOutput, Get, Item, Page, Query, Scan, TableInfo, TableKeys, Write};
 use crate::value::item_size;
 use async_trait::async_trait;
-use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+// The runtime's clock, so that a paused clock (tests) drives the waits.
+use tokio::time::Instant;
 
 /// The most read and write capacity units per second a rotation may use,
-/// on average over a sliding window.
+/// on average over the run, with bursts of up to one window's worth.
 ///
 /// ```
 /// use dystore::rotate::Budget;
@@ -63,9 +73,11 @@ impl Budget {
         Budget { max_wcu: (units.is_finite() && units > 0.0).then_some(units), ..self }
     }
 
-    /// The window the averages are taken over (at least 100 ms). A longer
-    /// window allows longer bursts; DynamoDB itself keeps up to 300 seconds
-    /// of unused capacity for bursts.
+    /// How long a burst may be (at least 100 ms; default 5 seconds): the
+    /// run may spend the limit times this at once, unused capacity is kept
+    /// for up to this long, and over the run it spends at most the limit
+    /// times its duration plus this burst. DynamoDB itself keeps up to 300
+    /// seconds of unused capacity for bursts.
     pub fn window(self, window: Duration) -> Self {
         Budget { window: window.max(Duration::from_millis(100)), ..self }
     }
@@ -90,27 +102,31 @@ pub struct Units {
     pub wcu: f64,
 }
 
-/// The sliding window of units spent, shared by every segment of a run.
+/// The buckets of a run, shared by every segment.
 #[derive(Debug)]
 pub(crate) struct Meter {
     budget: Budget,
-    state: Mutex<Window>,
+    state: Mutex<Buckets>,
 }
 
-#[derive(Debug, Default)]
-struct Window {
-    /// (when, units) of every request in the window, oldest first.
-    spent: VecDeque<(Instant, Units)>,
-    in_window: Units,
+#[derive(Debug)]
+struct Buckets {
+    /// Units in each bucket (negative: a debt); full at the start.
+    level: Units,
+    /// When `level` was last brought up to date.
+    at: Instant,
     total: Units,
 }
 
 impl Meter {
     pub(crate) fn new(budget: Budget) -> Self {
-        Meter { budget, state: Mutex::new(Window::default()) }
+        let secs = budget.window.as_secs_f64();
+        let full = |limit: Option<f64>| limit.map_or(0.0, |l| l * secs);
+        let level = Units { rcu: full(budget.max_rcu), wcu: full(budget.max_wcu) };
+        Meter { budget, state: Mutex::new(Buckets { level, at: Instant::now(), total: Units::default() }) }
     }
 
-    fn state(&self) -> MutexGuard<'_, Window> {
+    fn state(&self) -> MutexGuard<'_, Buckets> {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
@@ -119,42 +135,33 @@ impl Meter {
         self.state().total
     }
 
-    fn record(&self, units: Units) {
-        let mut state = self.state();
-        state.spent.push_back((Instant::now(), units));
-        state.in_window.rcu += units.rcu;
-        state.in_window.wcu += units.wcu;
-        state.total.rcu += units.rcu;
-        state.total.wcu += units.wcu;
-    }
-
-    /// Waits until the average over the window is under the budget for
-    /// the kind of request about to be sent (reads, writes or both).
-    async fn admit(&self, reads: bool, writes: bool) {
-        loop {
-            let wait = {
-                let mut state = self.state();
-                let now = Instant::now();
-                let window = self.budget.window;
-                while let Some((at, units)) = state.spent.front().copied() {
-                    if now.duration_since(at) < window {
-                        break;
-                    }
-                    state.spent.pop_front();
-                    state.in_window.rcu -= units.rcu;
-                    state.in_window.wcu -= units.wcu;
-                }
-                let secs = window.as_secs_f64();
-                let over = |limit: Option<f64>, spent: f64| limit.is_some_and(|l| spent >= l * secs);
-                let blocked =
-                    (reads && over(self.budget.max_rcu, state.in_window.rcu)) || (writes && over(self.budget.max_wcu, state.in_window.wcu));
-                if !blocked {
-                    return;
-                }
-                // Until the oldest request leaves the window.
-                state.spent.front().map_or(Duration::from_millis(10), |(at, _)| window.saturating_sub(now.duration_since(*at)))
+    /// Takes `units` from the buckets and, when `hold`, waits until the
+    /// debt that leaves (this request's and every earlier one's) is paid.
+    async fn spend(&self, units: Units, hold: bool) {
+        let wait = {
+            let mut state = self.state();
+            let now = Instant::now();
+            let elapsed = now.duration_since(state.at).as_secs_f64();
+            state.at = now;
+            let secs = self.budget.window.as_secs_f64();
+            // Fills at the limit, up to a window's worth; returns the wait
+            // in seconds until it is out of debt after taking `units` (none
+            // for a request that takes nothing from it: reads do not wait
+            // for the writes' debt).
+            let take = |level: &mut f64, limit: Option<f64>, units: f64| {
+                let Some(limit) = limit else { return 0.0 };
+                *level = (*level + limit * elapsed).min(limit * secs) - units;
+                if units > 0.0 { (-*level / limit).max(0.0) } else { 0.0 }
             };
-            tokio::time::sleep(wait.max(Duration::from_millis(1))).await;
+            let rcu = take(&mut state.level.rcu, self.budget.max_rcu, units.rcu);
+            let wcu = take(&mut state.level.wcu, self.budget.max_wcu, units.wcu);
+            state.total.rcu += units.rcu;
+            state.total.wcu += units.wcu;
+            rcu.max(wcu)
+        };
+        if hold && wait > 0.0 {
+            // `wait` is finite: limits are positive and finite, units finite.
+            tokio::time::sleep(Duration::try_from_secs_f64(wait).unwrap_or(Duration::MAX)).await;
         }
     }
 }
@@ -163,11 +170,33 @@ impl Meter {
 pub(crate) struct Metered {
     inner: Arc<dyn Backend>,
     meter: Arc<Meter>,
+    /// Whether requests wait for the budget; the lease's renewals are only
+    /// counted, so that a run held by its budget keeps its lease (the next
+    /// request held pays for them).
+    hold: bool,
 }
 
 impl Metered {
+    /// Requests through `inner`, counted by `meter` and held to its budget.
     pub(crate) fn new(inner: Arc<dyn Backend>, meter: Arc<Meter>) -> Self {
-        Metered { inner, meter }
+        Metered { inner, meter, hold: true }
+    }
+
+    /// Requests through `inner`, counted by `meter` but never held.
+    pub(crate) fn counted(inner: Arc<dyn Backend>, meter: Arc<Meter>) -> Self {
+        Metered { inner, meter, hold: false }
+    }
+
+    /// Spends `units` before a request.
+    async fn before(&self, units: Units) {
+        self.meter.spend(units, self.hold).await;
+    }
+
+    /// Spends what a read cost beyond the `least` taken before it.
+    async fn after_read(&self, rcu: f64, least: f64) {
+        if rcu > least {
+            self.meter.spend(reads(rcu - least), self.hold).await;
+        }
     }
 }
 
@@ -201,60 +230,59 @@ fn writes(wcu: f64) -> Units {
 #[async_trait]
 impl Backend for Metered {
     async fn get(&self, get: Get) -> Result<Option<Item>, BackendError> {
-        self.meter.admit(true, false).await;
+        let least = read_units(0, get.consistent);
+        self.before(reads(least)).await;
         let consistent = get.consistent;
         let out = self.inner.get(get).await?;
-        self.meter.record(reads(read_units(out.as_ref().map_or(0, item_size), consistent)));
+        self.after_read(read_units(out.as_ref().map_or(0, item_size), consistent), least).await;
         Ok(out)
     }
 
     async fn batch_get(&self, keys: Vec<TableKeys>) -> Result<BatchGetOutput, BackendError> {
-        self.meter.admit(true, false).await;
         let consistent = keys.iter().all(|t| t.consistent);
+        let least = read_units(0, consistent);
+        self.before(reads(least)).await;
         let out = self.inner.batch_get(keys).await?;
         let rcu = out.items.values().flatten().map(|item| read_units(item_size(item), consistent)).sum();
-        self.meter.record(reads(rcu));
+        self.after_read(rcu, least).await;
         Ok(out)
     }
 
     async fn write(&self, write: Write) -> Result<(), BackendError> {
-        self.meter.admit(false, true).await;
-        let units = write_units(&write);
-        let out = self.inner.write(write).await;
         // A failed condition consumes the write's units too.
-        self.meter.record(writes(units));
-        out
+        self.before(writes(write_units(&write))).await;
+        self.inner.write(write).await
     }
 
     async fn transact_write(&self, batch: Vec<Write>) -> Result<(), BackendError> {
-        self.meter.admit(false, true).await;
-        let units = 2.0 * batch.iter().map(write_units).sum::<f64>();
-        let out = self.inner.transact_write(batch).await;
-        self.meter.record(writes(units));
-        out
+        self.before(writes(2.0 * batch.iter().map(write_units).sum::<f64>())).await;
+        self.inner.transact_write(batch).await
     }
 
     async fn transact_get(&self, gets: Vec<Get>) -> Result<Vec<Option<Item>>, BackendError> {
-        self.meter.admit(true, false).await;
+        let least = 2.0 * read_units(0, true);
+        self.before(reads(least)).await;
         let out = self.inner.transact_get(gets).await?;
         let rcu = out.iter().map(|item| 2.0 * read_units(item.as_ref().map_or(0, item_size), true)).sum();
-        self.meter.record(reads(rcu));
+        self.after_read(rcu, least).await;
         Ok(out)
     }
 
     async fn query(&self, query: Query) -> Result<Page, BackendError> {
-        self.meter.admit(true, false).await;
+        let least = read_units(0, query.consistent);
+        self.before(reads(least)).await;
         let consistent = query.consistent;
         let page = self.inner.query(query).await?;
-        self.meter.record(reads(page_units(&page, consistent)));
+        self.after_read(page_units(&page, consistent), least).await;
         Ok(page)
     }
 
     async fn scan(&self, scan: Scan) -> Result<Page, BackendError> {
-        self.meter.admit(true, false).await;
+        let least = read_units(0, scan.consistent);
+        self.before(reads(least)).await;
         let consistent = scan.consistent;
         let page = self.inner.scan(scan).await?;
-        self.meter.record(reads(page_units(&page, consistent)));
+        self.after_read(page_units(&page, consistent), least).await;
         Ok(page)
     }
 
@@ -294,15 +322,68 @@ mod tests {
         assert_eq!(write_units(&Write::Put { table: "T".into(), item, condition: None }), 2.0);
     }
 
-    #[tokio::test]
-    async fn requests_wait_while_the_window_is_over_budget() {
-        let meter = Meter::new(Budget::unlimited().max_wcu(10.0).window(Duration::from_millis(300)));
-        meter.record(writes(3.0));
-        let started = Instant::now();
-        meter.admit(true, false).await;
-        assert!(started.elapsed() < Duration::from_millis(100), "reads are not held by the write budget");
-        meter.admit(false, true).await;
-        assert!(started.elapsed() >= Duration::from_millis(250), "a write waits for the window to move on");
-        assert_eq!(meter.total(), writes(3.0));
+    /// A runtime on a paused clock: sleeps advance it at once, so waits
+    /// are measured exactly and take no real time.
+    fn paused() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap()
+    }
+
+    /// The break-test's case: 2 WCU/s over a window of 1 s, rewrites of
+    /// about 8 WCU each. The first takes the window's 2 units and owes the
+    /// rest; each one waits its cost over the limit.
+    #[test]
+    fn a_request_costing_more_than_a_window_waits_its_cost_over_the_limit() {
+        paused().block_on(async {
+            let meter = Meter::new(Budget::unlimited().max_wcu(2.0).window(Duration::from_secs(1)));
+            let started = Instant::now();
+            for _ in 0..40 {
+                meter.spend(writes(8.25), true).await;
+            }
+            let secs = started.elapsed().as_secs_f64();
+            assert_eq!(meter.total(), writes(330.0));
+            assert!((secs - (330.0 - 2.0) / 2.0).abs() < 1e-3, "{secs} s for 330 WCU at 2 WCU/s");
+        });
+    }
+
+    #[test]
+    fn reads_are_not_held_by_the_write_budget_and_the_lease_is_not_held() {
+        paused().block_on(async {
+            let meter = Meter::new(Budget::unlimited().max_wcu(10.0).window(Duration::from_secs(1)));
+            let started = Instant::now();
+            meter.spend(writes(30.0), false).await;
+            meter.spend(reads(1000.0), true).await;
+            assert_eq!(started.elapsed(), Duration::ZERO, "counted, not held");
+            meter.spend(writes(1.0), true).await;
+            assert!((started.elapsed().as_secs_f64() - 2.1).abs() < 1e-3, "the next write pays the debt: {:?}", started.elapsed());
+        });
+    }
+
+    proptest::proptest! {
+        /// Whatever the requests cost, a run never spends more than the
+        /// limit times its duration plus one window; back to back, it
+        /// waits no longer than that needs.
+        #[test]
+        fn units_spent_stay_within_the_limit_plus_one_window(
+            limit in 0.5f64..200.0,
+            window_ms in 100u64..10_000,
+            costs in proptest::collection::vec((0.0f64..500.0, 0u64..3_000), 1..60),
+        ) {
+            paused().block_on(async {
+                let window = Duration::from_millis(window_ms);
+                let meter = Meter::new(Budget::unlimited().max_wcu(limit).window(window));
+                let burst = limit * window.as_secs_f64();
+                let started = Instant::now();
+                let mut idle = 0.0;
+                for (cost, gap_ms) in costs {
+                    tokio::time::sleep(Duration::from_millis(gap_ms)).await;
+                    idle += gap_ms as f64 / 1000.0;
+                    meter.spend(writes(cost), true).await;
+                    let (spent, secs) = (meter.total().wcu, started.elapsed().as_secs_f64());
+                    assert!(spent <= limit * secs + burst + 1e-6, "{spent} units in {secs} s at {limit}/s, burst {burst}");
+                    let needed = ((spent - burst) / limit).max(0.0);
+                    assert!(secs <= needed + idle + 1e-3, "{secs} s for {spent} units: waited too long (needs {needed} s + {idle} s idle)");
+                }
+            });
+        }
     }
 }

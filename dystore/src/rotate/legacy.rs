@@ -79,6 +79,7 @@ pub(crate) async fn read(
         doc: Value::Null,
         leaves: walk.leaves,
         failures: walk.failures,
+        owed: None,
     })
 }
 

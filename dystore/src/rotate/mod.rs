@@ -68,7 +68,7 @@ pub use report::{Failure, KeyUse, LEGACY_NO_KEY_ID, MAX_FAILURES_KEPT, Mode, Pro
 use crate::client::Client;
 use crate::error::{Error, ErrorKind, Result};
 use crate::layout::Layout;
-use crate::ops::Env;
+use crate::ops::{self, Env};
 use crate::store::Store;
 use crate::tree::Resolved;
 use budget::{Meter, Metered};
@@ -173,9 +173,10 @@ impl<'a> Rotation<'a> {
         Rotation { owner: owner.into(), ..self }
     }
 
-    /// How long the lease lasts unless renewed (at least 1 second); a run
-    /// renews it every third of that, and a crashed run's lease expires
-    /// after it.
+    /// How long the lease lasts unless renewed (at least 1 second; its
+    /// expiry saturates, so an immense one never expires); a run renews it
+    /// every third of that, whatever it is waiting for, and a crashed run's
+    /// lease expires after it.
     pub fn lease_ttl(self, ttl: Duration) -> Self {
         Rotation { lease_ttl: ttl.max(Duration::from_secs(1)), ..self }
     }
@@ -203,21 +204,26 @@ impl<'a> Rotation<'a> {
     ///
     /// # Errors
     ///
-    /// An invalid layout; a failure of the scan itself (`TableNotFound`,
-    /// `Throttled` past the retry deadline, `Backend`). Objects that cannot
-    /// be read are in the report's failures.
+    /// An invalid layout; `TableNotFound`; `SchemaMismatch` when the table
+    /// is not keyed by the layout's key attribute (string) alone; a
+    /// failure of the scan itself (`Throttled` past the retry deadline,
+    /// `Backend`). Objects that cannot be read are in the report's
+    /// failures.
     pub async fn plan(&self) -> Result<Report> {
         self.run(Mode::Plan, None).await
     }
 
     /// Rewrites every object that has a stale leaf (see the module docs),
-    /// resuming an interrupted rotation of the same table from its
+    /// or whose root records items owed deletion (which the rewrite, a
+    /// save, deletes; a deleted object's tombstone is finished as a delete
+    /// finishes it), resuming an interrupted rotation of the same table from its
     /// checkpoints; objects that fail are reported and the run goes on.
     ///
     /// # Errors
     ///
-    /// `Conflict` if another rotation holds the table's lease (or takes it
-    /// over while this one runs); `Config` if an interrupted rotation ran
+    /// `LeaseHeld` if another rotation holds the table's lease (or takes it
+    /// over while this one runs); `TableNotFound` or `SchemaMismatch` as
+    /// for [`plan`](Self::plan); `Config` if an interrupted rotation ran
     /// another number of segments (resume with that number, or
     /// [`restart`](Self::restart)) or the state table is the rotated one;
     /// an invalid layout; a failure of the scan or of the state table. The
@@ -229,7 +235,10 @@ impl<'a> Rotation<'a> {
     /// Decrypts every encrypted leaf and reports each failure; with
     /// `retire`, also whether any leaf still uses that key id
     /// ([`Report::retire`]: it passes only with no such leaf and no
-    /// failure). Writes nothing.
+    /// failure). An object whose root records items owed deletion is a
+    /// failure (`Unfinished`: they may hold any key id's ciphertext), and
+    /// so is a scan that found items but no object (`NotFound`: a shard
+    /// table, or another key attribute). Writes nothing.
     ///
     /// # Errors
     ///
@@ -240,25 +249,40 @@ impl<'a> Rotation<'a> {
 
     async fn run(&self, mode: Mode, retire: Option<&str>) -> Result<Report> {
         Resolved::new(&self.layout)?;
+        // The table and its key attribute first: a wrong one is an error,
+        // not an empty report, and leaves no state behind.
+        ops::check_table(&self.client.env(), &self.layout.table, &self.layout.key).await?;
         let meter = Arc::new(Meter::new(self.budget));
         let metered = Metered::new(self.client.shared_backend(), meter.clone());
         let env = Env { backend: &metered, ..self.client.env() };
-        let state = State::new(env, &self.state_table, &self.layout.table, &self.owner, self.lease_ttl);
+        let renewals = Metered::counted(self.client.shared_backend(), meter.clone());
+        let state = State::new(env, &renewals, &self.state_table, &self.layout.table, &self.owner, self.lease_ttl);
         let rotating = mode == Mode::Rotate;
         let checkpoints = if rotating { self.start(&state).await? } else { vec![Checkpoint::default(); self.segments as usize] };
         let mut run = Run::new(env, &self.layout, mode, self.segments);
         run.page_size = self.page_size;
         run.progress = self.progress.as_deref().map(|p| p as run::OnProgress<'_>);
         run.state = rotating.then_some(&state);
-        let outcome = run.segments(checkpoints).await;
         if rotating {
-            match &outcome {
-                Ok(()) => state.finish(self.segments).await?,
+            // The lease is renewed beside the work, whatever it waits for,
+            // until the state is cleared and the lease given back.
+            let work = async {
+                run.segments(checkpoints).await?;
+                state.finish(self.segments).await
+            };
+            let outcome = tokio::select! {
+                biased;
+                outcome = work => outcome,
+                lost = state.keep_renewed() => Err(lost),
+            };
+            if outcome.is_err() {
                 // The checkpoints stay for the next run; the lease need not.
-                Err(_) => drop(state.release().await),
+                drop(state.release().await);
             }
+            outcome?;
+        } else {
+            run.segments(checkpoints).await?;
         }
-        outcome?;
         let mut report = run.finish(retire);
         report.consumed = meter.total();
         Ok(report)

@@ -11,9 +11,9 @@ use crate::backend::Item;
 use crate::chunk::{self, ChunkedLeaf, chunked_leaves};
 use crate::crypto::{self, Context};
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::{self, META, Root, attr_ref};
+use crate::format::{self, META, Root, Stale, attr_ref};
 use crate::layout::Layout;
-use crate::ops::{Env, batch_get_all};
+use crate::ops::{Env, batch_get_all, count_items};
 use crate::path::{PlainPath, Step};
 use crate::rules::Rules;
 use crate::shard::all_shard_keys;
@@ -21,7 +21,7 @@ use crate::tree::{Branch, Node, Resolved};
 use crate::value::to_json;
 use serde_dynamo::AttributeValue;
 use serde_json::{Map, Value};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// One encrypted leaf of a stored object.
 #[derive(Debug, Clone)]
@@ -46,7 +46,8 @@ pub(crate) struct Stored {
     /// The layout to write it back with: the recorded one (the caller's
     /// when it has the same shape, for its encryption marks).
     pub(crate) layout: Layout,
-    /// The encryption marks of `layout`.
+    /// The encryption marks of the caller's layout, whatever the shape
+    /// recorded: they say which paths must hold ciphertext, as for a load.
     pub(crate) rules: Rules,
     /// The document, ciphertexts opened (or `null` where not opened).
     pub(crate) doc: Value,
@@ -54,6 +55,43 @@ pub(crate) struct Stored {
     /// Leaves or places that could not be read; the object must not be
     /// written back.
     pub(crate) failures: Vec<Error>,
+    /// Items the root records as owed deletion, if any.
+    pub(crate) owed: Option<Owed>,
+}
+
+/// Items a root records as owed deletion: left by a save, delete or
+/// upgrade that was interrupted (`docs/FORMAT.md`, "Saves over one
+/// transaction"). They are not part of the object any more, but may hold
+/// ciphertext under any key id until they are deleted.
+#[derive(Debug, Clone)]
+pub(crate) struct Owed {
+    /// The revision of the root (or record) that records them.
+    pub(crate) revision: String,
+    pub(crate) stale: BTreeMap<String, Stale>,
+    /// How many items they are.
+    pub(crate) items: usize,
+}
+
+impl Owed {
+    /// What a root keyed `key` records as owed, if anything.
+    pub(crate) fn of(key: &str, revision: &str, stale: &BTreeMap<String, Stale>) -> Option<Owed> {
+        (!stale.is_empty()).then(|| Owed { revision: revision.to_owned(), stale: stale.clone(), items: count_items(stale, key) })
+    }
+
+    /// The failure a verification reports for them: the key id cannot be
+    /// retired while they may hold its ciphertext.
+    pub(crate) fn error(&self, table: &str, key: &str) -> Error {
+        Error::new(
+            ErrorKind::Unfinished,
+            format!(
+                "{} items are recorded as owed deletion and may hold ciphertext under any key id; \
+                 a rotation deletes them (so does the object's next save or delete, or `Objects::sweep`)",
+                self.items
+            ),
+        )
+        .with_table(table)
+        .with_key(key)
+    }
 }
 
 /// What reading an object gave.
@@ -62,8 +100,8 @@ pub(crate) enum Read {
     /// Items of different saves (a save in progress): read the root again.
     Torn,
     /// A tombstone: the object was deleted, or its first save has not
-    /// finished.
-    Gone,
+    /// finished; with what it records as owed deletion, if anything.
+    Gone(Option<Owed>),
 }
 
 type Fetched = HashMap<(String, String), Item>;
@@ -74,10 +112,16 @@ pub(crate) async fn read(env: &Env<'_>, caller: &Layout, key: &str, mut root: It
     let context = |e: Error| e.with_table(caller.table.as_ref()).with_key(key);
     let meta = root.remove(META).ok_or_else(|| context(Error::new(ErrorKind::Format, format!("the item has no `{META}`"))))?;
     let (_, state) = Root::decode(meta).map_err(context)?;
-    let Some(meta) = state.object() else { return Ok(Read::Gone) };
+    let meta = match state {
+        Root::Object(meta) => meta,
+        Root::Tombstone { revision, stale } => return Ok(Read::Gone(Owed::of(key, &revision, &stale))),
+    };
     let same_shape = format::shape_of(caller) == format::shape_of(&meta.layout);
     let layout = if same_shape { caller.clone() } else { meta.layout.clone() };
     let resolved = Resolved::new(&layout).map_err(context)?;
+    // The caller's marks decide which paths must hold ciphertext, in
+    // whatever shape the object is stored (a load does the same).
+    let rules = if same_shape { resolved.rules.clone() } else { Resolved::new(caller).map_err(context)?.rules };
     let keys = meta.keys(key);
     // Leaves too large for an item are in chunk items, put back before walking.
     let chunked = chunked_leaves(&resolved.root, keys, &meta.chunks).map_err(context)?;
@@ -92,7 +136,7 @@ pub(crate) async fn read(env: &Env<'_>, caller: &Layout, key: &str, mut root: It
         if wanted.is_empty() { Fetched::new() } else { batch_get_all(env.backend, env.policy, &wanted).await.map_err(context)? };
     let mut walk = Walk {
         env,
-        rules: &resolved.rules,
+        rules: &rules,
         root_key: key,
         write_id: &meta.write_id,
         decrypt,
@@ -106,8 +150,9 @@ pub(crate) async fn read(env: &Env<'_>, caller: &Layout, key: &str, mut root: It
     if walk.torn {
         return Ok(Read::Torn);
     }
-    let (leaves, failures, rules) = (walk.leaves, walk.failures, resolved.rules.clone());
+    let (leaves, failures) = (walk.leaves, walk.failures);
     drop(resolved);
+    let owed = Owed::of(key, &meta.revision, &meta.stale);
     Ok(Read::Object(Box::new(Stored {
         key: key.to_owned(),
         revision: Some(meta.revision),
@@ -116,6 +161,7 @@ pub(crate) async fn read(env: &Env<'_>, caller: &Layout, key: &str, mut root: It
         doc: Value::Object(body),
         leaves,
         failures,
+        owed,
     })))
 }
 
@@ -176,7 +222,14 @@ impl Walk<'_> {
     }
 
     /// A shard's place: `null` (no shard), a reference, or a list of them.
+    /// An empty place the caller's marks say is encrypted, where the
+    /// caller's layout has no shard, is a value in clear (as a load sees
+    /// it: the recorded layout may be forged to pass it off as a shard's).
     fn place(&mut self, branch: &Branch<'_>, full: &PlainPath, table: &str, value: AttributeValue) -> Value {
+        let empty = matches!(&value, AttributeValue::Null(_)) || matches!(&value, AttributeValue::L(l) if l.is_empty());
+        if empty && self.rules.encrypts(&full.steps) && !self.rules.is_shard_place(&full.steps) {
+            self.failures.push(clear_at_encrypted(table, self.root_key, full));
+        }
         match value {
             AttributeValue::Null(_) => Value::Null,
             AttributeValue::L(refs) if branch.list => Value::Array(

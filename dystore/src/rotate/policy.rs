@@ -87,8 +87,11 @@ fn no_current_key(stored: &Stored, leaf: &Leaf, path: &str, now: &str) -> Error 
     Error::new(ErrorKind::MissingKey, why).with_table(leaf.table.as_str()).with_key(stored.key.as_str()).with_path(path).with_key_id(now)
 }
 
-/// The caller's loader, but every path in `keep` is encrypted under its
-/// current key id even where the loader would store it in clear.
+/// The caller's loader, but every path in `keep` is encrypted under the
+/// current key id the analysis chose for it, even where the loader would
+/// store it in clear, and whatever marks the layout written with carries
+/// (the caller's marks decided it, also when the object is written back in
+/// its recorded layout, which has none).
 pub(crate) struct Keeping<'a> {
     pub(crate) inner: &'a dyn ConfigLoader,
     pub(crate) keep: &'a HashMap<String, KeyId>,
@@ -100,7 +103,7 @@ impl ConfigLoader for Keeping<'_> {
     }
 
     fn key_for(&self, path: &str, document: &Value) -> Option<KeyId> {
-        self.inner.key_for(path, document).or_else(|| self.keep.get(path).cloned())
+        self.keep.get(path).cloned().or_else(|| self.inner.key_for(path, document))
     }
 
     fn default_key_id(&self) -> Option<KeyId> {
@@ -136,6 +139,7 @@ mod tests {
             doc: Value::Null,
             leaves,
             failures: Vec::new(),
+            owed: None,
         }
     }
 

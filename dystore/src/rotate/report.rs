@@ -129,6 +129,13 @@ pub struct Report {
     /// Items of the root table that are not roots of dystore objects
     /// (shard items of a layout sharing the table, foreign items): skipped.
     pub skipped: u64,
+    /// Objects, deleted objects' tombstones and records of upgrades whose
+    /// root records items owed deletion (left by an interrupted save,
+    /// delete or upgrade, and possibly holding ciphertext under any key
+    /// id): found (plan; verify, where each is also a failure), or whose
+    /// cleanup this run finished (rotate: the object rewritten, the
+    /// tombstone or record finished).
+    pub owing: u64,
     /// Failures, all counted.
     pub failed: u64,
     /// The first [`MAX_FAILURES_KEPT`] failures.
@@ -165,6 +172,7 @@ impl Report {
             conflicts: 0,
             vanished: 0,
             skipped: 0,
+            owing: 0,
             failed: 0,
             failures: Vec::new(),
             before: BTreeMap::new(),

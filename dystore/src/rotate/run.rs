@@ -2,14 +2,14 @@
 //! page, each object read, counted, and (for a rotation) rewritten when a
 //! leaf is stale, on the condition that nobody wrote it since it was read.
 
-use super::object::{self, Read, Stored};
+use super::object::{self, Owed, Read, Stored};
 use super::policy::{Analysis, Keeping, analyse};
 use super::report::{Failure, KeyUse, Mode, Progress, Report, Retire};
 use super::state::{Checkpoint, State};
 use crate::backend::{Backoff, Get, Item, Scan};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::legacy::is_legacy_meta;
-use crate::format::{META, SHARD_KEY_MARK};
+use crate::format::{META, Root, SHARD_KEY_MARK};
 use crate::layout::Layout;
 use crate::ops::{self, Env, Upgrade, When, backend_error, key_item};
 use serde_dynamo::AttributeValue;
@@ -17,7 +17,8 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard};
-use std::time::Instant;
+// The runtime's clock, the budget's: a paused clock (tests) measures the run.
+use tokio::time::Instant;
 
 /// How many times a rewrite that lost to another writer is read and tried
 /// again before the object is reported as failed.
@@ -67,6 +68,18 @@ impl<'a> Run<'a> {
         let elapsed = self.started.elapsed();
         let mut report = self.report.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
         report.elapsed = elapsed;
+        if report.mode == Mode::Verify && report.objects == 0 && report.skipped > 0 {
+            // A shard table, or the wrong key attribute: nothing was checked.
+            let e = Error::new(
+                ErrorKind::NotFound,
+                format!(
+                    "no object was examined: none of the {} items scanned is the root of a dystore object keyed `{}` \
+                     (a shard table, or another key attribute?)",
+                    report.skipped, self.caller.key
+                ),
+            );
+            report.fail(Failure::from_error(&e, &self.caller.table, ""));
+        }
         if let Some(key_id) = retire {
             let uses = report.after.get(key_id).copied().unwrap_or_default();
             let passed = uses.leaves == 0 && report.failed == 0;
@@ -97,9 +110,6 @@ impl<'a> Run<'a> {
             };
             let page = self.env.backend.scan(scan).await.map_err(|e| backend_error(e, &self.caller.table))?;
             for item in page.items {
-                if let Some(state) = self.state {
-                    state.renew_if_due().await?;
-                }
                 self.object(item).await;
                 self.tick();
             }
@@ -123,12 +133,15 @@ impl<'a> Run<'a> {
     /// One item of the root table.
     async fn object(&self, root: Item) {
         let key = match root.get(self.caller.key.as_ref()) {
-            Some(AttributeValue::S(key)) if !key.contains(SHARD_KEY_MARK) && root.contains_key(META) => key.clone(),
-            _ => {
-                self.report().skipped += 1;
-                return;
-            }
+            Some(AttributeValue::S(key)) if root.contains_key(META) => key.clone(),
+            _ => return self.report().skipped += 1,
         };
+        if let Some(object) = ops::upgrade_record_of(&key) {
+            return self.record(object, &root).await;
+        }
+        if key.contains(SHARD_KEY_MARK) {
+            return self.report().skipped += 1;
+        }
         self.report().objects += 1;
         match self.mode {
             Mode::Rotate => self.rotate(&key, root).await,
@@ -136,20 +149,67 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// Reads the object keyed `key` whose root was read as `root`; `None`
-    /// if it was deleted meanwhile.
-    async fn read(&self, key: &str, mut root: Item, decrypt: bool) -> Result<Option<Stored>> {
+    /// The record a crashed staged upgrade of the object keyed `object`
+    /// left in the root table (not an object: counted as skipped), with
+    /// the items it records as owed deletion.
+    async fn record(&self, object: &str, item: &Item) {
+        self.report().skipped += 1;
+        let owed = match item.get(META).cloned().map(Root::decode) {
+            Some(Ok((_, Root::Tombstone { revision, stale }))) => Owed::of(object, &revision, &stale),
+            _ => None,
+        };
+        if let Some(owed) = owed {
+            // Finished only once its object is no longer dynamo-store 0.6;
+            // a legacy object's own upgrade (in this run) finishes it otherwise.
+            self.owed(object, &owed, ops::sweep_record(&self.env, self.caller, object)).await;
+        }
+    }
+
+    /// Items a root records as owed deletion, outside an object's rewrite:
+    /// counted (plan), a failure (verify: they may hold any key id's
+    /// ciphertext), or deleted by `finish` (rotate).
+    async fn owed(&self, key: &str, owed: &Owed, finish: impl Future<Output = Result<()>>) {
+        match self.mode {
+            Mode::Plan => self.report().owing += 1,
+            Mode::Verify => self.unfinished(owed, key),
+            Mode::Rotate => match finish.await {
+                Ok(()) => self.report().owing += 1,
+                Err(e) => self.failed(&e, key),
+            },
+        }
+    }
+
+    /// Reports items owed deletion that this run leaves in place.
+    fn unfinished(&self, owed: &Owed, key: &str) {
+        let mut report = self.report();
+        report.owing += 1;
+        report.fail(Failure::from_error(&owed.error(&self.caller.table, key), &self.caller.table, key));
+    }
+
+    /// A deleted object (its tombstone, or no root any more): counted as
+    /// vanished, and what its tombstone records as owed deletion is
+    /// finished as a delete finishes it.
+    async fn gone(&self, key: &str, owed: Option<Owed>) {
+        self.report().vanished += 1;
+        if let Some(owed) = owed {
+            self.owed(key, &owed, ops::finish_tombstone(&self.env, self.caller, key, &owed.revision, &owed.stale)).await;
+        }
+    }
+
+    /// Reads the object keyed `key` whose root was read as `root`.
+    async fn read(&self, key: &str, mut root: Item, decrypt: bool) -> Result<Found> {
         let mut backoff = Backoff::new(self.env.policy);
         loop {
             if let Some(meta) = root.get(META).filter(|m| is_legacy_meta(m)).cloned() {
-                return super::legacy::read(&self.env, self.caller, key, root, &meta, decrypt).await.map(Some);
+                let stored = super::legacy::read(&self.env, self.caller, key, root, &meta, decrypt).await?;
+                return Ok(Found::Object(Box::new(stored)));
             }
             match object::read(&self.env, self.caller, key, root, decrypt).await? {
-                Read::Object(stored) => return Ok(Some(*stored)),
-                Read::Gone => return Ok(None),
+                Read::Object(stored) => return Ok(Found::Object(stored)),
+                Read::Gone(owed) => return Ok(Found::Gone(owed)),
                 Read::Torn if backoff.wait().await => match self.root(key).await? {
                     Some(again) => root = again,
-                    None => return Ok(None),
+                    None => return Ok(Found::Gone(None)),
                 },
                 Read::Torn => {
                     return Err(Error::new(ErrorKind::Inconsistent, "items of different saves kept being read")
@@ -169,18 +229,24 @@ impl<'a> Run<'a> {
     /// A plan or a verification of one object: read, count, change nothing.
     async fn inspect(&self, key: &str, root: Item) {
         let stored = match self.read(key, root, self.mode == Mode::Verify).await {
-            Ok(Some(stored)) => stored,
-            Ok(None) => return self.report().vanished += 1,
+            Ok(Found::Object(stored)) => stored,
+            Ok(Found::Gone(owed)) => return self.gone(key, owed).await,
             Err(e) => return self.failed(&e, key),
         };
         let analysis = analyse(&stored, self.env.loader);
-        let mut report = self.report();
-        merge(&mut report.before, &analysis.before);
-        let after = if self.mode == Mode::Plan { &analysis.after } else { &analysis.before };
-        merge(&mut report.after, after);
-        count_state(&mut report, &analysis);
-        for e in stored.failures.iter().chain(&analysis.failures) {
-            report.fail(Failure::from_error(e, &self.caller.table, key));
+        {
+            let mut report = self.report();
+            merge(&mut report.before, &analysis.before);
+            let after = if self.mode == Mode::Plan { &analysis.after } else { &analysis.before };
+            merge(&mut report.after, after);
+            count_state(&mut report, &analysis);
+            for e in stored.failures.iter().chain(&analysis.failures) {
+                report.fail(Failure::from_error(e, &self.caller.table, key));
+            }
+        }
+        if let Some(owed) = &stored.owed {
+            // A rotation rewrites the object, which deletes them.
+            self.owed(key, owed, async { Ok(()) }).await;
         }
     }
 
@@ -211,9 +277,9 @@ impl<'a> Run<'a> {
     /// unless another writer won.
     async fn attempt(&self, key: &str, root: Item, first: bool, last: &mut BTreeMap<String, KeyUse>) -> Attempt {
         let stored = match self.read(key, root, true).await {
-            Ok(Some(stored)) => stored,
-            Ok(None) => {
-                self.report().vanished += 1;
+            Ok(Found::Object(stored)) => stored,
+            Ok(Found::Gone(owed)) => {
+                self.gone(key, owed).await;
                 return Attempt::Done;
             }
             Err(e) => {
@@ -227,22 +293,30 @@ impl<'a> Run<'a> {
         }
         last.clone_from(&analysis.before);
         let failures: Vec<&Error> = stored.failures.iter().chain(&analysis.failures).collect();
-        if !failures.is_empty() || !analysis.stale {
+        // Items owed deletion are deleted by a rewrite, as by any save.
+        let owed = stored.owed.is_some();
+        if !failures.is_empty() || !(analysis.stale || owed) {
             let mut report = self.report();
             merge(&mut report.after, if failures.is_empty() { &analysis.after } else { &analysis.before });
             report.current += u64::from(failures.is_empty());
             failures.into_iter().for_each(|e| report.fail(Failure::from_error(e, &self.caller.table, key)));
+            drop(report);
+            if let Some(owed) = &stored.owed {
+                self.unfinished(owed, key);
+            }
             return Attempt::Done;
         }
         let legacy = stored.revision.is_none();
-        let written = self.write(stored, &analysis).await;
+        let written = self.write(*stored, &analysis).await;
         let mut report = self.report();
         match written {
             Ok(()) => {
                 merge(&mut report.after, &analysis.after);
-                report.stale_objects += 1;
-                report.rotated += 1;
+                let stale = u64::from(analysis.stale);
+                report.stale_objects += stale;
+                report.rotated += stale;
                 report.upgraded += u64::from(legacy);
+                report.owing += u64::from(owed);
             }
             Err(e) if e.is_conflict() => return Attempt::Lost,
             Err(e) => {
@@ -274,6 +348,14 @@ impl<'a> Run<'a> {
     fn failed(&self, e: &Error, key: &str) {
         self.report().fail(Failure::from_error(e, &self.caller.table, key));
     }
+}
+
+/// What reading an object found.
+enum Found {
+    Object(Box<Stored>),
+    /// Deleted (a tombstone, or no root any more), with what its tombstone
+    /// records as owed deletion.
+    Gone(Option<Owed>),
 }
 
 /// How one attempt at rotating an object ended.

@@ -14,13 +14,16 @@
 //! lease cannot move a checkpoint. Times are wall-clock milliseconds, as
 //! the lease is shared between machines.
 
-use crate::backend::{BackendError, Expr, Get, Item, Write};
+use crate::backend::{Backend, BackendError, Expr, Get, Item, Write};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{CONDITION_FAILED, cancelled};
 use crate::ops::{Env, backend_error, batch_get_all, key_item};
 use serde_dynamo::AttributeValue;
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+// The runtime's clock for when to renew (a paused clock in tests drives it);
+// the lease's expiry is wall-clock time, shared between machines.
+use tokio::time::Instant;
 
 /// The key attribute of the state table.
 pub(crate) const STATE_KEY: &str = "id";
@@ -37,6 +40,10 @@ pub(crate) struct Checkpoint {
 /// The lease and checkpoints of one rotation of one table.
 pub(crate) struct State<'a> {
     env: Env<'a>,
+    /// Where the renewals between checkpoints go: counted in the budget
+    /// but never held by it, so that a run waiting for its budget keeps
+    /// its lease.
+    renewals: &'a dyn Backend,
     /// The state table.
     table: String,
     /// The table being rotated.
@@ -47,7 +54,12 @@ pub(crate) struct State<'a> {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, millis)
+}
+
+/// A duration in milliseconds, saturating (a lease of any length never wraps).
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn n(value: u64) -> AttributeValue {
@@ -59,9 +71,10 @@ fn s(value: &str) -> AttributeValue {
 }
 
 impl<'a> State<'a> {
-    pub(crate) fn new(env: Env<'a>, table: &str, subject: &str, owner: &str, ttl: Duration) -> Self {
+    pub(crate) fn new(env: Env<'a>, renewals: &'a dyn Backend, table: &str, subject: &str, owner: &str, ttl: Duration) -> Self {
         State {
             env,
+            renewals,
             table: table.to_owned(),
             subject: subject.to_owned(),
             owner: owner.to_owned(),
@@ -86,6 +99,11 @@ impl<'a> State<'a> {
         backend_error(e, &self.table)
     }
 
+    /// When a lease taken or renewed now expires.
+    fn expiry(&self) -> u64 {
+        now_ms().saturating_add(millis(self.ttl))
+    }
+
     /// A condition: the lease item is ours.
     fn ours(&self) -> Expr {
         let mut expr = Expr { text: "#owner = :me".into(), ..Expr::default() };
@@ -101,7 +119,7 @@ impl<'a> State<'a> {
         let item: Item = [
             (STATE_KEY.to_owned(), s(&self.lease_id())),
             ("owner".to_owned(), s(&self.owner)),
-            ("expires".to_owned(), n(now + self.ttl.as_millis() as u64)),
+            ("expires".to_owned(), n(self.expiry())),
             ("acquired".to_owned(), n(now)),
         ]
         .into();
@@ -133,9 +151,10 @@ impl<'a> State<'a> {
         };
         let left = text("expires").parse::<u64>().map_or(0, |t| t.saturating_sub(now_ms()).div_ceil(1000));
         Error::new(
-            ErrorKind::Conflict,
+            ErrorKind::LeaseHeld,
             format!(
-                "another rotation of this table holds its lease (owner `{}`, for {left} s more); wait for it to end or expire, or force",
+                "owner `{}` holds it for {left} s more; wait for that rotation to end or its lease to expire, \
+                 or force (only for a run known to be dead)",
                 text("owner")
             ),
         )
@@ -143,26 +162,43 @@ impl<'a> State<'a> {
     }
 
     fn lost(&self) -> Error {
-        Error::new(ErrorKind::Conflict, "the rotation lost its lease to another rotation (it expired, or was forced)")
-            .with_table(self.subject.as_str())
+        Error::new(ErrorKind::LeaseHeld, "this rotation lost it (it expired, or another run forced it)").with_table(self.subject.as_str())
     }
 
     /// The update that pushes the lease's expiry on, if it is still ours.
     fn renewal(&self) -> Write {
         let mut update = Expr { text: "SET #expires = :expires".into(), ..Expr::default() };
         update.names.insert("#expires".into(), "expires".into());
-        update.values.insert(":expires".into(), n(now_ms() + self.ttl.as_millis() as u64));
+        update.values.insert(":expires".into(), n(self.expiry()));
         Write::Update { table: self.table.clone(), key: key_item(STATE_KEY, &self.lease_id()), update, condition: Some(self.ours()) }
+    }
+
+    /// How long until the lease is due for renewal: a third of its time
+    /// after the last renewal.
+    fn until_due(&self) -> Duration {
+        (self.ttl / 3).saturating_sub(self.renewed.lock().unwrap_or_else(|p| p.into_inner()).elapsed())
+    }
+
+    /// Renews the lease every third of its time for as long as it is
+    /// polled, beside the run's segments: waits of any length (the budget's,
+    /// retries' backoff, a slow request) never let it expire. Ends only
+    /// when a renewal fails: the lease was lost, or the state table failed.
+    pub(crate) async fn keep_renewed(&self) -> Error {
+        loop {
+            tokio::time::sleep(self.until_due()).await;
+            if let Err(e) = self.renew().await {
+                return e;
+            }
+        }
     }
 
     /// Renews the lease if a third of its time has passed since the last
     /// renewal.
-    pub(crate) async fn renew_if_due(&self) -> Result<()> {
-        let due = self.renewed.lock().unwrap_or_else(|p| p.into_inner()).elapsed() >= self.ttl / 3;
-        if !due {
+    async fn renew(&self) -> Result<()> {
+        if !self.until_due().is_zero() {
             return Ok(());
         }
-        match self.env.backend.write(self.renewal()).await {
+        match self.renewals.write(self.renewal()).await {
             Ok(()) => {
                 *self.renewed.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
                 Ok(())
