@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::recorder::recorded;
 use common::{Target, client, people, person, table};
 use dystore::backend::{Fault, FaultPlan};
 use dystore::usage::Units;
@@ -13,8 +14,6 @@ use dystore::{Client, DyObject, KeyDisplay, Store};
 use proptest::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 
 /// Units as DynamoDB bills them: a strongly consistent read 1 per 4 KB of
 /// each item, rounded up; a write 1 per 1 KB; transactions twice that.
@@ -111,57 +110,6 @@ async fn retries_are_counted() {
     assert_eq!(usage.retries as usize, injected.faults(Fault::Throttling), "every throttled attempt was retried once");
     assert_eq!(usage.requests as usize, 20 + injected.faults(Fault::Throttling));
     assert_eq!(usage.consumed.total().write, 20.0, "only the writes that reached the engine consumed units");
-}
-
-/// A subscriber that keeps every closed span's fields and every event's.
-#[derive(Clone, Default)]
-struct Recorder {
-    spans: Arc<Mutex<Vec<BTreeMap<String, String>>>>,
-    events: Arc<Mutex<Vec<BTreeMap<String, String>>>>,
-    open: Arc<Mutex<BTreeMap<u64, BTreeMap<String, String>>>>,
-}
-
-struct Fields<'a>(&'a mut BTreeMap<String, String>);
-
-impl tracing::field::Visit for Fields<'_> {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        self.0.insert(field.name().to_owned(), format!("{value:?}").trim_matches('"').to_owned());
-    }
-}
-
-impl<S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>> tracing_subscriber::Layer<S> for Recorder {
-    fn on_new_span(&self, attrs: &tracing::span::Attributes<'_>, id: &tracing::span::Id, _: tracing_subscriber::layer::Context<'_, S>) {
-        let mut fields = BTreeMap::from([("name".to_owned(), attrs.metadata().name().to_owned())]);
-        attrs.record(&mut Fields(&mut fields));
-        self.open.lock().unwrap().insert(id.into_u64(), fields);
-    }
-
-    fn on_record(&self, id: &tracing::span::Id, values: &tracing::span::Record<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        if let Some(fields) = self.open.lock().unwrap().get_mut(&id.into_u64()) {
-            values.record(&mut Fields(fields));
-        }
-    }
-
-    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        let mut fields = BTreeMap::new();
-        event.record(&mut Fields(&mut fields));
-        self.events.lock().unwrap().push(fields);
-    }
-
-    fn on_close(&self, id: tracing::span::Id, _: tracing_subscriber::layer::Context<'_, S>) {
-        if let Some(fields) = self.open.lock().unwrap().remove(&id.into_u64()) {
-            self.spans.lock().unwrap().push(fields);
-        }
-    }
-}
-
-fn recorded<F: std::future::Future>(work: F) -> (F::Output, Recorder) {
-    use tracing_subscriber::layer::SubscriberExt;
-    let recorder = Recorder::default();
-    let subscriber = tracing_subscriber::registry().with(recorder.clone());
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let out = tracing::subscriber::with_default(subscriber, || runtime.block_on(work));
-    (out, recorder)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DyObject)]

@@ -150,15 +150,17 @@ fn refuse_repeated(entries: &[(&'static Layout, Entry)], answers: &mut [Option<R
         Entry::Save(Ok((_, Some(key)))) | Entry::Delete(key) => Some(key.clone()),
         _ => None,
     };
-    let mut count: HashMap<(*const Layout, String), usize> = HashMap::new();
+    // By root table, not by type: two types stored in one table name the
+    // same item with the same key.
+    let mut count: HashMap<(&str, String), usize> = HashMap::new();
     for (layout, entry) in entries {
         if let Some(key) = key_of(entry) {
-            *count.entry((*layout as *const Layout, key)).or_default() += 1;
+            *count.entry((layout.table.as_ref(), key)).or_default() += 1;
         }
     }
     for (i, (layout, entry)) in entries.iter().enumerate() {
         if let Some(key) = key_of(entry)
-            && count[&(*layout as *const Layout, key.clone())] > 1
+            && count[&(layout.table.as_ref(), key.clone())] > 1
         {
             answers[i] =
                 Some(Err(Error::new(ErrorKind::InvalidKey, "the batch names this object more than once; none of its operations ran")

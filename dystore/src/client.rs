@@ -120,6 +120,11 @@ impl Client {
     /// with what it cost: requests, retries and capacity, its own only,
     /// even while other tasks use the same client.
     ///
+    /// The figures follow `work` itself, the futures it awaits and joins
+    /// included, but not tasks it spawns (`tokio::spawn`): a spawned task
+    /// runs outside `work`, and its operations count only in
+    /// [`usage`](Self::usage). Measure inside the spawned task instead.
+    ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> dystore::Result<()> {
     /// let db = dystore::Client::memory()?;
@@ -133,7 +138,8 @@ impl Client {
     /// ```
     pub async fn measure<F: std::future::Future>(&self, work: F) -> (F::Output, Usage) {
         let parent = crate::usage::current().unwrap_or_else(|| self.meter.clone());
-        crate::usage::metered(parent, false, work).await
+        let (output, metered) = crate::usage::metered(parent, false, work).await;
+        (output, metered.usage)
     }
 
     /// The same client with another deadline per call: a call (save, load,

@@ -410,6 +410,10 @@ impl KeyDisplay {
 
     /// How `key` is shown; `None` when hidden.
     ///
+    /// # Panics
+    ///
+    /// Never: HMAC-SHA256 takes a key of any length.
+    ///
     /// ```
     /// let shown = dystore::KeyDisplay::hashed(b"a secret of the application");
     /// let email = shown.show("ada@example.com").unwrap();

@@ -122,7 +122,7 @@ impl<'a> Objects<'a> {
                 let write = Versioned { key: read.key, revision: read.revision, value };
                 match self.write_versioned(&write).await {
                     Ok(_) => return Ok(write.value),
-                    Err(e) if e.is_conflict() && backoff.wait().await => {}
+                    Err(e) if e.is_conflict() && backoff.again("lost a race to another writer").await => {}
                     Err(e) => return Err(e),
                 }
             }
@@ -390,7 +390,9 @@ impl<'a> Objects<'a> {
     /// one page, however large the table. Items that are not objects'
     /// roots (shard and chunk items sharing the table, tombstones of
     /// deletes in progress, upgrade records) are skipped. Order is the
-    /// Scan's. Objects written during the listing may or may not appear.
+    /// Scan's. Objects written during the listing may or may not appear; an
+    /// object deleted between the Scan and its read is left out, not an
+    /// error.
     ///
     /// Requests: one Scan per page, then the page's BatchGetItem requests
     /// (one for up to 100 objects without shards).

@@ -75,7 +75,7 @@ impl Client {
                 change(&mut read.value);
                 match self.save_versioned(&read).await {
                     Ok(_) => return Ok(read.value),
-                    Err(e) if e.is_conflict() && backoff.wait().await => {}
+                    Err(e) if e.is_conflict() && backoff.again("lost a race to another writer").await => {}
                     Err(e) => return Err(e),
                 }
             }

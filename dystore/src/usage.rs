@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// Read and write capacity units (DynamoDB's RCU and WCU).
@@ -81,7 +82,9 @@ pub struct Usage {
     /// Requests sent to DynamoDB, retries included.
     pub requests: u32,
     /// Attempts that repeated a request which had failed (throttling, 5xx,
-    /// timeouts, transaction conflicts).
+    /// timeouts, transaction conflicts), and steps an operation ran again
+    /// (a read that caught a save in progress, keys BatchGetItem left
+    /// unprocessed, a race lost to another writer: each counts once).
     pub retries: u32,
     /// Capacity units consumed, by table.
     pub consumed: Consumed,
@@ -93,6 +96,9 @@ pub(crate) struct Meter {
     usage: Mutex<Usage>,
     /// An operation's own meter (see `ops::operation`).
     operation: bool,
+    /// A write request under this meter timed out or met a 5xx: it may
+    /// have been applied.
+    maybe_applied: AtomicBool,
 }
 
 tokio::task_local! {
@@ -102,7 +108,7 @@ tokio::task_local! {
 impl Meter {
     /// A meter with nothing above it (a client's totals).
     pub(crate) fn root() -> Arc<Meter> {
-        Arc::new(Meter { parent: None, usage: Mutex::default(), operation: false })
+        Arc::new(Meter { parent: None, usage: Mutex::default(), operation: false, maybe_applied: AtomicBool::new(false) })
     }
 
     /// What was gathered so far.
@@ -126,13 +132,20 @@ pub(crate) fn in_operation() -> bool {
     METER.try_with(|m| m.operation).unwrap_or(false)
 }
 
+/// What a piece of work cost, and whether a write of it may have been
+/// applied without an answer.
+pub(crate) struct Metered {
+    pub(crate) usage: Usage,
+    pub(crate) maybe_applied: bool,
+}
+
 /// Runs `work` under a new meter below `parent` (an operation's own with
 /// `operation`); returns its output and what it cost (also added to
 /// `parent` and every meter above).
-pub(crate) async fn metered<F: Future>(parent: Arc<Meter>, operation: bool, work: F) -> (F::Output, Usage) {
-    let meter = Arc::new(Meter { parent: Some(parent), usage: Mutex::default(), operation });
+pub(crate) async fn metered<F: Future>(parent: Arc<Meter>, operation: bool, work: F) -> (F::Output, Metered) {
+    let meter = Arc::new(Meter { parent: Some(parent), usage: Mutex::default(), operation, maybe_applied: AtomicBool::new(false) });
     let output = METER.scope(meter.clone(), work).await;
-    (output, meter.usage())
+    (output, Metered { usage: meter.usage(), maybe_applied: meter.maybe_applied.load(Ordering::Relaxed) })
 }
 
 fn record(change: impl Fn(&mut Usage)) {
@@ -150,6 +163,22 @@ pub(crate) fn request(retry: bool) {
     record(|u| {
         u.requests += 1;
         u.retries += u32::from(retry);
+    });
+}
+
+/// An operation ran a step again.
+pub(crate) fn retry() {
+    record(|u| u.retries += 1);
+}
+
+/// A write request may have been applied without an answer.
+pub(crate) fn maybe_applied() {
+    let _ = METER.try_with(|meter| {
+        let mut at = Some(meter);
+        while let Some(m) = at {
+            m.maybe_applied.store(true, Ordering::Relaxed);
+            at = m.parent.as_ref();
+        }
     });
 }
 
@@ -183,9 +212,10 @@ mod tests {
             })
             .await;
             read("U", 0.5);
-            inner
+            inner.usage
         })
         .await;
+        let outer = outer.usage;
         assert_eq!((inner.requests, inner.retries, inner.consumed.total()), (1, 1, Units { read: 0.0, write: 2.0 }));
         assert_eq!((outer.requests, outer.retries), (2, 1));
         assert_eq!(outer.consumed.table("T").write, 2.0);

@@ -11,6 +11,7 @@
 #![allow(dead_code, unreachable_pub)] // each test binary uses a different part
 
 pub mod legacy;
+pub mod recorder;
 
 use aws_sdk_dynamodb::config::Credentials;
 use dystore::{Client, Store};

@@ -28,11 +28,21 @@ pub struct Embedded {
 
 impl Embedded {
     /// A fresh in-memory database.
+    ///
+    /// # Errors
+    ///
+    /// `BackendError::Other` if dynoxide cannot open an in-memory SQLite
+    /// database.
     pub fn memory() -> Result<Self, BackendError> {
         Database::memory().map(|db| Embedded { db }).map_err(map_err)
     }
 
     /// A database persisted in the SQLite file at `path` (created if absent).
+    ///
+    /// # Errors
+    ///
+    /// `BackendError::Other` if the file cannot be opened or created, or is
+    /// not a dynoxide database.
     pub fn open(path: &str) -> Result<Self, BackendError> {
         Database::new(path).map(|db| Embedded { db }).map_err(map_err)
     }

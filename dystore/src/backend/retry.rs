@@ -73,6 +73,20 @@ impl Backoff {
         self.next = self.next.saturating_mul(2).min(self.policy.max_backoff);
         true
     }
+
+    /// As [`wait`](Self::wait), before an operation runs a step again
+    /// (`reason`: a read caught a save in progress, keys left unprocessed,
+    /// a race lost to another writer): a DEBUG event says so and the
+    /// operation's usage counts a retry. `false` once the deadline has
+    /// passed (no event then).
+    pub(crate) async fn again(&mut self, reason: &'static str) -> bool {
+        if self.started.elapsed().saturating_add(self.next) > self.policy.deadline {
+            return false;
+        }
+        tracing::debug!(reason, "operation step failed; running it again after backoff");
+        crate::usage::retry();
+        self.wait().await
+    }
 }
 
 /// A number in [0, 1) that differs from call to call and thread to thread:
@@ -133,7 +147,12 @@ impl Retrying {
             };
             // A write that timed out or met a 5xx may have been applied,
             // the last attempt's included.
-            retries.maybe_applied |= writes && matches!(e, BackendError::Unavailable(_));
+            if writes && matches!(e, BackendError::Unavailable(_)) {
+                retries.maybe_applied = true;
+                // The operation remembers it, whatever its later requests
+                // answer.
+                crate::usage::maybe_applied();
+            }
             let again = retryable(&e) && {
                 // Names the request and the kind of failure, never its
                 // message (which may quote keys or values).

@@ -18,6 +18,18 @@ pub(crate) async fn batch_get_all(
     policy: RetryPolicy,
     keys: &[(String, String, String)],
 ) -> Result<HashMap<(String, String), Item>> {
+    let (found, done) = batch_get_partial(backend, policy, keys).await;
+    done.map(|()| found)
+}
+
+/// As [`batch_get_all`], returning what was read even when reading failed
+/// part way: the error's `undone` names (as `table/key`) every key not
+/// read.
+pub(crate) async fn batch_get_partial(
+    backend: &dyn Backend,
+    policy: RetryPolicy,
+    keys: &[(String, String, String)],
+) -> (HashMap<(String, String), Item>, Result<()>) {
     let mut found = HashMap::new();
     // DynamoDB refuses a request that names a key twice; an object may
     // (two references of a dynamo-store 0.6 object to one item).
@@ -32,7 +44,17 @@ pub(crate) async fn batch_get_all(
         while !pending.is_empty() {
             attempts += 1;
             let first_table = pending[0].table.clone();
-            let out = backend.batch_get(pending.clone()).await.map_err(|e| backend_error(e, &first_table))?;
+            let out = match backend.batch_get(pending.clone()).await {
+                Ok(out) => out,
+                Err(e) => {
+                    // Undone: this request's keys and those of the requests
+                    // not sent.
+                    let undone = pending.iter().flat_map(|t| table_keys(t, key_name_of(&t.table))).chain(unsent(&chunks[n + 1..]));
+                    let e = backend_error(e, &first_table);
+                    let e = if e.undone().is_empty() { e.with_undone(undone.collect()) } else { e };
+                    return (found, Err(e));
+                }
+            };
             for (table, items) in out.items {
                 let key_name = key_name_of(&table);
                 for item in items {
@@ -42,26 +64,33 @@ pub(crate) async fn batch_get_all(
                 }
             }
             pending = out.unprocessed;
-            if !pending.is_empty() && !backoff.wait().await {
+            if !pending.is_empty() && !backoff.again("keys left unprocessed").await {
                 // Undone: the keys still unprocessed, and those of the
                 // requests not sent.
-                let unprocessed = pending.iter().flat_map(|t| {
-                    let key_name = key_name_of(&t.table);
-                    t.keys.iter().filter_map(move |k| match k.get(key_name) {
-                        Some(AttributeValue::S(key)) => Some(format!("{}/{key}", t.table)),
-                        _ => None,
-                    })
-                });
-                let unsent = chunks[n + 1..].iter().flat_map(|c| c.iter()).map(|(t, _, k)| format!("{t}/{k}"));
+                let unprocessed = pending.iter().flat_map(|t| table_keys(t, key_name_of(&t.table)));
                 let retries = crate::backend::Retries { request: crate::backend::op::BATCH_GET_ITEM, attempts, maybe_applied: false };
-                return Err(Error::new(ErrorKind::Throttled, "keys stayed unprocessed past the retry deadline")
+                let e = Error::new(ErrorKind::Throttled, "keys stayed unprocessed past the retry deadline")
                     .with_table(pending[0].table.clone())
                     .with_retries(Some(retries))
-                    .with_undone(unprocessed.chain(unsent).collect()));
+                    .with_undone(unprocessed.chain(unsent(&chunks[n + 1..])).collect());
+                return (found, Err(e));
             }
         }
     }
-    Ok(found)
+    (found, Ok(()))
+}
+
+/// `table/key` for every key of `keys`.
+fn table_keys<'a>(keys: &'a TableKeys, key_name: &'a str) -> impl Iterator<Item = String> + 'a {
+    keys.keys.iter().filter_map(move |k| match k.get(key_name) {
+        Some(AttributeValue::S(key)) => Some(format!("{}/{key}", keys.table)),
+        _ => None,
+    })
+}
+
+/// `table/key` for every key of the requests not sent.
+fn unsent<'a>(chunks: &'a [&'a [(String, String, String)]]) -> impl Iterator<Item = String> + 'a {
+    chunks.iter().flat_map(|c| c.iter()).map(|(t, _, k)| format!("{t}/{k}"))
 }
 
 fn group(keys: &[(String, String, String)]) -> Vec<TableKeys> {

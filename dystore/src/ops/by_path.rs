@@ -293,7 +293,7 @@ async fn write_whole(env: &Env<'_>, layout: &Layout, key: &str, path: &PlainPath
         let mut doc = Value::Object(loaded.body);
         set_at(&mut doc, path, value.clone()).map_err(|e| e.with_table(layout.table.as_ref()).with_key(key))?;
         match save(env, layout, doc, Some(key.to_owned()), When::Revision(&revision)).await {
-            Err(e) if e.is_conflict() && expect.is_none() && backoff.wait().await => continue,
+            Err(e) if e.is_conflict() && expect.is_none() && backoff.again("lost a race to another writer").await => continue,
             other => return other.map(|saved| saved.revision),
         }
     }

@@ -82,7 +82,7 @@ async fn delete_now(env: &Env<'_>, layout: &Layout, key: &str, expect: Option<&s
             Err(e) if e.is_conflict() && expect.is_some() && !e.object_may_have_changed() => return Err(e),
             Err(e) if e.is_conflict() => {
                 maybe_deleted |= e.object_may_have_changed();
-                if read_first && !backoff.wait().await {
+                if read_first && !backoff.again("lost a race to another writer").await {
                     return Err(if expect.is_none() { e.retry_unchanged() } else { e });
                 }
                 read_first = true;

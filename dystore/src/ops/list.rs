@@ -80,8 +80,10 @@ pub(crate) fn keys<'a>(env: Env<'a>, layout: &'a Layout, segment: Option<(u32, u
 
 /// Every object of `layout` (of one segment with `segment`) with its key,
 /// read a page at a time with [`load_many`]: memory holds one page. An
-/// object that fails to read is an error naming its key, and the listing
-/// goes on; a failed Scan ends it.
+/// object deleted between the Scan and its read is left out (a listing is
+/// not a snapshot: it lists what exists when each object is read); an
+/// object that fails to read otherwise is an error naming its key, and the
+/// listing goes on; a failed Scan ends it.
 pub(crate) fn objects<'a>(
     env: Env<'a>,
     layout: &'a Layout,
@@ -98,7 +100,12 @@ pub(crate) fn objects<'a>(
                     let loaded = load_many(&listing.env, listing.layout, &keys).await;
                     // Each error names its object already, as the client
                     // shows keys.
-                    ready.extend(keys.into_iter().zip(loaded).map(|(key, loaded)| loaded.map(|loaded| (key, loaded))));
+                    ready.extend(
+                        keys.into_iter()
+                            .zip(loaded)
+                            .filter(|(_, loaded)| !matches!(loaded, Err(e) if e.is_not_found()))
+                            .map(|(key, loaded)| loaded.map(|loaded| (key, loaded))),
+                    );
                 }
                 Err(e) => return Some((Err(e), (listing, ready))),
             }

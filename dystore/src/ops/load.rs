@@ -54,7 +54,7 @@ async fn load_now(env: &Env<'_>, layout: &Layout, key: &str, resolve: bool, raw:
         match try_load(env, &resolved, key, resolve, raw).await? {
             Ok(loaded) => return Ok(loaded),
             Err(Torn) => {
-                if !backoff.wait().await {
+                if !backoff.again("read caught a save in progress").await {
                     break;
                 }
             }
@@ -68,7 +68,7 @@ pub(crate) type Fetched = HashMap<(String, String), Item>;
 async fn try_load(env: &Env<'_>, resolved: &Resolved<'_>, key: &str, resolve: bool, raw: bool) -> Result<Result<Loaded, Torn>> {
     let wanted = first_keys(resolved, key, resolve);
     let mut fetched = batch_get_all(env.backend, env.policy, &wanted).await.map_err(|e| e.with_key(key))?;
-    let more = match begin(env, resolved, key, resolve, raw, &mut fetched).await? {
+    let more = match begin(env, resolved, key, resolve, raw, &wanted, &mut fetched).await? {
         Begun::Done(loaded) => return Ok(Ok(loaded)),
         Begun::More(more) => more,
     };
@@ -109,14 +109,19 @@ pub(crate) struct More {
     pub(crate) unfetched: Vec<ItemKey>,
 }
 
-/// Takes the root of `key` out of `fetched` (the first read) and says what
-/// else its metadata names; `NotFound` for no root or a tombstone.
+/// Takes the root of `key` out of `fetched` (the first read, which asked
+/// for `asked`) and says what else its metadata names; `NotFound` for no
+/// root or a tombstone. An item the first read asked for and did not get is
+/// not asked again: it is absent (an optional shard left out), or, if the
+/// root references it, [`finish`] follows the reference and finds the read
+/// torn.
 pub(crate) async fn begin(
     env: &Env<'_>,
     resolved: &Resolved<'_>,
     key: &str,
     resolve: bool,
     raw: bool,
+    asked: &[ItemKey],
     fetched: &mut Fetched,
 ) -> Result<Begun> {
     let layout = resolved.root.layout;
@@ -146,7 +151,7 @@ pub(crate) async fn begin(
         .into_iter()
         .map(|(l, k)| (l.table.to_string(), l.key.to_string(), k))
         .chain(leaves.iter().flat_map(|leaf| leaf.keys.iter().map(|k| (leaf.table.clone(), leaf.key_name.clone(), k.clone()))))
-        .filter(|(t, _, k)| !fetched.contains_key(&(t.clone(), k.clone())))
+        .filter(|item| !fetched.contains_key(&(item.0.clone(), item.2.clone())) && !asked.contains(item))
         .collect();
     Ok(Begun::More(More { root, meta, meta_value, unfetched }))
 }

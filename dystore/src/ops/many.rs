@@ -15,12 +15,13 @@
 //! (stored in another shape, owed cleanup, or absent for a delete), loads
 //! that caught a save in progress, and a key named twice.
 
+use super::batch::{BATCH_GET_KEYS, batch_get_partial};
 use super::delete::{self, delete};
 use super::load::{Begun, Fetched, Loaded, More, Torn, begin, finish, first_keys, load};
 use super::save::{self, Packable, Saved, save};
 use super::stale::ItemKey;
 use super::transact::{TRANSACT_BYTES, TRANSACT_ITEMS, write_bytes};
-use super::{Env, When, backend_error, batch::BATCH_GET_KEYS, batch_get_all, operation};
+use super::{Env, When, backend_error, operation_with};
 use crate::backend::{BackendError, Write};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{CONDITION_FAILED, cancelled};
@@ -72,7 +73,7 @@ async fn load_now(env: &Env<'_>, layout: &Layout, keys: &[String]) -> Answers<Lo
             continue;
         }
         let mut own = take(&mut fetched, wanted);
-        match begin(env, &resolved, &keys[*i], true, false, &mut own).await {
+        match begin(env, &resolved, &keys[*i], true, false, wanted, &mut own).await {
             Ok(Begun::Done(loaded)) => answers[*i] = Some(Ok(loaded)),
             Ok(Begun::More(more)) => begun.push((*i, more, own)),
             Err(e) => answers[*i] = Some(Err(e)),
@@ -115,15 +116,19 @@ async fn read_packed(env: &Env<'_>, keys: &[String], wanted: &[(usize, Vec<ItemK
             _ => packs.push((vec![*i], items.clone())),
         }
     }
-    let reads = stream::iter(packs).map(|(objects, pack)| async move { (objects, batch_get_all(env.backend, env.policy, &pack).await) });
+    let reads =
+        stream::iter(packs).map(|(objects, pack)| async move { (objects, batch_get_partial(env.backend, env.policy, &pack).await) });
     let mut fetched = Fetched::new();
-    for (objects, read) in reads.buffer_unordered(PARALLEL_REQUESTS).collect::<Vec<_>>().await {
-        match read {
-            Ok(items) => fetched.extend(items),
-            Err(e) => {
-                for i in objects {
-                    answers[i] = Some(Err(e.for_key(&keys[i])));
-                }
+    let own: HashMap<usize, &Vec<ItemKey>> = wanted.iter().map(|(i, items)| (*i, items)).collect();
+    for (objects, (items, read)) in reads.buffer_unordered(PARALLEL_REQUESTS).collect::<Vec<_>>().await {
+        fetched.extend(items);
+        let Err(e) = read else { continue };
+        // Only the objects with an item left unread fail; the others were
+        // read whole.
+        let undone: HashSet<&str> = e.undone().iter().map(String::as_str).collect();
+        for i in objects {
+            if own[&i].iter().any(|(table, _, key)| undone.contains(format!("{table}/{key}").as_str())) {
+                answers[i] = Some(Err(e.for_key(&keys[i])));
             }
         }
     }
@@ -365,7 +370,14 @@ async fn within_deadline<T>(
     writes: bool,
     call: impl std::future::Future<Output = Answers<T>>,
 ) -> Answers<T> {
-    match operation(env, name, layout, None, writes, async { Ok(call.await) }).await {
+    // The span's outcome: "ok", "partial" (some objects failed) or
+    // "failed" (all did).
+    let outcome = |answers: &Answers<T>| match answers.iter().filter(|a| a.is_err()).count() {
+        0 => "ok",
+        n if n == answers.len() => "failed",
+        _ => "partial",
+    };
+    match operation_with(env, name, layout, None, writes, outcome, async { Ok(call.await) }).await {
         Ok(answers) => answers.into_iter().map(|answer| answer.map_err(|e| e.redact(env.keys))).collect(),
         Err(e) => keys.iter().map(|k| Err(e.for_key(k).redact(env.keys))).collect(),
     }

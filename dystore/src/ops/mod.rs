@@ -86,16 +86,50 @@ pub(crate) async fn operation<T>(
     writes: bool,
     call: impl std::future::Future<Output = Result<T>>,
 ) -> Result<T> {
+    // On the heap before anything else: operations nest (a typed call
+    // around a dynamic one, a call on many objects around single ones), and
+    // a call passed on by value is copied through every frame, over 100 KB
+    // deep in a debug build.
+    run_operation(env, name, layout, key, writes, |_| "ok", Box::pin(call)).await
+}
+
+/// As [`operation`], with `outcome` naming a successful call's outcome in
+/// its span (a call on many objects answers `Ok` with failures inside).
+pub(crate) async fn operation_with<T>(
+    env: &Env<'_>,
+    name: &'static str,
+    layout: &Layout,
+    key: Option<&str>,
+    writes: bool,
+    outcome: impl FnOnce(&T) -> &'static str,
+    call: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    run_operation(env, name, layout, key, writes, outcome, Box::pin(call)).await
+}
+
+async fn run_operation<T>(
+    env: &Env<'_>,
+    name: &'static str,
+    layout: &Layout,
+    key: Option<&str>,
+    writes: bool,
+    outcome: impl FnOnce(&T) -> &'static str,
+    call: std::pin::Pin<Box<impl std::future::Future<Output = Result<T>>>>,
+) -> Result<T> {
     use tracing::Instrument;
     use tracing::field::Empty;
-    // On the heap: operations nest (a typed call around a dynamic one, a
-    // call on many objects around single ones), and their futures would
-    // otherwise hold each other, over 100 KB deep in a debug build.
-    let call = Box::pin(call);
+    // A write of this call that timed out or met a 5xx may have been
+    // applied, whatever the later requests answered: its error says so.
+    let flag = |result: Result<T>, maybe_applied: bool| match result {
+        Err(e) if writes && maybe_applied && !e.object_may_have_changed() => Err(e.may_have_changed()),
+        other => other,
+    };
+    let parent = crate::usage::current();
     // Inside another operation (a typed call, a call on many objects),
     // this one is part of it: its span, its usage.
-    if crate::usage::in_operation() {
-        return within_deadline(env, layout, key, writes, call).await.map_err(|e| e.redact(env.keys));
+    if let Some(parent) = parent.clone().filter(|_| crate::usage::in_operation()) {
+        let (result, metered) = crate::usage::metered(parent, true, within_deadline(env, layout, key, writes, call)).await;
+        return flag(result, metered.maybe_applied).map_err(|e| e.redact(env.keys));
     }
     let span = tracing::info_span!(
         "dystore",
@@ -111,16 +145,17 @@ pub(crate) async fn operation<T>(
     if let Some(shown) = key.and_then(|k| env.keys.show(k)) {
         span.record("key", shown.as_str());
     }
-    let parent = crate::usage::current().unwrap_or_else(|| env.meter.clone());
-    let (result, usage) =
+    let parent = parent.unwrap_or_else(|| env.meter.clone());
+    let (result, metered) =
         crate::usage::metered(parent, true, within_deadline(env, layout, key, writes, call)).instrument(span.clone()).await;
-    let units = usage.consumed.total();
-    span.record("requests", usage.requests);
-    span.record("retries", usage.retries);
+    let result = flag(result, metered.maybe_applied);
+    let units = metered.usage.consumed.total();
+    span.record("requests", metered.usage.requests);
+    span.record("retries", metered.usage.retries);
     span.record("read_units", units.read);
     span.record("write_units", units.write);
     match &result {
-        Ok(_) => span.record("outcome", "ok"),
+        Ok(value) => span.record("outcome", outcome(value)),
         Err(e) => span.record("outcome", tracing::field::debug(e.kind())),
     };
     result.map_err(|e| e.redact(env.keys))

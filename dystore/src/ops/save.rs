@@ -107,7 +107,7 @@ async fn save_now(env: &Env<'_>, layout: &Layout, doc: Value, key: Option<String
                         _ => e,
                     });
                 }
-                if read_first && !backoff.wait().await {
+                if read_first && !backoff.again("lost a race to another writer").await {
                     return Err(if matches!(when, When::Always) { e.retry_unchanged() } else { e });
                 }
                 read_first = true;

@@ -1,0 +1,329 @@
+//! Edges of whole operations found by the break test of issue 15: a write
+//! that may have been applied is remembered to the end of its operation, a
+//! listing skips objects deleted under it, steps an operation runs again
+//! are events and retries, an absent optional shard costs no second read,
+//! and a call on many objects says in its span when some failed.
+
+mod common;
+
+use async_trait::async_trait;
+use common::recorder::recorded;
+use common::{Target, client, table};
+use dystore::backend::{
+    Backend, BackendError, BatchGetOutput, Embedded, Fault, FaultPlan, Get, Item, Page, Query, Scan, TableInfo, TableKeys, Write, op,
+};
+use dystore::{Client, RetryPolicy, Store};
+use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
+use serde_dynamo::AttributeValue;
+use serde_json::json;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A backend that runs a piece of work once, right after the first Scan
+/// (`after_scan`) or right before the first write (`before_write`): another
+/// writer acting between two requests of an operation. BatchGetItem always
+/// leaves the key `stuck` unprocessed, as DynamoDB may under throttling.
+struct Meddling {
+    inner: Arc<dyn Backend>,
+    after_scan: Mutex<Option<BoxFuture<'static, ()>>>,
+    before_write: Mutex<Option<BoxFuture<'static, ()>>>,
+    stuck: Option<String>,
+}
+
+impl Meddling {
+    fn new(inner: Arc<dyn Backend>) -> Self {
+        Meddling { inner, after_scan: Mutex::new(None), before_write: Mutex::new(None), stuck: None }
+    }
+
+    async fn meddle(slot: &Mutex<Option<BoxFuture<'static, ()>>>) {
+        let work = slot.lock().unwrap().take();
+        if let Some(work) = work {
+            work.await;
+        }
+    }
+}
+
+#[async_trait]
+impl Backend for Meddling {
+    async fn get(&self, get: Get) -> Result<Option<Item>, BackendError> {
+        self.inner.get(get).await
+    }
+    async fn batch_get(&self, keys: Vec<TableKeys>) -> Result<BatchGetOutput, BackendError> {
+        let Some(stuck) = &self.stuck else { return self.inner.batch_get(keys).await };
+        let is_stuck = |k: &Item| k.values().any(|v| matches!(v, AttributeValue::S(s) if s == stuck));
+        let mut unprocessed = Vec::new();
+        let mut asked = Vec::new();
+        for mut table in keys {
+            let (out, kept): (Vec<Item>, Vec<Item>) = table.keys.drain(..).partition(is_stuck);
+            if !out.is_empty() {
+                unprocessed.push(TableKeys { table: table.table.clone(), keys: out, consistent: table.consistent });
+            }
+            if !kept.is_empty() {
+                asked.push(TableKeys { keys: kept, ..table });
+            }
+        }
+        let mut output = if asked.is_empty() { BatchGetOutput::default() } else { self.inner.batch_get(asked).await? };
+        output.unprocessed.extend(unprocessed);
+        Ok(output)
+    }
+    async fn write(&self, write: Write) -> Result<(), BackendError> {
+        Meddling::meddle(&self.before_write).await;
+        self.inner.write(write).await
+    }
+    async fn transact_write(&self, writes: Vec<Write>) -> Result<(), BackendError> {
+        Meddling::meddle(&self.before_write).await;
+        self.inner.transact_write(writes).await
+    }
+    async fn transact_get(&self, gets: Vec<Get>) -> Result<Vec<Option<Item>>, BackendError> {
+        self.inner.transact_get(gets).await
+    }
+    async fn query(&self, query: Query) -> Result<Page, BackendError> {
+        self.inner.query(query).await
+    }
+    async fn scan(&self, scan: Scan) -> Result<Page, BackendError> {
+        let page = self.inner.scan(scan).await?;
+        Meddling::meddle(&self.after_scan).await;
+        Ok(page)
+    }
+    async fn create_table(&self, table: &str, key: &str) -> Result<(), BackendError> {
+        self.inner.create_table(table, key).await
+    }
+    async fn describe_table(&self, table: &str) -> Result<Option<TableInfo>, BackendError> {
+        self.inner.describe_table(table).await
+    }
+}
+
+/// A save of a layout with list shards reads the stored root, then writes.
+/// Its write is applied but the answer lost; the retry's condition fails
+/// (the object changed: by this save); the read that follows is throttled
+/// until the deadline. The error must say the object may have changed, as
+/// it did.
+#[tokio::test]
+async fn a_write_that_may_have_been_applied_is_remembered_to_the_end() {
+    let policy = RetryPolicy {
+        deadline: Duration::from_millis(150),
+        first_backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(20),
+    };
+    let base = Client::memory().unwrap();
+    let lists = Store::new("Lists", "ID").shard(Store::new("ListItems", "LID").at("$.l[*]"));
+    base.store(&lists).create_tables().await.unwrap();
+    base.store(&lists).write_with_key("a", json!({"v": "old", "l": [{"x": 1}]})).await.unwrap();
+
+    let mut plan = FaultPlan::seeded(1).fail_request(2, Fault::AppliedTimeout);
+    for n in 4..200 {
+        plan = plan.fail_request(n, Fault::Throttling);
+    }
+    let (db, injected) = base.clone().with_retry_policy(policy).faulty(plan);
+    let e = db.store(&lists).write_with_key("a", json!({"v": "new", "l": [{"x": 2}]})).await.unwrap_err();
+    assert_eq!(injected.faults(Fault::AppliedTimeout), 1);
+    assert_eq!(base.store(&lists).read("a").await.unwrap()["v"], "new", "the lost write was applied");
+    assert!(e.object_may_have_changed(), "{e}");
+}
+
+/// A failed call that never wrote says the object did not change.
+#[tokio::test]
+async fn a_call_whose_writes_all_failed_cleanly_says_nothing_changed() {
+    let policy = RetryPolicy {
+        deadline: Duration::from_millis(100),
+        first_backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(20),
+    };
+    let base = Client::memory().unwrap();
+    let store = Store::new("Clean", "ID");
+    base.store(&store).create_tables().await.unwrap();
+    let mut plan = FaultPlan::seeded(1);
+    for n in 1..200 {
+        plan = plan.fail_request(n, Fault::Throttling);
+    }
+    let (db, _) = base.with_retry_policy(policy).faulty(plan);
+    let e = db.store(&store).write_with_key("a", json!({"v": 1})).await.unwrap_err();
+    assert!(!e.object_may_have_changed(), "throttled writes were not applied: {e}");
+}
+
+/// An object deleted between a listing's Scan and its read is left out of
+/// the listing, not an error; every other object is listed.
+#[tokio::test]
+async fn a_listing_skips_an_object_deleted_under_it() {
+    let engine: Arc<dyn Backend> = Arc::new(Embedded::memory().unwrap());
+    let meddling = Arc::new(Meddling::new(engine.clone()));
+    let db = Client::from_backend(meddling.clone());
+    let other = Client::from_backend(engine);
+    let store = Store::new("Listed", "ID").shard(Store::new("ListedShard", "SID").at("$.s"));
+    db.store(&store).create_tables().await.unwrap();
+    let written = db.store(&store).write_many((0..5).map(|i| (format!("k{i}"), json!({"i": i, "s": {"x": i}})))).await;
+    assert!(written.iter().all(Result::is_ok));
+
+    let deleter = other.clone();
+    let deleted_store = store.clone();
+    *meddling.after_scan.lock().unwrap() = Some(Box::pin(async move {
+        deleter.store(&deleted_store).delete("k2").await.unwrap();
+    }));
+    let listed: Vec<_> = db.store(&store).list().collect().await;
+    let mut keys: Vec<String> = listed.into_iter().map(|r| r.map(|(k, _)| k).unwrap()).collect();
+    keys.sort();
+    assert_eq!(keys, ["k0", "k1", "k3", "k4"]);
+    assert!(meddling.after_scan.lock().unwrap().is_none(), "the delete ran");
+}
+
+/// An update that loses a race to another writer runs again: the second
+/// round is a retry in the call's usage and a DEBUG event saying why.
+#[test]
+fn a_step_run_again_is_a_retry_and_an_event() {
+    let (usage, recorder) = recorded(async {
+        let engine: Arc<dyn Backend> = Arc::new(Embedded::memory().unwrap());
+        let meddling = Arc::new(Meddling::new(engine.clone()));
+        let db = Client::from_backend(meddling.clone());
+        let other = Client::from_backend(engine);
+        let store = Store::new("Raced", "ID");
+        db.store(&store).create_tables().await.unwrap();
+        db.store(&store).write_with_key("a", json!({"n": 1})).await.unwrap();
+        let rival = store.clone();
+        *meddling.before_write.lock().unwrap() = Some(Box::pin(async move {
+            other.store(&rival).write_with_key("a", json!({"n": 10})).await.unwrap();
+        }));
+        let (updated, usage) = db
+            .measure(db.store(&store).update("a", |mut v| {
+                v["n"] = json!(v["n"].as_i64().unwrap() + 1);
+                Ok(v)
+            }))
+            .await;
+        assert_eq!(updated.unwrap(), json!({"n": 11}), "the second round read the rival's write");
+        usage
+    });
+    assert_eq!(usage.retries, 1, "{usage:?}");
+    let events = recorder.events.lock().unwrap().clone();
+    assert!(events.iter().any(|e| e.get("reason").is_some_and(|r| r == "lost a race to another writer")), "{events:#?}");
+}
+
+/// An object whose optional shard is absent loads in one request, alone or
+/// with others: the shard item the first read asked for and did not get is
+/// not asked again.
+async fn an_absent_optional_shard_costs_no_second_read(target: Target) {
+    let (db, requests) = client(target).await.counted();
+    let store = Store::new(table("Optional"), "ID").shard(Store::new(table("OptionalShard"), "SID").at("$.extra"));
+    let objects = db.store(&store);
+    objects.create_tables().await.unwrap();
+    objects.write_with_key("a", json!({"n": 1})).await.unwrap();
+    objects.write_with_key("b", json!({"n": 2, "extra": {"x": true}})).await.unwrap();
+
+    requests.reset();
+    assert_eq!(objects.read("a").await.unwrap(), json!({"n": 1}));
+    assert_eq!((requests.get(op::BATCH_GET_ITEM), requests.total()), (1, 1), "{:?}", requests.snapshot());
+
+    requests.reset();
+    let read = objects.read_many(["a", "b"]).await;
+    assert_eq!(read[0].as_ref().unwrap(), &json!({"n": 1}));
+    assert_eq!(read[1].as_ref().unwrap(), &json!({"n": 2, "extra": {"x": true}}));
+    assert_eq!((requests.get(op::BATCH_GET_ITEM), requests.total()), (1, 1), "{:?}", requests.snapshot());
+}
+
+/// A call on many objects answers `Ok` with one answer per object; its span
+/// says whether all, some or none succeeded.
+#[test]
+fn a_call_on_many_objects_says_when_some_failed() {
+    let ((), recorder) = recorded(async {
+        let db = Client::memory().unwrap();
+        let store = Store::new("Outcomes", "ID");
+        db.store(&store).create_tables().await.unwrap();
+        db.store(&store).write_with_key("a", json!({"n": 1})).await.unwrap();
+        db.store(&store).read_many(["a"]).await;
+        db.store(&store).read_many(["a", "absent"]).await;
+        db.store(&store).read_many(["absent"]).await;
+    });
+    let spans = recorder.spans.lock().unwrap().clone();
+    let outcomes: Vec<&str> =
+        spans.iter().filter(|s| s.get("operation").is_some_and(|o| o == "load_many")).map(|s| s["outcome"].as_str()).collect();
+    assert_eq!(outcomes, ["ok", "partial", "failed"], "{spans:#?}");
+}
+
+conformance!(an_absent_optional_shard_costs_no_second_read);
+
+/// A delete applied with its answer lost answers `Ok` however it went: a
+/// single delete, a call on many objects with one object (sent alone) or
+/// several (packed), with or without shards.
+#[tokio::test]
+async fn a_delete_whose_answer_was_lost_answers_ok() {
+    let flat = Store::new("LostFlat", "ID");
+    let sharded = Store::new("LostSharded", "ID").shard(Store::new("LostShard", "SID").at("$.s"));
+    for store in [flat, sharded] {
+        let base = Client::memory().unwrap();
+        base.store(&store).create_tables().await.unwrap();
+        for (how, keys) in [("delete", vec!["one"]), ("delete_many", vec!["one"]), ("delete_many", vec!["two", "three"])] {
+            for key in &keys {
+                base.store(&store).write_with_key(key, json!({"v": 1, "s": {"x": 1}})).await.unwrap();
+            }
+            let (db, injected) = base.clone().faulty(FaultPlan::seeded(3).fail_request(1, Fault::AppliedTimeout));
+            let answers = match how {
+                "delete" => vec![db.store(&store).delete(keys[0]).await],
+                _ => db.store(&store).delete_many(&keys).await,
+            };
+            assert_eq!(injected.faults(Fault::AppliedTimeout), 1);
+            assert!(answers.iter().all(Result::is_ok), "{:?} {how} {keys:?}: {answers:?}", store.layout().table);
+            for key in &keys {
+                assert!(base.store(&store).read(key).await.unwrap_err().is_not_found());
+            }
+        }
+    }
+}
+
+/// A key DynamoDB keeps leaving unprocessed fails its own object only: the
+/// objects read whole in the same BatchGetItem request are answered.
+#[tokio::test]
+async fn a_key_left_unprocessed_fails_its_object_only() {
+    let engine: Arc<dyn Backend> = Arc::new(Embedded::memory().unwrap());
+    let plain = Client::from_backend(engine.clone());
+    let store = Store::new("Unprocessed", "ID").shard(Store::new("UnprocessedShard", "SID").at("$.s"));
+    plain.store(&store).create_tables().await.unwrap();
+    let keys = ["a", "b", "c"];
+    for key in keys {
+        plain.store(&store).write_with_key(key, json!({"k": key, "s": {"x": 1}})).await.unwrap();
+    }
+    let policy = RetryPolicy {
+        deadline: Duration::from_millis(100),
+        first_backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(20),
+    };
+    let stuck = Meddling { stuck: Some("b#$.s".to_owned()), ..Meddling::new(engine) };
+    let db = Client::from_backend(Arc::new(stuck)).with_retry_policy(policy);
+    let read = db.store(&store).read_many(keys).await;
+    assert_eq!(read[0].as_ref().unwrap()["k"], "a");
+    assert_eq!(read[2].as_ref().unwrap()["k"], "c");
+    let e = read[1].as_ref().unwrap_err();
+    assert_eq!((e.kind(), e.key()), (dystore::ErrorKind::Throttled, Some("b")), "{e}");
+    assert_eq!(e.undone(), ["UnprocessedShard/b#$.s"]);
+}
+
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize, dystore::DyObject)]
+#[dystore(table = "dystore_edges_Pets", key = "ID")]
+struct Cat {
+    #[dystore(pk)]
+    id: String,
+    lives: u32,
+}
+
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize, dystore::DyObject)]
+#[dystore(table = "dystore_edges_Pets", key = "ID")]
+struct Dog {
+    #[dystore(pk)]
+    id: String,
+    good: bool,
+}
+
+/// Two types stored in one table: a batch naming the same key under both
+/// names one item twice, and is refused for that key as for one type.
+#[tokio::test]
+async fn a_batch_names_an_item_twice_across_types_of_one_table() {
+    let db = Client::memory().unwrap();
+    db.create_tables::<Cat>().await.unwrap();
+    db.save(&Dog { id: "rex".into(), good: true }).await.unwrap();
+    let answers =
+        db.batch().save(&Cat { id: "rex".into(), lives: 9 }).delete::<Dog>("rex").save(&Cat { id: "tom".into(), lives: 7 }).run().await;
+    for answer in &answers[..2] {
+        let e = answer.as_ref().unwrap_err();
+        assert_eq!((e.kind(), e.key()), (dystore::ErrorKind::InvalidKey, Some("rex")), "{e}");
+    }
+    assert_eq!(answers[2].as_ref().unwrap(), "tom");
+    assert_eq!(db.load::<Dog>("rex").await.unwrap(), Dog { id: "rex".into(), good: true }, "neither operation ran");
+}
