@@ -21,13 +21,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// A backend that runs a piece of work once, right after the first Scan
-/// (`after_scan`) or right before the first write (`before_write`): another
-/// writer acting between two requests of an operation. BatchGetItem always
+/// (`after_scan`) or right before a write (`before_write`: after letting
+/// that many writes through): another writer acting between two requests
+/// of an operation. BatchGetItem always
 /// leaves the key `stuck` unprocessed, as DynamoDB may under throttling.
 struct Meddling {
     inner: Arc<dyn Backend>,
     after_scan: Mutex<Option<BoxFuture<'static, ()>>>,
-    before_write: Mutex<Option<BoxFuture<'static, ()>>>,
+    before_write: Mutex<Option<(usize, BoxFuture<'static, ()>)>>,
     stuck: Option<String>,
 }
 
@@ -38,6 +39,23 @@ impl Meddling {
 
     async fn meddle(slot: &Mutex<Option<BoxFuture<'static, ()>>>) {
         let work = slot.lock().unwrap().take();
+        if let Some(work) = work {
+            work.await;
+        }
+    }
+
+    async fn before_write(&self) {
+        let work = {
+            let mut slot = self.before_write.lock().unwrap();
+            match slot.as_mut() {
+                Some((0, _)) => slot.take().map(|(_, work)| work),
+                Some((skip, _)) => {
+                    *skip -= 1;
+                    None
+                }
+                None => None,
+            }
+        };
         if let Some(work) = work {
             work.await;
         }
@@ -68,11 +86,11 @@ impl Backend for Meddling {
         Ok(output)
     }
     async fn write(&self, write: Write) -> Result<(), BackendError> {
-        Meddling::meddle(&self.before_write).await;
+        self.before_write().await;
         self.inner.write(write).await
     }
     async fn transact_write(&self, writes: Vec<Write>) -> Result<(), BackendError> {
-        Meddling::meddle(&self.before_write).await;
+        self.before_write().await;
         self.inner.transact_write(writes).await
     }
     async fn transact_get(&self, gets: Vec<Get>) -> Result<Vec<Option<Item>>, BackendError> {
@@ -180,9 +198,12 @@ fn a_step_run_again_is_a_retry_and_an_event() {
         db.store(&store).create_tables().await.unwrap();
         db.store(&store).write_with_key("a", json!({"n": 1})).await.unwrap();
         let rival = store.clone();
-        *meddling.before_write.lock().unwrap() = Some(Box::pin(async move {
-            other.store(&rival).write_with_key("a", json!({"n": 10})).await.unwrap();
-        }));
+        *meddling.before_write.lock().unwrap() = Some((
+            0,
+            Box::pin(async move {
+                other.store(&rival).write_with_key("a", json!({"n": 10})).await.unwrap();
+            }),
+        ));
         let (updated, usage) = db
             .measure(db.store(&store).update("a", |mut v| {
                 v["n"] = json!(v["n"].as_i64().unwrap() + 1);
@@ -326,4 +347,70 @@ async fn a_batch_names_an_item_twice_across_types_of_one_table() {
     }
     assert_eq!(answers[2].as_ref().unwrap(), "tom");
     assert_eq!(db.load::<Dog>("rex").await.unwrap(), Dog { id: "rex".into(), good: true }, "neither operation ran");
+}
+
+fn listed(tag: &str, n: usize) -> serde_json::Value {
+    json!({"tag": tag, "items": (0..n).map(|i| json!({"i": i, "pad": "p".repeat(100)})).collect::<Vec<_>>()})
+}
+
+/// A save past one transaction records its new items as pending in the
+/// root, writes them, then switches the root to them. Whoever cleans what
+/// a root records as owed while such a save runs (a sweep, another save, a
+/// delete finishing a tombstone) must not delete the pending items out from
+/// under the switch: the object would name items that are gone.
+#[tokio::test]
+async fn a_cleanup_never_deletes_the_items_of_a_save_still_running() {
+    type Meddle = fn(Client, Store) -> BoxFuture<'static, ()>;
+    let meddles: [(&str, Meddle); 4] = [
+        ("a sweep", |other, store| {
+            Box::pin(async move {
+                other.store(&store).sweep(false).await.unwrap();
+            })
+        }),
+        ("a delete", |other, store| {
+            Box::pin(async move {
+                let _ = other.store(&store).delete("k").await;
+            })
+        }),
+        ("a small save", |other, store| {
+            Box::pin(async move {
+                other.store(&store).write_with_key("k", listed("small", 2)).await.unwrap();
+            })
+        }),
+        ("another large save", |other, store| {
+            Box::pin(async move {
+                other.store(&store).write_with_key("k", listed("rival", 110)).await.unwrap();
+            })
+        }),
+    ];
+    for (first, pending) in [(true, "over an object"), (false, "as a first save")] {
+        for (who, meddle) in meddles {
+            let engine: Arc<dyn Backend> = Arc::new(Embedded::memory().unwrap());
+            let meddling = Arc::new(Meddling::new(engine.clone()));
+            let db = Client::from_backend(meddling.clone());
+            let other = Client::from_backend(engine);
+            let store = Store::new("Staged", "ID").shard(Store::new("StagedItems", "IID").at("$.items[*]"));
+            db.store(&store).create_tables().await.unwrap();
+            let mut skip = 0;
+            if first {
+                db.store(&store).write_with_key("k", listed("first", 3)).await.unwrap();
+            }
+            // The large save's writes: the root recording it as pending,
+            // then its 120 items in two transactions; the meddling runs
+            // right before the switch.
+            skip += 3;
+            *meddling.before_write.lock().unwrap() = Some((skip, meddle(other.clone(), store.clone())));
+            let saved = db.store(&store).write_with_key("k", listed("large", 120)).await;
+            assert!(meddling.before_write.lock().unwrap().is_none(), "{who} ran ({pending})");
+            let read = other.store(&store).read("k").await;
+            let read = read.unwrap_or_else(|e| panic!("{who} during a large save {pending}: the object reads no more: {e}"));
+            let tag = read["tag"].as_str().unwrap().to_owned();
+            match saved {
+                Ok(_) => assert!(tag == "large" || tag == "small" || tag == "rival", "{tag}"),
+                Err(e) => assert!(tag != "large", "{who} {pending}: the save failed ({e}) yet its object stands"),
+            }
+            let report = other.store(&store).sweep(false).await.unwrap();
+            assert!(report.orphans.is_empty(), "{who} {pending}: {:?}", report.orphans);
+        }
+    }
 }

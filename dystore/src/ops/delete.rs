@@ -49,7 +49,7 @@ async fn delete_now(env: &Env<'_>, layout: &Layout, key: &str, expect: Option<&s
                 Some(Root::Object(meta)) => Some(meta),
                 Some(Root::Tombstone { revision, stale }) => {
                     // Gone already; finish what an earlier delete or save left.
-                    let _ = finish_tombstone(env, layout, key, &revision, &stale).await;
+                    let _ = finish_tombstone_fenced(env, layout, key, &revision, &stale).await;
                     return if maybe_deleted { Ok(()) } else { Err(not_found(layout, key)) };
                 }
                 None if maybe_deleted => return Ok(()),
@@ -147,6 +147,28 @@ async fn staged(env: &Env<'_>, layout: &Layout, key: &str, old: &RootMeta) -> Re
     send_one(env, layout, key, vec![Write::Put { table: layout.table.to_string(), item, condition: Some(condition) }]).await?;
     let _ = finish_tombstone(env, layout, key, &revision, &owed).await;
     Ok(())
+}
+
+/// As [`finish_tombstone`], for a caller that did not write the
+/// tombstone: it may be the root of a first save still running, whose
+/// pending items it records, so the tombstone first takes a fresh revision
+/// (see [`clean_fenced`](super::stale::clean_fenced)). A tombstone written
+/// again meanwhile is left to its writer.
+pub(crate) async fn finish_tombstone_fenced(
+    env: &Env<'_>,
+    layout: &Layout,
+    key: &str,
+    revision: &str,
+    owed: &BTreeMap<String, Stale>,
+) -> Result<()> {
+    if owed.is_empty() {
+        return finish_tombstone(env, layout, key, revision, owed).await;
+    }
+    match super::stale::fence(env, layout, key, revision).await {
+        Ok(fenced) => finish_tombstone(env, layout, key, &fenced, owed).await,
+        Err(e) if e.is_conflict() => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Deletes what a tombstone records, then the tombstone if nothing changed

@@ -29,7 +29,7 @@ mod upgrade;
 pub(crate) use batch::batch_get_all;
 pub(crate) use by_path::{read_path, write_path};
 
-pub(crate) use delete::{delete, finish_tombstone};
+pub(crate) use delete::{delete, finish_tombstone_fenced};
 pub(crate) use legacy::places;
 pub(crate) use list::{keys, objects};
 pub(crate) use load::{Loaded, load};

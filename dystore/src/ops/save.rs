@@ -213,7 +213,7 @@ pub(crate) async fn save_over_legacy(
             // Applied with its answer lost, the retry failing its guard on
             // the upgrade itself: the root is this upgrade's.
             Err(e) if e.is_conflict() && e.object_may_have_changed() => {
-                return match staged::switched_to(env, layout, &key, &write_id).await {
+                return match staged::switched_to(env, layout, &key, &write_id, &draft.meta.revision).await {
                     Some(Ok(())) => Ok(Saved { key, revision: draft.meta.revision }),
                     _ => Err(e),
                 };

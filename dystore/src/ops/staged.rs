@@ -17,7 +17,7 @@
 //! the request sequence.
 
 use super::save::{encode_items, legacy_delete, send_one};
-use super::stale::{ItemKey, clean, delete_items, entry_items};
+use super::stale::{ItemKey, clean, delete_items, entry_items, fence};
 use super::transact::transact;
 use super::transact::write_bytes;
 use super::{Env, backend_error, key_item, read_root};
@@ -133,13 +133,18 @@ pub(crate) async fn save(env: &Env<'_>, layout: &Layout, key: &str, draft: &Draf
     let write_id = draft.meta.write_id.as_str();
     let pending = draft.meta.as_stale();
     let mut owed = stage.old.map(|o| o.stale().clone()).unwrap_or_default();
+    let mut current = stage.old.map(|o| o.revision().to_owned());
     // What earlier saves left owed (among it, the items of attempts that
     // crashed) is deleted first, so that attempts crashing again and again
-    // do not pile entries up in the root until it outgrows its item.
-    if let Some(old) = stage.old.filter(|_| !owed.is_empty())
-        && clean(env, layout, key, old.revision(), &owed).await.is_ok()
-    {
-        owed.clear();
+    // do not pile entries up in the root until it outgrows its item. An
+    // entry may be another staged save still running: the root is fenced
+    // first (a fresh revision that save's switch cannot pass).
+    if let Some(revision) = current.as_deref().filter(|_| !owed.is_empty()) {
+        let fenced = fence(env, layout, key, revision).await?;
+        if clean(env, layout, key, &fenced, &owed).await.is_ok() {
+            owed.clear();
+        }
+        current = Some(fenced);
     }
 
     // 1. The root records the save as pending, under a fresh revision.
@@ -152,14 +157,14 @@ pub(crate) async fn save(env: &Env<'_>, layout: &Layout, key: &str, draft: &Draf
             item.insert(META.to_owned(), to_attr(tombstone_meta(&staging, &with_pending)));
             Write::Put { table: layout.table.to_string(), item, condition: Some(Guard::Absent.condition(&layout.key)) }
         }
-        Some(old) => {
+        Some(_) => {
             let mut update = Expr { text: "SET #dm.#st = :st, #dm.#rev = :rev".into(), ..Default::default() };
             update.names.insert("#dm".into(), META.into());
             update.names.insert("#st".into(), STALE.into());
             update.names.insert("#rev".into(), "revision".into());
             update.values.insert(":st".into(), to_attr(Stale::map_value(&with_pending)));
             update.values.insert(":rev".into(), AttributeValue::S(staging.clone()));
-            let condition = Guard::Revision(old.revision()).condition(&layout.key);
+            let condition = Guard::Revision(current.as_deref().unwrap_or_default()).condition(&layout.key);
             Write::Update { table: layout.table.to_string(), key: key_item(&layout.key, key), update, condition: Some(condition) }
         }
     };
@@ -211,7 +216,7 @@ pub(crate) async fn save(env: &Env<'_>, layout: &Layout, key: &str, draft: &Draf
         Err(e) => {
             // The switch may have been applied with its answer lost: then
             // the root is this save's, and nothing may be undone.
-            match switched_to(env, layout, key, write_id).await {
+            match switched_to(env, layout, key, write_id, &draft.meta.revision).await {
                 Some(Ok(())) => return Ok(()),
                 Some(Err(_)) => return Err(e),
                 None => {}
@@ -320,7 +325,7 @@ pub(crate) async fn over_legacy(
             // The switch may have been applied with its answer lost, or an
             // upgrade of the same legacy object (the same write id) won:
             // then the root names these items, and nothing may be undone.
-            match switched_to(env, layout, key, write_id).await {
+            match switched_to(env, layout, key, write_id, &draft.meta.revision).await {
                 Some(Ok(())) => return Ok(()),
                 Some(Err(_)) => return Err(e),
                 None => {}
@@ -338,12 +343,17 @@ pub(crate) async fn over_legacy(
 
 /// After a staged write failed: `Some(Ok)` if the root now names the
 /// items of `write_id` (its switch was applied after all; what the root
-/// records as owed is cleaned), `Some(Err)` if the root cannot be read
+/// records as owed is cleaned while the root is still at `revision`, the
+/// one this write switched it to), `Some(Err)` if the root cannot be read
 /// (nothing may be undone then), `None` if the root is another save's.
-pub(crate) async fn switched_to(env: &Env<'_>, layout: &Layout, key: &str, write_id: &str) -> Option<Result<()>> {
+pub(crate) async fn switched_to(env: &Env<'_>, layout: &Layout, key: &str, write_id: &str, revision: &str) -> Option<Result<()>> {
     match read_root(env, layout, key).await {
         Ok(Some(Root::Object(meta))) if meta.write_id == write_id => {
-            let _ = clean(env, layout, key, &meta.revision, &meta.stale).await;
+            // At another revision, a save has begun since (its pending
+            // items are recorded too): the cleanup is left to it.
+            if meta.revision == revision {
+                let _ = clean(env, layout, key, &meta.revision, &meta.stale).await;
+            }
             Some(Ok(()))
         }
         Ok(_) => None,

@@ -75,6 +75,49 @@ pub(crate) async fn clean(env: &Env<'_>, layout: &Layout, key: &str, revision: &
     forget(env, layout, key, stale.keys()).await
 }
 
+/// As [`clean`], for a caller that is not the save or delete that
+/// recorded `stale` (a sweep, a rotation, another save finding entries
+/// owed): some entry may be the pending items of a staged save still
+/// running, which would switch the root to them after they were deleted.
+/// So the root first takes a fresh revision (one conditional UpdateItem,
+/// `Conflict` if the root is no longer at `revision`): a running save's
+/// switch, guarded by the revision it staged under, can then only fail.
+/// Returns the root's new revision.
+///
+/// The object's revision changes: a versioned write holding the old one
+/// gets `Conflict`, as after any other write.
+pub(crate) async fn clean_fenced(
+    env: &Env<'_>,
+    layout: &Layout,
+    key: &str,
+    revision: &str,
+    stale: &BTreeMap<String, Stale>,
+) -> Result<String> {
+    if stale.is_empty() {
+        return Ok(revision.to_owned());
+    }
+    let fenced = fence(env, layout, key, revision).await?;
+    clean(env, layout, key, &fenced, stale).await?;
+    Ok(fenced)
+}
+
+/// Gives the root of `key`, at `revision`, a fresh revision; `Conflict` if
+/// it is not at `revision` (or gone).
+pub(crate) async fn fence(env: &Env<'_>, layout: &Layout, key: &str, revision: &str) -> Result<String> {
+    let fresh = crate::format::token();
+    let mut update = Expr { text: "SET #dm.#rev = :rev".into(), ..Default::default() };
+    update.names.insert("#dm".into(), META.into());
+    update.names.insert("#rev".into(), "revision".into());
+    update.values.insert(":rev".into(), serde_dynamo::AttributeValue::S(fresh.clone()));
+    let condition = Guard::Revision(revision).condition(&layout.key);
+    let write = Write::Update { table: layout.table.to_string(), key: key_item(&layout.key, key), update, condition: Some(condition) };
+    match env.backend.write(write).await.map_err(|e| e.split()) {
+        Ok(()) => Ok(fresh),
+        Err((crate::backend::BackendError::ConditionFailed, _)) => Err(super::conflict(layout, key)),
+        Err((e, retries)) => Err(backend_error(e, &layout.table).with_key(key).with_retries(retries)),
+    }
+}
+
 /// Deletes `items` of the object keyed `key`, in transactions of up to 99
 /// deletes, each with `guard` when there is one.
 pub(crate) async fn delete_items(env: &Env<'_>, layout: &Layout, key: &str, items: &[ItemKey], guard: Option<Write>) -> Result<()> {

@@ -1,9 +1,9 @@
 //! A table-wide sweep: finishes every cleanup a crash left recorded in the
 //! roots of a layout, and finds shard and chunk items no root accounts for.
 
-use super::delete::finish_tombstone;
+use super::delete::finish_tombstone_fenced;
 use super::staged::upgrade_record_of;
-use super::stale::clean;
+use super::stale::clean_fenced;
 use super::upgrade::sweep_record;
 use super::{Env, backend_error, key_item, read_root};
 use crate::backend::{Item, Scan, Write};
@@ -61,15 +61,18 @@ pub(crate) async fn sweep(env: &Env<'_>, layout: &Layout, delete_orphans: bool) 
             Root::Object(meta) => {
                 report.objects += 1;
                 if !meta.stale.is_empty() {
-                    match clean(env, layout, key, &meta.revision, &meta.stale).await {
-                        Ok(()) => report.cleaned += 1,
+                    // Fenced: an entry may be a staged save still running.
+                    match clean_fenced(env, layout, key, &meta.revision, &meta.stale).await {
+                        Ok(_) => report.cleaned += 1,
+                        // Written meanwhile: that writer cleans what it finds.
+                        Err(e) if e.is_conflict() => {}
                         Err(e) => report.failed.push((key.clone(), e)),
                     }
                 }
             }
             Root::Tombstone { revision, stale } => {
                 report.finished += 1;
-                let _ = finish_tombstone(env, layout, key, &revision, &stale).await;
+                let _ = finish_tombstone_fenced(env, layout, key, &revision, &stale).await;
             }
         }
     }

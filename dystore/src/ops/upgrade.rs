@@ -6,7 +6,7 @@ use super::batch::batch_get_all;
 use super::legacy::read_legacy;
 use super::save::save_over_legacy;
 use super::staged::{finish_record, read_record, upgrade_record_key};
-use super::stale::clean;
+use super::stale::clean_fenced;
 use super::{Env, backend_error, check_key, key_item, not_found, operation};
 use crate::backend::Get;
 use crate::error::{Error, ErrorKind, Result};
@@ -81,7 +81,12 @@ async fn upgrade_now(
             (_, Root::Object(meta)) => {
                 // An upgrade that crashed after its switch left legacy items
                 // recorded in the root: running it again deletes them.
-                clean(env, layout, key, &meta.revision, &meta.stale).await?;
+                // Fenced: an entry may be a staged save still running.
+                match clean_fenced(env, layout, key, &meta.revision, &meta.stale).await {
+                    Ok(_) => {}
+                    Err(e) if e.is_conflict() => {}
+                    Err(e) => return Err(e),
+                }
                 Ok(Upgrade::AlreadyCurrent)
             }
             (_, Root::Tombstone { .. }) => Err(not_found(layout, key)),

@@ -192,7 +192,7 @@ impl<'a> Run<'a> {
     async fn gone(&self, key: &str, owed: Option<Owed>) {
         self.report().vanished += 1;
         if let Some(owed) = owed {
-            self.owed(key, &owed, ops::finish_tombstone(&self.env, self.caller, key, &owed.revision, &owed.stale)).await;
+            self.owed(key, &owed, ops::finish_tombstone_fenced(&self.env, self.caller, key, &owed.revision, &owed.stale)).await;
         }
     }
 
