@@ -1,7 +1,8 @@
-//! Seal and open throughput of format 1 for string leaves of 64 B, 4 KB and
-//! 256 KB, next to the bare primitives (AES-256-CBC encryption alone,
-//! HMAC-SHA256 alone) on 256 KB. docs/ENCRYPTION.md compares the figures
-//! with `openssl speed` on the same machine.
+//! Seal and open throughput of format 1 for string leaves from 64 B to
+//! 400 KB (the largest a leaf gets before it goes to chunk items), next to
+//! the bare primitives (AES-256-CBC encryption alone, HMAC-SHA256 alone)
+//! at 1 KB, 16 KB and 256 KB. docs/ENCRYPTION.md and docs/PERFORMANCE.md
+//! compare the figures with `openssl speed` on the same machine.
 //!
 //! `cargo bench -p dystore --bench crypto`
 
@@ -18,7 +19,12 @@ use dystore::{Context, Key};
 use hmac::{Hmac, Mac};
 use serde_dynamo::AttributeValue;
 
-const SIZES: [(usize, &str); 3] = [(64, "64B"), (4 * 1024, "4KB"), (256 * 1024, "256KB")];
+const SIZES: [(usize, &str); 7] =
+    [(64, "64B"), (1024, "1KB"), (4 * 1024, "4KB"), (16 * 1024, "16KB"), (64 * 1024, "64KB"), (256 * 1024, "256KB"), (400 * 1024, "400KB")];
+
+/// The sizes the primitives are timed at: `openssl speed`'s 1024 and 16384
+/// bytes, and 256 KB (`openssl speed -bytes 262144`).
+const PRIMITIVE_SIZES: [(usize, &str); 3] = [(1024, "1KB"), (16 * 1024, "16KB"), (256 * 1024, "256KB")];
 
 fn leaves(c: &mut Criterion) {
     let key = Key::new([0x42u8; 32]).expect("a 32-byte key");
@@ -41,23 +47,24 @@ fn leaves(c: &mut Criterion) {
 /// The RustCrypto primitives alone, one after the other: what seal would
 /// cost without overlapping them.
 fn primitives(c: &mut Criterion) {
-    let size = 256 * 1024;
-    let mut buf = vec![0x78u8; size + 16];
     let mut group = c.benchmark_group("primitives");
-    group.throughput(Throughput::Bytes(size as u64));
-    group.bench_function("aes-256-cbc-encrypt/256KB", |b| {
-        b.iter(|| {
-            let encryptor = cbc::Encryptor::<aes::Aes256>::new(&[1u8; 32].into(), &[2u8; 16].into());
-            encryptor.encrypt_padded_mut::<Pkcs7>(black_box(&mut buf), size).expect("room for padding").len()
-        })
-    });
-    group.bench_function("hmac-sha256/256KB", |b| {
-        b.iter(|| {
-            let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&[1u8; 32]).expect("any key length");
-            mac.update(black_box(&buf[..size]));
-            mac.finalize().into_bytes()
-        })
-    });
+    for (size, name) in PRIMITIVE_SIZES {
+        let mut buf = vec![0x78u8; size + 16];
+        group.throughput(Throughput::Bytes(size as u64));
+        group.bench_function(format!("aes-256-cbc-encrypt/{name}"), |b| {
+            b.iter(|| {
+                let encryptor = cbc::Encryptor::<aes::Aes256>::new(&[1u8; 32].into(), &[2u8; 16].into());
+                encryptor.encrypt_padded_mut::<Pkcs7>(black_box(&mut buf), size).expect("room for padding").len()
+            })
+        });
+        group.bench_function(format!("hmac-sha256/{name}"), |b| {
+            b.iter(|| {
+                let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&[1u8; 32]).expect("any key length");
+                mac.update(black_box(&buf[..size]));
+                mac.finalize().into_bytes()
+            })
+        });
+    }
     group.finish();
 }
 
