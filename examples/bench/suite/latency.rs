@@ -1,0 +1,104 @@
+//! Latency of the five operations on the reference object: requests per
+//! operation (dystore's, counted by `Client::measure`), and the median and
+//! p90 of dystore, of its requests replayed, and of the hand-written floor,
+//! the three interleaved iteration by iteration so that load from other
+//! processes falls on all of them alike.
+
+use super::reference::{Bench, Op, Side};
+use super::stats::{Samples, fmt, ratio};
+use super::{Out, Result};
+
+/// The figures of one operation.
+#[derive(Debug, Clone)]
+pub(crate) struct Row {
+    pub(crate) op: Op,
+    /// Requests dystore sent (retries included), per operation. The floor
+    /// sends one hand-written request per operation.
+    pub(crate) requests: u32,
+    /// Timings by side, in [`Side::ALL`] order.
+    pub(crate) samples: [Samples; 3],
+}
+
+impl Row {
+    pub(crate) fn of(&self, side: Side) -> &Samples {
+        &self.samples[Side::ALL.iter().position(|s| *s == side).expect("a side")]
+    }
+
+    /// The share of dystore's median not spent in the engine on dystore's
+    /// own requests: its mapping, encryption and glue.
+    pub(crate) fn own_share(&self) -> f64 {
+        1.0 - ratio(self.of(Side::Replay).median(), self.of(Side::Dystore).median())
+    }
+
+    /// The share of dystore's median above the hand-written floor.
+    pub(crate) fn over_floor(&self) -> f64 {
+        1.0 - ratio(self.of(Side::Floor).median(), self.of(Side::Dystore).median())
+    }
+}
+
+/// Counts requests per operation, then times `iterations` cycles of each
+/// side in `sides` (after `iterations / 10` cycles of warm-up).
+pub(crate) async fn run(bench: &Bench, iterations: usize, sides: &[Side]) -> Result<Vec<Row>> {
+    let mut rows: Vec<Row> = Vec::new();
+    for (side, op) in Side::ALL.iter().flat_map(|s| Op::ALL.iter().map(move |o| (*s, *o))) {
+        let (outcome, usage) = bench.db.measure(bench.run(side, op)).await;
+        outcome?;
+        if side == Side::Dystore {
+            rows.push(Row { op, requests: usage.requests, samples: Default::default() });
+        }
+    }
+    for i in 0..iterations + iterations / 10 {
+        for (s, side) in Side::ALL.iter().enumerate().filter(|(_, s)| sides.contains(s)) {
+            for row in rows.iter_mut() {
+                let elapsed = bench.run(*side, row.op).await?;
+                if i >= iterations / 10 {
+                    row.samples[s].push(elapsed);
+                }
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// Prints the rows as a table.
+pub(crate) fn print(out: &mut Out, target: &str, iterations: usize, rows: &[Row]) {
+    say!(out, "\n## latency: reference object (root + 3 shards, 6 encrypted leaves), {target}, {iterations} iterations");
+    say!(
+        out,
+        "{:<11} {:>4} {:>22} {:>22} {:>22} {:>15} {:>9} {:>10}",
+        "operation",
+        "req",
+        "dystore p50 / p90",
+        "replay p50 / p90",
+        "floor p50 / p90",
+        "÷ floor p50/p90",
+        "own share",
+        "over floor"
+    );
+    for row in rows {
+        let cell = |side| {
+            let s: &Samples = row.of(side);
+            if s.len() == 0 { "-".to_owned() } else { format!("{} / {}", fmt(s.median()), fmt(s.p90())) }
+        };
+        say!(
+            out,
+            "{:<11} {:>4} {:>22} {:>22} {:>22} {:>6.2}× / {:>5.2}× {:>8.0}% {:>9.0}%",
+            row.op.name(),
+            row.requests,
+            cell(Side::Dystore),
+            cell(Side::Replay),
+            cell(Side::Floor),
+            ratio(row.of(Side::Dystore).median(), row.of(Side::Floor).median()),
+            ratio(row.of(Side::Dystore).p90(), row.of(Side::Floor).p90()),
+            100.0 * row.own_share(),
+            100.0 * row.over_floor(),
+        );
+        if row.requests != row.op.promised_requests() {
+            say!(out, "  ^ docs/FORMAT.md promises {} request(s) for {}", row.op.promised_requests(), row.op.name());
+        }
+    }
+    say!(out, "req: dystore's requests per operation (Client::measure); floor: one hand-written request per operation, in the");
+    say!(out, "engine's own types (dynoxide called directly, or a plain aws-sdk-dynamodb client); replay: dystore's recorded");
+    say!(out, "requests sent again through its backend; own share: 1 - replay/dystore (mapping + encryption + glue);");
+    say!(out, "over floor: 1 - floor/dystore.");
+}
