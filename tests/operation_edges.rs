@@ -414,3 +414,71 @@ async fn a_cleanup_never_deletes_the_items_of_a_save_still_running() {
         }
     }
 }
+
+/// A server's or proxy's own failure page (an HTTP 500 with an HTML body,
+/// no DynamoDB error code) is a failure of the service, retried like
+/// DynamoDB's `InternalServerError`. A proxy in front of the dynoxide
+/// server answers the first two requests so, then passes every request on.
+#[tokio::test]
+async fn a_failure_page_with_no_error_code_is_retried() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let upstream = common::server();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy = listener.local_addr().unwrap();
+    let failed = Arc::new(AtomicUsize::new(0));
+    let failing = failed.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut inbound, _) = listener.accept().await.unwrap();
+            if failing.fetch_add(1, Ordering::SeqCst) < 2 {
+                // Read the request's head and body, answer 500, close.
+                let mut request = Vec::new();
+                let mut buf = [0u8; 8192];
+                loop {
+                    let n = inbound.read(&mut buf).await.unwrap();
+                    request.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&request).to_string();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length = text[..end]
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap())
+                            })
+                            .unwrap_or(0);
+                        if request.len() >= end + 4 + length {
+                            break;
+                        }
+                    }
+                    if n == 0 {
+                        break;
+                    }
+                }
+                let body = "<html><title>500 Internal Server Error</title></html>";
+                let answer = format!(
+                    "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                inbound.write_all(answer.as_bytes()).await.unwrap();
+                let _ = inbound.shutdown().await;
+            } else {
+                tokio::spawn(async move {
+                    let mut outbound = tokio::net::TcpStream::connect(upstream).await.unwrap();
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                });
+            }
+        }
+    });
+    let db = common::network_client(&format!("http://{proxy}"), true).await;
+    let store = Store::new(table("FailurePage"), "ID");
+    let (written, usage) = db
+        .measure(async {
+            db.store(&store).create_tables().await?;
+            db.store(&store).write_with_key("k", json!({"n": 1})).await
+        })
+        .await;
+    written.unwrap();
+    assert!(failed.load(Ordering::SeqCst) >= 2, "the proxy failed two requests");
+    assert!(usage.retries >= 2, "{usage:?}");
+    assert_eq!(db.store(&store).read("k").await.unwrap(), json!({"n": 1}));
+}

@@ -57,7 +57,7 @@ async fn sdk_config(endpoint: &str, static_credentials: bool) -> aws_config::Sdk
     loader.load().await
 }
 
-async fn network_client(endpoint: &str, static_credentials: bool) -> Client {
+pub async fn network_client(endpoint: &str, static_credentials: bool) -> Client {
     Client::from_conf(&sdk_config(endpoint, static_credentials).await)
 }
 

@@ -5,6 +5,7 @@ use super::{Backend, BackendError, BatchGetOutput, Expr, Get, Item, Page, Query,
 use crate::usage;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types as aws;
@@ -29,9 +30,18 @@ pub struct DynamoDb {
 }
 
 impl DynamoDb {
-    /// Wraps a configured client.
+    /// Wraps a configured client, with the SDK's own retries turned off.
+    ///
+    /// dystore retries failed requests itself ([`RetryPolicy`](crate::RetryPolicy)):
+    /// it counts every attempt (capacity figures, tracing), knows which
+    /// writes may have been applied when an answer is lost, and keeps one
+    /// deadline per call. Retries inside the SDK would hide attempts from
+    /// all three: a write that timed out and was sent again by the SDK
+    /// would come back as a failed condition, with nothing saying the
+    /// object may have changed.
     pub fn new(client: Client) -> Self {
-        DynamoDb { client }
+        let conf = client.config().to_builder().retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled()).build();
+        DynamoDb { client: Client::from_conf(conf) }
     }
 }
 
@@ -49,8 +59,9 @@ fn opt<T>(map: HashMap<String, T>) -> Option<HashMap<String, T>> {
     (!map.is_empty()).then_some(map)
 }
 
-/// The error code DynamoDB sent, mapped to what dystore acts on.
-fn map_code(code: Option<&str>, message: String) -> BackendError {
+/// The error code DynamoDB sent, mapped to what dystore acts on; `status`
+/// is the HTTP status, for answers with no code DynamoDB documents.
+fn map_code(code: Option<&str>, message: String, status: u16) -> BackendError {
     match code {
         Some("ConditionalCheckFailedException") => BackendError::ConditionFailed,
         Some("ResourceNotFoundException") => BackendError::TableNotFound(message),
@@ -62,20 +73,23 @@ fn map_code(code: Option<&str>, message: String) -> BackendError {
         Some("InternalServerError" | "ServiceUnavailable" | "ServiceUnavailableException" | "InternalFailure") => {
             BackendError::Unavailable(message)
         }
+        // A 5xx with no code dystore knows (a proxy's or a server's own
+        // failure page): the service failed, as DynamoDB's 500s say.
+        _ if status >= 500 => BackendError::Unavailable(message),
         _ => BackendError::Other(message),
     }
 }
 
-fn map_err<E, R>(e: SdkError<E, R>) -> BackendError
+fn map_err<E>(e: SdkError<E, HttpResponse>) -> BackendError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
     match e {
         SdkError::ServiceError(service) => {
+            let status = service.raw().status().as_u16();
             let err = service.err();
             let message = err.message().unwrap_or("no message").to_owned();
-            map_code(err.code(), message)
+            map_code(err.code(), message, status)
         }
         lost @ (SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)) => {
             BackendError::Unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(&lost).to_string())
@@ -84,7 +98,7 @@ where
     }
 }
 
-fn map_transact_err<R: std::fmt::Debug>(e: SdkError<TransactWriteItemsError, R>) -> BackendError {
+fn map_transact_err(e: SdkError<TransactWriteItemsError, HttpResponse>) -> BackendError {
     if let Some(TransactWriteItemsError::TransactionCanceledException(t)) = e.as_service_error() {
         let reasons = t.cancellation_reasons().iter().map(|r| r.code().filter(|c| *c != "None").map(str::to_owned)).collect();
         return BackendError::TransactionCanceled { reasons };
