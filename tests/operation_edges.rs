@@ -482,3 +482,47 @@ async fn a_failure_page_with_no_error_code_is_retried() {
     assert!(usage.retries >= 2, "{usage:?}");
     assert_eq!(db.store(&store).read("k").await.unwrap(), json!({"n": 1}));
 }
+
+/// Hiding or hashing keys never rewrites an error's own words: a key that
+/// is also a word or a number of the message ("key", "o", "0") leaves the
+/// message as it is, and shows only where the key is shown.
+#[tokio::test]
+async fn hidden_keys_leave_the_message_alone() {
+    let store = Store::new("Words", "ID");
+    for display in [dystore::KeyDisplay::Hidden, dystore::KeyDisplay::hashed(b"secret")] {
+        let db = Client::memory().unwrap().with_key_display(display.clone());
+        db.store(&store).create_tables().await.unwrap();
+        for key in ["key", "o", "0", "e", "found"] {
+            let e = db.store(&store).read(key).await.unwrap_err();
+            assert!(e.to_string().starts_with("object not found: no object has this key (table `Words`"), "{key:?}: {e}");
+            assert_eq!(e.key().map(str::to_owned), display.show(key), "{key:?}");
+            let many = db.store(&store).read_many([key]).await.remove(0).unwrap_err();
+            assert!(many.to_string().starts_with("object not found: no object has this key"), "{key:?}: {many}");
+        }
+        let zero = RetryPolicy { deadline: Duration::ZERO, ..RetryPolicy::default() };
+        let db = db.with_deadline(Some(Duration::ZERO)).with_retry_policy(zero);
+        let e = db.store(&store).read("0").await.unwrap_err();
+        assert!(e.to_string().contains("deadline of 0 ms"), "{e}");
+    }
+}
+
+/// `measure` on one client around another client's work: the figures are
+/// the measure's, and the work's cost goes to the totals of the client
+/// that did it, never of the one that measured.
+#[tokio::test]
+async fn a_measure_counts_into_the_client_that_did_the_work() {
+    let store = Store::new("Measured", "ID");
+    let a = Client::memory().unwrap();
+    let b = Client::memory().unwrap();
+    a.store(&store).create_tables().await.unwrap();
+    a.reset_usage();
+    let (written, usage) = b.measure(a.store(&store).write_with_key("k", json!({"n": 1}))).await;
+    written.unwrap();
+    assert_eq!((usage.requests, usage.consumed.total().write), (1, 1.0));
+    assert_eq!(a.usage(), usage, "a did the work");
+    assert_eq!(b.usage().requests, 0, "b sent nothing");
+    let (read, nested) = b.measure(a.measure(a.store(&store).read("k"))).await;
+    assert_eq!(read.0.unwrap(), json!({"n": 1}));
+    assert_eq!((nested.requests, read.1.requests), (1, 1));
+    assert_eq!((a.usage().requests, b.usage().requests), (2, 0));
+}

@@ -137,8 +137,9 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub async fn measure<F: std::future::Future>(&self, work: F) -> (F::Output, Usage) {
-        let parent = crate::usage::current().unwrap_or_else(|| self.meter.clone());
-        let (output, metered) = crate::usage::metered(parent, false, work).await;
+        // Below any measure around it; the operations inside add to their
+        // own clients' totals, whichever client measures.
+        let (output, metered) = crate::usage::metered(crate::usage::current(), None, false, work).await;
         (output, metered.usage)
     }
 

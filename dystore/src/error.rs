@@ -327,8 +327,14 @@ impl Error {
         let inner = &mut *self.0;
         if let Some(key) = inner.key.take() {
             let replacement = shown.show(&key).unwrap_or_else(|| "(key hidden)".to_owned());
-            if inner.detail.contains(&key) {
-                inner.detail = inner.detail.replace(&key, &replacement);
+            // Only where the text quotes the key (`key`, or a shard key
+            // `key#$...`): replacing it anywhere would rewrite the fixed
+            // words of the message (a key `o` inside "object"), and where
+            // the replacement landed would give the key away.
+            for (quoted, shown) in [(format!("`{key}`"), format!("`{replacement}`")), (format!("`{key}#"), format!("`{replacement}#"))] {
+                if inner.detail.contains(&quoted) {
+                    inner.detail = inner.detail.replace(&quoted, &shown);
+                }
             }
             if inner.source.as_ref().is_some_and(|s| s.to_string().contains(&key)) {
                 inner.source = None;

@@ -365,6 +365,10 @@ impl Client {
     /// a page of up to 100 items at a time, each page's objects read in
     /// batches; memory holds one page.
     ///
+    /// Objects are roots: a type used only as the shard of another has no
+    /// objects of its own, and its listing is empty (its items are shard
+    /// items, which every listing skips). List the type that holds it.
+    ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> dystore::Result<()> {
     /// use dystore::DyObject;

@@ -90,9 +90,14 @@ pub struct Usage {
     pub consumed: Consumed,
 }
 
-/// A meter: usage gathered here and in every meter above it.
+/// A meter: usage gathered here and in every meter above it (the
+/// `measure` and operation scopes the work runs in), and in the totals of
+/// the client whose operation it is (`client`).
 pub(crate) struct Meter {
     parent: Option<Arc<Meter>>,
+    /// The totals of the client an operation belongs to: a `measure` of
+    /// another client around it takes the figures, its totals do not.
+    client: Option<Arc<Meter>>,
     usage: Mutex<Usage>,
     /// An operation's own meter (see `ops::operation`).
     operation: bool,
@@ -108,7 +113,7 @@ tokio::task_local! {
 impl Meter {
     /// A meter with nothing above it (a client's totals).
     pub(crate) fn root() -> Arc<Meter> {
-        Arc::new(Meter { parent: None, usage: Mutex::default(), operation: false, maybe_applied: AtomicBool::new(false) })
+        Arc::new(Meter { parent: None, client: None, usage: Mutex::default(), operation: false, maybe_applied: AtomicBool::new(false) })
     }
 
     /// What was gathered so far.
@@ -140,20 +145,36 @@ pub(crate) struct Metered {
 }
 
 /// Runs `work` under a new meter below `parent` (an operation's own with
-/// `operation`); returns its output and what it cost (also added to
-/// `parent` and every meter above).
-pub(crate) async fn metered<F: Future>(parent: Arc<Meter>, operation: bool, work: F) -> (F::Output, Metered) {
-    let meter = Arc::new(Meter { parent: Some(parent), usage: Mutex::default(), operation, maybe_applied: AtomicBool::new(false) });
+/// `operation`, whose client's totals are `client`); returns its output
+/// and what it cost (also added to `parent` and every meter above, and to
+/// `client`).
+pub(crate) async fn metered<F: Future>(
+    parent: Option<Arc<Meter>>,
+    client: Option<Arc<Meter>>,
+    operation: bool,
+    work: F,
+) -> (F::Output, Metered) {
+    let meter = Arc::new(Meter { parent, client, usage: Mutex::default(), operation, maybe_applied: AtomicBool::new(false) });
     let output = METER.scope(meter.clone(), work).await;
     (output, Metered { usage: meter.usage(), maybe_applied: meter.maybe_applied.load(Ordering::Relaxed) })
 }
 
 fn record(change: impl Fn(&mut Usage)) {
     let _ = METER.try_with(|meter| {
+        // Each client's totals once, however many of its operations nest.
+        let mut clients: Vec<&Arc<Meter>> = Vec::new();
         let mut at = Some(meter);
         while let Some(m) = at {
             change(&mut m.usage.lock().unwrap_or_else(PoisonError::into_inner));
+            if let Some(client) = &m.client
+                && !clients.iter().any(|c| Arc::ptr_eq(c, client))
+            {
+                clients.push(client);
+            }
             at = m.parent.as_ref();
+        }
+        for client in clients {
+            change(&mut client.usage.lock().unwrap_or_else(PoisonError::into_inner));
         }
     });
 }
@@ -204,9 +225,9 @@ mod tests {
     #[tokio::test]
     async fn usage_goes_to_every_meter_above() {
         let client = Meter::root();
-        let (inner, outer) = metered(client.clone(), false, async {
+        let (inner, outer) = metered(None, None, false, async {
             request(false);
-            let ((), inner) = metered(current().unwrap(), true, async {
+            let ((), inner) = metered(current(), Some(client.clone()), true, async {
                 request(true);
                 write("T", 2.0);
             })
@@ -220,10 +241,12 @@ mod tests {
         assert_eq!((outer.requests, outer.retries), (2, 1));
         assert_eq!(outer.consumed.table("T").write, 2.0);
         assert_eq!(outer.consumed.table("U").read, 0.5);
-        assert_eq!(client.usage(), outer);
+        // The client's totals hold its operation's figures, not what the
+        // measure around it saw outside the operation.
+        assert_eq!(client.usage(), inner);
         assert_eq!(outer.consumed.to_string(), "0.5 RCU, 2 WCU");
         // Outside any meter nothing is recorded, and nothing fails.
         request(false);
-        assert_eq!(client.usage().requests, 2);
+        assert_eq!(client.usage().requests, 1);
     }
 }

@@ -128,7 +128,8 @@ async fn run_operation<T>(
     // Inside another operation (a typed call, a call on many objects),
     // this one is part of it: its span, its usage.
     if let Some(parent) = parent.clone().filter(|_| crate::usage::in_operation()) {
-        let (result, metered) = crate::usage::metered(parent, true, within_deadline(env, layout, key, writes, call)).await;
+        let (result, metered) =
+            crate::usage::metered(Some(parent), Some(env.meter.clone()), true, within_deadline(env, layout, key, writes, call)).await;
         return flag(result, metered.maybe_applied).map_err(|e| e.redact(env.keys));
     }
     let span = tracing::info_span!(
@@ -145,9 +146,9 @@ async fn run_operation<T>(
     if let Some(shown) = key.and_then(|k| env.keys.show(k)) {
         span.record("key", shown.as_str());
     }
-    let parent = parent.unwrap_or_else(|| env.meter.clone());
-    let (result, metered) =
-        crate::usage::metered(parent, true, within_deadline(env, layout, key, writes, call)).instrument(span.clone()).await;
+    let (result, metered) = crate::usage::metered(parent, Some(env.meter.clone()), true, within_deadline(env, layout, key, writes, call))
+        .instrument(span.clone())
+        .await;
     let result = flag(result, metered.maybe_applied);
     let units = metered.usage.consumed.total();
     span.record("requests", metered.usage.requests);
