@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use dystore::rotate::{Budget, Progress, Report, Rotation};
 use dystore::{Client, Store};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
 use std::process::ExitCode;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 pub(crate) async fn main(opt: Opt) -> ExitCode {
     let keyring = match keys::load(opt.keys.as_deref()) {
         Ok(keyring) => keyring,
-        Err(e) => return fail(EXIT_USAGE, &e),
+        Err(e) => return fail_as(EXIT_USAGE, &e, opt.json),
     };
     let report = async {
         let client = connect::client(&opt.connect).await?.with_loader(keyring);
@@ -24,19 +24,42 @@ pub(crate) async fn main(opt: Opt) -> ExitCode {
     };
     match report.await {
         Ok(report) => {
-            if let Err(e) = output::print(&report, opt.json) {
-                return fail(EXIT_FAILED, &e);
+            let code = if report.ok() { EXIT_OK } else { EXIT_FAILURES };
+            match output::print(&report, opt.json) {
+                Ok(()) => ExitCode::from(code),
+                // The reader stopped reading (`| head`): the run's own outcome, quietly.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(code),
+                Err(e) => fail(EXIT_FAILED, &anyhow::Error::new(e).context("cannot write the report on stdout")),
             }
-            ExitCode::from(if report.ok() { EXIT_OK } else { EXIT_FAILURES })
         }
-        Err(e) => fail(EXIT_FAILED, &e),
+        Err(e) => fail_as(exit_code(&e), &e, opt.json),
     }
+}
+
+/// The exit code for a run that could not start or stopped: a mistake in
+/// what was asked (`Config`: a key id to retire nobody has, another number
+/// of segments than the interrupted run's) is a usage error.
+fn exit_code(e: &anyhow::Error) -> u8 {
+    match e.chain().find_map(|cause| cause.downcast_ref::<dystore::Error>()).map(dystore::Error::kind) {
+        Some(dystore::ErrorKind::Config) => EXIT_USAGE,
+        _ => EXIT_FAILED,
+    }
+}
+
+/// As [`fail`], and with `json` the error also as a JSON document on stdout.
+fn fail_as(code: u8, e: &anyhow::Error, json: bool) -> ExitCode {
+    if json {
+        let kind = e.chain().find_map(|cause| cause.downcast_ref::<dystore::Error>()).map(dystore::Error::kind);
+        output::print_error(kind, &format!("{e:#}"), code);
+    }
+    fail(code, e)
 }
 
 /// Prints `e` with its causes on stderr and gives `code`.
 pub(crate) fn fail(code: u8, e: &anyhow::Error) -> ExitCode {
     // Messages name tables, keys, owners and paths read from data: escaped.
-    eprintln!("dystore: {}", output::printable(&format!("{e:#}")));
+    // A closed stderr leaves the exit code to say it.
+    let _ = writeln!(std::io::stderr(), "dystore: {}", output::printable(&format!("{e:#}")));
     ExitCode::from(code)
 }
 
@@ -118,7 +141,8 @@ impl Shown {
                 let mut last = self.last_line.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
                 if last.elapsed() >= Duration::from_secs(10) {
                     *last = Instant::now();
-                    eprintln!("{:.0} s: {} objects, {message}", p.elapsed.as_secs_f64(), p.objects);
+                    let line = format!("{:.0} s: {} objects, {message}", p.elapsed.as_secs_f64(), p.objects);
+                    let _ = writeln!(std::io::stderr(), "{line}");
                 }
             }
         }

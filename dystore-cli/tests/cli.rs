@@ -305,7 +305,8 @@ async fn a_held_lease_exits_3_naming_its_holder_until_forced() {
         let db = Client::open(&file).unwrap().with_loader(ring(&[("A", A)], "A"));
         seed(&db, "People").await;
         // Another rotation, slowed by its budget, dies part-way: its lease stays.
-        let db = db.with_loader(ring(&[("A", A), ("B", B)], "B"));
+        // Its keyring chooses as the file below does (rules and default), so it is resumed.
+        let db = db.with_loader(ring(&[("A", A), ("B", B)], "B").default_key("B"));
         let layout = store("People").into_layout();
         let reached = AtomicBool::new(false);
         let held = Rotation::new(&db, &layout)
@@ -332,4 +333,55 @@ async fn a_held_lease_exits_3_naming_its_holder_until_forced() {
     assert!(forced["resumed_segments"] == json!(1) && forced["rotated"].as_u64() > Some(0), "{forced}");
     let retired = dystore(&["--embedded", db, "--keys", &keys, "verify", "--table", "People", "--retire", "A"], &[]);
     assert_eq!(code(&retired), 0, "{retired:?}");
+}
+
+/// A database file holding `People` under A, and a keyring of A and B naming B.
+async fn people_under_a(dir: &Path) -> (String, String) {
+    let file = dir.join("data.db");
+    seed(&Client::open(&file).unwrap().with_loader(ring(&[("A", A)], "A")), "People").await;
+    let keys = write(dir, "keys.json", &keyring_json(&[("A", A), ("B", B)], "B"));
+    (file.to_str().unwrap().to_owned(), keys)
+}
+
+/// `--retire` with a key id neither in the keyring nor under any leaf (a
+/// typo, a stray space) is a usage error, never "passed"; with `--json`
+/// the error is a JSON document on stdout.
+#[tokio::test]
+async fn retiring_a_key_id_nobody_has_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, keys) = people_under_a(dir.path()).await;
+    for typo in ["a", "A "] {
+        let out = dystore(&["--embedded", &db, "--keys", &keys, "verify", "--table", "People", "--retire", typo], &[]);
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert_eq!(code(&out), 2, "{typo:?}: {stdout}{stderr}");
+        assert!(!stdout.contains("passed") && stderr.contains("neither one the loader has key material for"), "{stderr}");
+    }
+    let out = dystore(&["--embedded", &db, "--keys", &keys, "--json", "verify", "--table", "People", "--retire", "a"], &[]);
+    let doc = report(&out);
+    assert_eq!((code(&out), doc["error"]["kind"].as_str(), doc["exit"].as_u64()), (2, Some("Config"), Some(2)), "{doc}");
+    let missing = dystore(&["--embedded", &db, "--keys", &keys, "--json", "plan", "--table", "Nope", "--key-name", "ID"], &[]);
+    let doc = report(&missing);
+    assert_eq!((code(&missing), doc["error"]["kind"].as_str()), (3, Some("TableNotFound")), "{doc}");
+}
+
+/// A stdout that is full is reported (exit 3), one closed by its reader
+/// (`| head`) ends the run quietly with its own exit code; never a panic.
+#[tokio::test]
+async fn a_closed_or_full_stdout_is_no_panic() {
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let (db, keys) = people_under_a(dir.path()).await;
+    let args = ["--embedded", db.as_str(), "--keys", keys.as_str(), "plan", "--table", "People"];
+    if let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") {
+        let out = Command::new(env!("CARGO_BIN_EXE_dystore")).args(args).stdout(full).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(code(&out), 3, "{stderr}");
+        assert!(stderr.contains("cannot write the report on stdout") && !stderr.contains("panicked"), "{stderr}");
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dystore")).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(code(&out), 0, "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
 }

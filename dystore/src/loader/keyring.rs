@@ -192,6 +192,12 @@ impl ConfigLoader for Keyring {
     fn keep_metadata(&self) -> bool {
         self.keep_metadata
     }
+
+    fn key_choice(&self) -> Option<String> {
+        // Patterns and ids only: what decides a path's key id, in order.
+        let rules: Vec<String> = self.rules.iter().map(|(pattern, id)| format!("{pattern:?} -> {id:?}")).collect();
+        Some(format!("rules {rules:?}; default {:?}", self.default_key))
+    }
 }
 
 #[cfg(test)]

@@ -285,7 +285,26 @@ impl<'a> Rotation<'a> {
         }
         let mut report = run.finish(retire);
         report.consumed = meter.total();
+        if let Some(id) = retire {
+            self.check_retired_id(&report, id)?;
+        }
         Ok(report)
+    }
+
+    /// A key id to retire that the loader has no material for and no leaf
+    /// uses is a mistake (a typo, a stray space): passing would tell the
+    /// user to destroy a key nobody checked.
+    fn check_retired_id(&self, report: &Report, id: &str) -> Result<()> {
+        let used = report.before.contains_key(id);
+        if used || self.client.env().loader.key(&id.to_owned()).is_some() {
+            return Ok(());
+        }
+        // The id is not repeated: it may be key material typed in the wrong place.
+        Err(Error::new(
+            ErrorKind::Config,
+            "the key id to retire is neither one the loader has key material for nor used by any leaf (mistyped?); nothing was checked for it",
+        )
+        .with_table(self.layout.table.as_ref()))
     }
 
     /// Takes the lease and reads where an interrupted rotation stopped.
@@ -297,7 +316,7 @@ impl<'a> Rotation<'a> {
         }
         self.client.store(&Store::new(self.state_table.clone(), STATE_KEY)).create_tables().await?;
         state.acquire(self.force).await?;
-        match state.resume(self.segments, self.restart).await {
+        match state.resume(self.segments, self.restart, &targets(self.client.env().loader, &self.layout)).await {
             Ok(checkpoints) => Ok(checkpoints),
             Err(e) => {
                 drop(state.release().await);
@@ -305,6 +324,25 @@ impl<'a> Rotation<'a> {
             }
         }
     }
+}
+
+/// A digest (hex SHA-256) of what decides the current key id of a leaf:
+/// the layout's marks, the loader's rules as it describes them
+/// ([`ConfigLoader::key_choice`](crate::ConfigLoader::key_choice)) and
+/// its default key id. Never key material.
+pub(crate) fn targets(loader: &dyn crate::ConfigLoader, layout: &Layout) -> String {
+    use sha2::{Digest, Sha256};
+    // The marks only: the same rotation through a full layout or the root table alone chooses alike.
+    fn marks(layout: &Layout, at: &str, into: &mut Vec<String>) {
+        into.extend(layout.encrypt.iter().map(|rule| format!("{at} {rule:?}")));
+        for shard in layout.shards.iter() {
+            marks(&shard.layout, &format!("{at}{}", shard.path), into);
+        }
+    }
+    let mut all = Vec::new();
+    marks(layout, "", &mut all);
+    let choice = format!("marks {all:?}\0loader {:?}\0default {:?}", loader.key_choice(), loader.default_key_id());
+    Sha256::digest(choice.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(all(test, feature = "embedded"))]

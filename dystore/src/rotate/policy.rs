@@ -117,6 +117,10 @@ impl ConfigLoader for Keeping<'_> {
     fn keep_metadata(&self) -> bool {
         self.inner.keep_metadata()
     }
+
+    fn key_choice(&self) -> Option<String> {
+        self.inner.key_choice()
+    }
 }
 
 #[cfg(test)]

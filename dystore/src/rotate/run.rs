@@ -136,13 +136,29 @@ impl<'a> Run<'a> {
             Some(AttributeValue::S(key)) if root.contains_key(META) => key.clone(),
             _ => return self.report().skipped += 1,
         };
-        if let Some(object) = ops::upgrade_record_of(&key) {
-            return self.record(object, &root).await;
-        }
-        if key.contains(SHARD_KEY_MARK) {
-            return self.report().skipped += 1;
+        // A dynamo-store 0.6 root may have any key, `#$` included: it is
+        // an object (verified, and upgraded if it can be), never skipped.
+        let legacy = root.get(META).is_some_and(is_legacy_meta);
+        if !legacy {
+            if let Some(object) = ops::upgrade_record_of(&key) {
+                return self.record(object, &root).await;
+            }
+            if key.contains(SHARD_KEY_MARK) {
+                return self.report().skipped += 1;
+            }
         }
         self.report().objects += 1;
+        if legacy && key.contains(SHARD_KEY_MARK) && self.mode != Mode::Rotate {
+            // Its upgrade would be refused (format 1 reserves the mark):
+            // named, so the ciphertext it keeps is not overlooked.
+            let e = Error::new(
+                ErrorKind::InvalidKey,
+                format!(
+                    "a dynamo-store 0.6 object whose key holds `{SHARD_KEY_MARK}` cannot be upgraded by a rotation: copy it to another key"
+                ),
+            );
+            self.failed(&e, &key);
+        }
         match self.mode {
             Mode::Rotate => self.rotate(&key, root).await,
             Mode::Plan | Mode::Verify => self.inspect(&key, root).await,

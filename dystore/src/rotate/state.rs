@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! { id: "lease#<table>",          owner, expires: <unix ms>, acquired: <unix ms> }
-//! { id: "run#<table>",            segments: N, owner, started: <unix ms> }
+//! { id: "run#<table>",            segments: N, targets: <digest>, owner, started: <unix ms> }
 //! { id: "checkpoint#<table>#N#i", last: <the scan's last evaluated key> | absent, done: bool, owner }
 //! ```
 //!
@@ -214,13 +214,21 @@ impl<'a> State<'a> {
     ///
     /// An interrupted rotation with another number of segments is refused:
     /// its checkpoints are keys of other segments.
-    pub(crate) async fn resume(&self, segments: u32, restart: bool) -> Result<Vec<Checkpoint>> {
+    ///
+    /// `targets` is the digest of the key-id choice of this run
+    /// ([`targets`](super::targets)); an interrupted run that chose other
+    /// key ids is not resumed (its finished segments may hold leaves that
+    /// are stale now) but started again from the beginning.
+    pub(crate) async fn resume(&self, segments: u32, restart: bool, targets: &str) -> Result<Vec<Checkpoint>> {
         let get = Get { table: self.table.clone(), key: key_item(STATE_KEY, &self.run_id()), projection: None, consistent: true };
         let run = self.env.backend.get(get).await.map_err(|e| self.error(e))?;
         let recorded = run.as_ref().and_then(|r| match r.get("segments") {
             Some(AttributeValue::N(v)) => v.parse::<u32>().ok(),
             _ => None,
         });
+        // A record without a digest (an older run) is treated as another choice.
+        let same_targets = matches!(run.as_ref().and_then(|r| r.get("targets")), Some(AttributeValue::S(t)) if t == targets);
+        let restart = restart || !same_targets;
         match recorded {
             Some(before) if !restart && before != segments => Err(Error::new(
                 ErrorKind::Config,
@@ -235,6 +243,7 @@ impl<'a> State<'a> {
                 let item: Item = [
                     (STATE_KEY.to_owned(), s(&self.run_id())),
                     ("segments".to_owned(), n(u64::from(segments))),
+                    ("targets".to_owned(), s(targets)),
                     ("owner".to_owned(), s(&self.owner)),
                     ("started".to_owned(), n(now_ms())),
                 ]

