@@ -122,3 +122,64 @@ async fn a_resumed_rotation_with_another_keyring_starts_again() {
     assert_eq!((plan.stale_objects, plan.after["C"].leaves), (0, 30), "{plan:#?}");
     assert!(Rotation::new(&to_c, store.layout()).verify(Some("B")).await.unwrap().ok());
 }
+
+/// Finding 6: a rule added since the objects were written covers leaves
+/// stored in clear. The plan counts them stale (under `<clear>`), a
+/// verification fails on them, the rotation encrypts them and says so.
+#[tokio::test]
+async fn clear_leaves_a_new_rule_covers_are_stale() {
+    use dystore::rotate::CLEAR_KEY_ID;
+    let store = Store::new(table("BreakClear"), "ID");
+    let old = client(Target::Embedded).await.with_loader(keyring(&["A"], "A"));
+    old.store(&store).create_tables().await.unwrap();
+    for i in 0..4 {
+        old.store(&store).write_with_key(&format!("k{i}"), json!({"secret": "s", "phone": format!("555-{i}"), "n": i})).await.unwrap();
+    }
+    let new = keyring(&["A", "B"], "B").rule(PathPattern::exact("$.phone").unwrap(), "B");
+    let db = old.with_loader(new);
+    let plan = Rotation::new(&db, store.layout()).plan().await.unwrap();
+    assert_eq!((plan.stale_objects, plan.before[CLEAR_KEY_ID].leaves, plan.after["B"].leaves), (4, 4, 8), "{plan:#?}");
+    let before = Rotation::new(&db, store.layout()).verify(None).await.unwrap();
+    assert_eq!(before.failed, 4, "{before:#?}");
+    let f = &before.failures[0];
+    assert_eq!((f.kind, f.path.as_deref(), f.key_id.as_deref()), (ErrorKind::Unfinished, Some("$.phone"), Some("B")));
+    assert!(!f.message.contains("555"), "no value in a failure: {}", f.message);
+
+    let done = Rotation::new(&db, store.layout()).state_table(table("BreakState")).rotate().await.unwrap();
+    assert_eq!((done.rotated, done.before[CLEAR_KEY_ID].leaves, done.after["B"].leaves, done.failed), (4, 4, 8, 0), "{done:#?}");
+    let after = Rotation::new(&db, store.layout()).verify(Some("A")).await.unwrap();
+    assert!(after.ok() && after.before["B"].leaves == 8 && !after.before.contains_key(CLEAR_KEY_ID), "{after:#?}");
+    let item = common::stored_item(Target::Embedded, &db, &store.layout().table, "ID", "k1").await.unwrap();
+    assert!(matches!(item.get("phone"), Some(AttributeValue::B(_))), "the phone is a ciphertext now: {item:?}");
+    assert!(matches!(item.get("n"), Some(AttributeValue::N(_))), "a leaf no rule covers stays in clear: {item:?}");
+}
+
+/// Finding 3: a dynamo-store 0.6 key only reads. An unanchored regex rule
+/// naming it (`firstname` matches `$.firstname` too) does not make it the
+/// key a rotation writes with: the object goes to the default, B.
+#[tokio::test]
+async fn a_legacy_key_is_never_the_rotation_target() {
+    let (key_string, ciphertext, _) = known_ciphertext();
+    let t = table("BreakLegacyTarget");
+    let ring = Keyring::new()
+        .with_key("B", key(2))
+        .with_legacy_key("py", &key_string)
+        .unwrap()
+        .rule(PathPattern::regex("firstname").unwrap(), "py")
+        .default_key("B");
+    ring.validate().unwrap();
+    let db = client(Target::Embedded).await.with_loader(ring);
+    let store = Store::new(&t, "ID");
+    db.store(&store).create_tables().await.unwrap();
+    let item =
+        vec![("ID", s("p")), ("firstname", AttributeValue::B(ciphertext)), ("__dystore_meta__", legacy_meta(&t, "ID", None, vec![]))];
+    put(&db, &t, item).await;
+    let plan = Rotation::new(&db, store.layout()).plan().await.unwrap();
+    assert_eq!((plan.before["py"].legacy_leaves, plan.after.get("py"), plan.after["B"].leaves), (1, None, 1), "{plan:#?}");
+    let done = Rotation::new(&db, store.layout()).state_table(table("BreakState")).rotate().await.unwrap();
+    assert_eq!((done.upgraded, done.failed), (1, 0), "{done:#?}");
+    assert!(Rotation::new(&db, store.layout()).verify(Some("py")).await.unwrap().ok());
+    let item = common::stored_item(Target::Embedded, &db, &t, "ID", "p").await.unwrap();
+    let Some(AttributeValue::B(bytes)) = item.get("firstname") else { panic!("{item:?}") };
+    assert_eq!(dystore::crypto::envelope_key_id(bytes).unwrap(), "B");
+}

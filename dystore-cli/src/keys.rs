@@ -29,9 +29,9 @@ pub(crate) const KEYS_VAR: &str = "DYSTORE_KEYS";
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique")]
     keys: BTreeMap<String, String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique")]
     legacy_keys: BTreeMap<String, String>,
     #[serde(default)]
     rules: Vec<Rule>,
@@ -45,6 +45,32 @@ struct Rule {
     prefix: Option<String>,
     regex: Option<String>,
     key: String,
+}
+
+const DUPLICATE: &str = "a key id is given twice:";
+
+/// A JSON object whose names are all different: a key id given twice
+/// would otherwise be resolved silently (the last one winning). The id is
+/// not repeated in the error (it may be key material in the wrong place);
+/// serde_json adds the line and column.
+fn unique<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<BTreeMap<String, String>, D::Error> {
+    struct Unique;
+    impl<'de> serde::de::Visitor<'de> for Unique {
+        type Value = BTreeMap<String, String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an object of key ids")
+        }
+        fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+            let mut out = BTreeMap::new();
+            while let Some((id, value)) = map.next_entry::<String, String>()? {
+                if out.insert(id, value).is_some() {
+                    return Err(serde::de::Error::custom(DUPLICATE));
+                }
+            }
+            Ok(out)
+        }
+    }
+    deserializer.deserialize_map(Unique)
 }
 
 /// The keyring from `path`, else from [`KEYS_VAR`], else an empty one.
@@ -62,7 +88,13 @@ pub(crate) fn load(path: Option<&Path>) -> Result<Keyring> {
     // serde_json's message could quote a piece of the text, key material
     // included: only its position is given.
     let file: File = serde_json::from_str(&text).map_err(|e| {
-        anyhow::anyhow!("{source} is not a keyring (JSON: keys, legacy_keys, rules, default): line {}, column {}", e.line(), e.column())
+        // Only our own message is safe to repeat.
+        let twice = if e.to_string().starts_with(DUPLICATE) { DUPLICATE } else { "" };
+        anyhow::anyhow!(
+            "{source} is not a keyring (JSON: keys, legacy_keys, rules, default): {twice} line {}, column {}",
+            e.line(),
+            e.column()
+        )
     })?;
     keyring(file).with_context(|| format!("in {source}"))
 }
@@ -80,7 +112,7 @@ fn keyring(file: File) -> Result<Keyring> {
         if file.keys.contains_key(id) {
             bail!("the key id `{id}` is both in `keys` and in `legacy_keys`");
         }
-        ring = ring.with_key(id.as_str(), Key::from_legacy_string(key_string));
+        ring = ring.with_legacy_key(id.as_str(), key_string)?;
     }
     for rule in file.rules {
         let pattern = match (rule.exact, rule.prefix, rule.regex) {
@@ -119,6 +151,23 @@ mod tests {
         assert_eq!(ring.key_for("$.contact.phone", &doc).as_deref(), Some("A"));
         assert_eq!(ring.key_for("firstname", &doc).as_deref(), Some("py"));
         assert_eq!(ring.default_key_id().as_deref(), Some("A"));
+    }
+
+    #[test]
+    fn a_key_id_given_twice_is_refused() {
+        let a = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+        for text in [format!(r#"{{"keys": {{"A": "{a}", "A": "{a}"}}}}"#), r#"{"legacy_keys": {"py": "x", "py": "y"}}"#.to_owned()] {
+            let e = parse(&text).unwrap_err().to_string();
+            assert!(e.contains(DUPLICATE) && !e.contains(&a), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_legacy_key_is_never_empty_nor_the_default() {
+        let e = parse(r#"{"legacy_keys": {"py": ""}, "default": "py"}"#).unwrap_err();
+        assert!(format!("{e:#}").contains("key string is empty"), "{e:#}");
+        let e = parse(r#"{"legacy_keys": {"py": "s3cret"}, "default": "py"}"#).unwrap_err();
+        assert!(format!("{e:#}").contains("only reads"), "{e:#}");
     }
 
     #[test]

@@ -385,3 +385,22 @@ async fn a_closed_or_full_stdout_is_no_panic() {
     assert_eq!(code(&out), 0, "{stderr}");
     assert!(stderr.is_empty(), "{stderr}");
 }
+
+/// Keyring mistakes found by the break test are usage errors: a key id
+/// given twice in `keys`, an empty dynamo-store 0.6 key string, a legacy
+/// key as the default (it only reads).
+#[test]
+fn keyring_mistakes_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = b64(&A);
+    for (text, said) in [
+        (format!(r#"{{"keys": {{"A": "{a}", "A": "{a}"}}}}"#), "a key id is given twice"),
+        (r#"{"legacy_keys": {"L": ""}, "default": "L"}"#.to_owned(), "key string is empty"),
+        (r#"{"legacy_keys": {"L": "x"}, "default": "L"}"#.to_owned(), "only reads"),
+    ] {
+        let keys = write(dir.path(), "keys.json", &text);
+        let out = dystore(&["--embedded", "nowhere.db", "--keys", &keys, "plan", "--table", "T"], &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(code(&out) == 2 && stderr.contains(said), "{text}: {stderr}");
+    }
+}

@@ -63,7 +63,7 @@ mod run;
 mod state;
 
 pub use budget::{Budget, Units};
-pub use report::{Failure, KeyUse, LEGACY_NO_KEY_ID, MAX_FAILURES_KEPT, Mode, Progress, Report, Retire};
+pub use report::{CLEAR_KEY_ID, Failure, KeyUse, LEGACY_NO_KEY_ID, MAX_FAILURES_KEPT, Mode, Progress, Report, Retire};
 
 use crate::client::Client;
 use crate::error::{Error, ErrorKind, Result};

@@ -52,6 +52,9 @@ pub(crate) struct Stored {
     /// The document, ciphertexts opened (or `null` where not opened).
     pub(crate) doc: Value,
     pub(crate) leaves: Vec<Leaf>,
+    /// Leaves stored in clear (table of the item, path): a rule the loader
+    /// gained since may cover them.
+    pub(crate) clear: Vec<(String, PlainPath)>,
     /// Leaves or places that could not be read; the object must not be
     /// written back.
     pub(crate) failures: Vec<Error>,
@@ -143,6 +146,7 @@ pub(crate) async fn read(env: &Env<'_>, caller: &Layout, key: &str, mut root: It
         fetched,
         chunked,
         leaves: Vec::new(),
+        clear: Vec::new(),
         failures: Vec::new(),
         torn: false,
     };
@@ -150,7 +154,7 @@ pub(crate) async fn read(env: &Env<'_>, caller: &Layout, key: &str, mut root: It
     if walk.torn {
         return Ok(Read::Torn);
     }
-    let (leaves, failures) = (walk.leaves, walk.failures);
+    let (leaves, clear, failures) = (walk.leaves, walk.clear, walk.failures);
     drop(resolved);
     let owed = Owed::of(key, &meta.revision, &meta.stale);
     Ok(Read::Object(Box::new(Stored {
@@ -160,6 +164,7 @@ pub(crate) async fn read(env: &Env<'_>, caller: &Layout, key: &str, mut root: It
         rules,
         doc: Value::Object(body),
         leaves,
+        clear,
         failures,
         owed,
     })))
@@ -175,6 +180,7 @@ struct Walk<'a> {
     fetched: Fetched,
     chunked: Vec<ChunkedLeaf>,
     leaves: Vec<Leaf>,
+    clear: Vec<(String, PlainPath)>,
     failures: Vec<Error>,
     torn: bool,
 }
@@ -215,6 +221,9 @@ impl Walk<'_> {
             clear => {
                 if self.rules.encrypts(&full.steps) {
                     self.failures.push(clear_at_encrypted(table, self.root_key, &full));
+                }
+                if !matches!(clear, AttributeValue::M(_) | AttributeValue::L(_)) {
+                    self.clear.push((table.to_owned(), full.clone()));
                 }
                 self.json(clear, table, &full)
             }
@@ -296,6 +305,7 @@ impl Walk<'_> {
             if self.rules.encrypts(&full.steps) {
                 self.failures.push(clear_at_encrypted(table, self.root_key, &full));
             }
+            self.clear.push((table.to_owned(), full.clone()));
             return self.json(AttributeValue::B(bytes), table, &full);
         };
         let key_id = key_id.to_owned();

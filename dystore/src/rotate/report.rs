@@ -12,6 +12,11 @@ use std::time::Duration;
 /// when the loader names no key id for their path.
 pub const LEGACY_NO_KEY_ID: &str = "<legacy>";
 
+/// The pseudo key id under which leaves stored in clear that the loader
+/// now names a key id for are counted (they are stale: a rotation
+/// encrypts them).
+pub const CLEAR_KEY_ID: &str = "<clear>";
+
 /// How many failures a report keeps (all are counted in
 /// [`Report::failed`]): memory stays flat on a table where everything fails.
 pub const MAX_FAILURES_KEPT: usize = 1000;

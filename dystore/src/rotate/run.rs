@@ -256,7 +256,9 @@ impl<'a> Run<'a> {
             let after = if self.mode == Mode::Plan { &analysis.after } else { &analysis.before };
             merge(&mut report.after, after);
             count_state(&mut report, &analysis);
-            for e in stored.failures.iter().chain(&analysis.failures) {
+            // A verification fails on personal data a rule covers left in clear.
+            let uncovered = if self.mode == Mode::Verify { &analysis.uncovered[..] } else { &[] };
+            for e in stored.failures.iter().chain(&analysis.failures).chain(uncovered) {
                 report.fail(Failure::from_error(e, &self.caller.table, key));
             }
         }
