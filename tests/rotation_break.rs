@@ -183,3 +183,33 @@ async fn a_legacy_key_is_never_the_rotation_target() {
     let Some(AttributeValue::B(bytes)) = item.get("firstname") else { panic!("{item:?}") };
     assert_eq!(dystore::crypto::envelope_key_id(bytes).unwrap(), "B");
 }
+
+/// Finding 9: a plan or rotation of a table that holds items but no
+/// dystore object (a shard table, another program's items) is an error
+/// before any state is written, never "0 objects, skipped 6".
+#[tokio::test]
+async fn a_table_of_no_object_is_refused_before_any_state() {
+    let contacts = table("BreakContacts");
+    let store = Store::new(table("BreakRoots"), "ID").shard(Store::new(&contacts, "ID").at("$.contact"));
+    let db = client(Target::Embedded).await.with_loader(keyring(&["A"], "A"));
+    db.store(&store).create_tables().await.unwrap();
+    db.store(&store).write_with_key("k", json!({"secret": "s", "contact": {"secret": "t"}})).await.unwrap();
+    let foreign = Store::new(table("BreakForeign"), "ID");
+    db.store(&foreign).create_tables().await.unwrap();
+    put(&db, &foreign.layout().table, vec![("ID", s("x")), ("name", s("not dystore's"))]).await;
+    let state = table("BreakState");
+    for t in [contacts.as_str(), foreign.layout().table.as_ref()] {
+        let layout = Store::new(t, "ID");
+        let plan = Rotation::new(&db, layout.layout()).plan().await.unwrap_err();
+        let rotate = Rotation::new(&db, layout.layout()).state_table(state.clone()).rotate().await.unwrap_err();
+        for e in [plan, rotate] {
+            assert_eq!((e.kind(), e.table()), (ErrorKind::NotFound, Some(t)), "{e}");
+            assert!(e.to_string().contains("holds no dystore object"), "{e}");
+        }
+    }
+    assert!(db.backend().describe_table(&state).await.unwrap().is_none(), "no state table was created");
+    // An empty table is no mistake: 0 objects.
+    let empty = Store::new(table("BreakEmpty"), "ID");
+    db.store(&empty).create_tables().await.unwrap();
+    assert_eq!(Rotation::new(&db, empty.layout()).plan().await.unwrap().objects, 0);
+}

@@ -245,6 +245,13 @@ async fn the_wrong_table_or_key_attribute_is_refused() {
     assert_eq!(code(&shard_table), 1, "{stdout}");
     assert!(stdout.contains("no object was examined") && !stdout.contains("passed"), "{stdout}");
 
+    // A plan or rotation of it is refused before any state (exit 3).
+    for command in ["plan", "rotate"] {
+        let out = run(&[command, "--table", "PeopleContacts"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(code(&out) == 3 && stderr.contains("holds no dystore object"), "{command}: {stderr}");
+    }
+
     let wrong_key = run(&["verify", "--table", "People", "--key-name", "NOPE", "--retire", "A"]);
     let stderr = String::from_utf8_lossy(&wrong_key.stderr);
     assert_eq!(code(&wrong_key), 3, "{stderr}");

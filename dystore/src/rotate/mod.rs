@@ -258,6 +258,11 @@ impl<'a> Rotation<'a> {
         let renewals = Metered::counted(self.client.shared_backend(), meter.clone());
         let state = State::new(env, &renewals, &self.state_table, &self.layout.table, &self.owner, self.lease_ttl);
         let rotating = mode == Mode::Rotate;
+        if mode != Mode::Verify {
+            // Before any state: a table of no object is a mistake, not "0 objects".
+            // (A verification reports it as a failure, which fails it too.)
+            run::check_holds_objects(&env, &self.layout, self.page_size).await?;
+        }
         let checkpoints = if rotating { self.start(&state).await? } else { vec![Checkpoint::default(); self.segments as usize] };
         let mut run = Run::new(env, &self.layout, mode, self.segments);
         run.page_size = self.page_size;

@@ -403,3 +403,45 @@ fn merge(into: &mut BTreeMap<String, KeyUse>, from: &BTreeMap<String, KeyUse>) {
         total.legacy_leaves += uses.legacy_leaves;
     }
 }
+
+/// Whether `item` may be the root of a dystore object keyed by `key_name`
+/// (a format-1 root or tombstone, an upgrade's record, a dynamo-store 0.6
+/// root): not a shard or chunk item (their keys hold the shard mark),
+/// nor an item of another program (no metadata).
+fn may_be_root(item: &Item, key_name: &str) -> bool {
+    match (item.get(key_name), item.get(META)) {
+        (Some(AttributeValue::S(key)), Some(meta)) => is_legacy_meta(meta) || !key.contains(SHARD_KEY_MARK),
+        _ => false,
+    }
+}
+
+/// Refuses a table that holds items but no dystore object (a shard
+/// table, a table of another program): a plan or rotation of it would
+/// report "0 objects" and pass. Reads pages until the first possible
+/// root (usually the first item) or the table's end; an empty table passes.
+pub(crate) async fn check_holds_objects(env: &Env<'_>, layout: &Layout, page_size: u32) -> Result<()> {
+    let (mut start, mut seen) = (None, 0usize);
+    loop {
+        let scan = Scan { table: layout.table.to_string(), segment: None, start, limit: Some(page_size), consistent: false };
+        let page = env.backend.scan(scan).await.map_err(|e| backend_error(e, &layout.table))?;
+        if page.items.iter().any(|item| may_be_root(item, &layout.key)) {
+            return Ok(());
+        }
+        seen += page.items.len();
+        match page.last_key {
+            Some(last) => start = Some(last),
+            None if seen == 0 => return Ok(()),
+            None => {
+                return Err(Error::new(
+                    ErrorKind::NotFound,
+                    format!(
+                        "the table holds no dystore object: none of its {seen} items is the root of an object keyed `{}` \
+                         (a shard table, or items of another program?)",
+                        layout.key
+                    ),
+                )
+                .with_table(layout.table.as_ref()));
+            }
+        }
+    }
+}
