@@ -73,6 +73,8 @@ fn unique<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<BTreeMap<
     deserializer.deserialize_map(Unique)
 }
 
+const PATHS: &str = "names, indexes and `[*]` from `$`";
+
 /// The keyring from `path`, else from [`KEYS_VAR`], else an empty one.
 pub(crate) fn load(path: Option<&Path>) -> Result<Keyring> {
     let (text, source) = match path {
@@ -114,16 +116,34 @@ fn keyring(file: File) -> Result<Keyring> {
         }
         ring = ring.with_legacy_key(id.as_str(), key_string)?;
     }
-    for rule in file.rules {
+    // Values of `rules` and `default` are not repeated in errors: key
+    // material pasted there by mistake stays unprinted. The rule is named
+    // by its place (1 is the first) and the field.
+    let known = |id: &str| file.keys.contains_key(id) || file.legacy_keys.contains_key(id);
+    for (i, rule) in file.rules.into_iter().enumerate() {
+        let n = i + 1;
         let pattern = match (rule.exact, rule.prefix, rule.regex) {
-            (Some(path), None, None) => PathPattern::exact(&path),
-            (None, Some(path), None) => PathPattern::prefix(&path),
-            (None, None, Some(re)) => PathPattern::regex(&re),
-            _ => bail!("a rule has exactly one of `exact`, `prefix` and `regex` (rule for key `{}`)", rule.key),
+            (Some(path), None, None) => PathPattern::exact(&path).map_err(|_| anyhow::anyhow!("rule {n}: `exact` is not a path ({PATHS})")),
+            (None, Some(path), None) => {
+                PathPattern::prefix(&path).map_err(|_| anyhow::anyhow!("rule {n}: `prefix` is not a path ({PATHS})"))
+            }
+            (None, None, Some(re)) => {
+                PathPattern::regex(&re).map_err(|_| anyhow::anyhow!("rule {n}: `regex` is not a valid regular expression"))
+            }
+            _ => bail!("rule {n} has not exactly one of `exact`, `prefix` and `regex`"),
         };
+        if !known(&rule.key) {
+            bail!("rule {n}: `key` names no key id of `keys` or `legacy_keys`");
+        }
         ring = ring.rule(pattern?, rule.key);
     }
     if let Some(default) = file.default {
+        if file.legacy_keys.contains_key(&default) {
+            bail!("`default` names a key of `legacy_keys`, which only reads dynamo-store 0.6 ciphertexts");
+        }
+        if !file.keys.contains_key(&default) {
+            bail!("`default` names no key id of `keys`");
+        }
         ring = ring.default_key(default);
     }
     ring.validate()?;
@@ -177,7 +197,26 @@ mod tests {
         assert!(e.contains("`A`") && e.contains("18 bytes") && !e.contains(&short), "{e}");
         let e = parse(r#"{"keys": {"A": "not base64!!"}}"#).unwrap_err().to_string();
         assert!(e.contains("`A`") && !e.contains("not base64!!"), "{e}");
-        let e = parse(r#"{"rules": [{"prefix": "$.a", "key": "missing"}]}"#).unwrap_err().to_string();
-        assert!(e.contains("missing"), "{e}");
+    }
+
+    /// Values of `rules` and `default` may be key material pasted in the
+    /// wrong place: errors name the rule's place and field, never the value.
+    #[test]
+    fn rule_and_default_values_are_never_echoed() {
+        let a = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+        let pasted = base64::engine::general_purpose::STANDARD.encode([9u8; 32]);
+        let cases = [
+            (format!(r#"{{"rules": [{{"prefix": "$.a", "key": "A"}}, {{"prefix": "$.b", "key": "{pasted}"}}]}}"#), "rule 2: `key`"),
+            (format!(r#"{{"default": "{pasted}"}}"#), "`default` names no key id"),
+            (format!(r#"{{"rules": [{{"regex": "({pasted}", "key": "A"}}]}}"#), "rule 1: `regex`"),
+            (format!(r#"{{"rules": [{{"exact": "{pasted}", "key": "A"}}]}}"#), "rule 1: `exact`"),
+            (format!(r#"{{"rules": [{{"prefix": "$.{pasted}x[", "key": "A"}}]}}"#), "rule 1: `prefix`"),
+            (format!(r#"{{"rules": [{{"key": "{pasted}"}}]}}"#), "rule 1 has not exactly one"),
+        ];
+        for (body, said) in cases {
+            let text = body.replacen('{', &format!(r#"{{"keys": {{"A": "{a}"}}, "#), 1);
+            let e = format!("{:#}", parse(&text).unwrap_err());
+            assert!(e.contains(said) && !e.contains(&pasted[..20]), "{text}: {e}");
+        }
     }
 }

@@ -46,7 +46,7 @@ pub(crate) struct Opt {
 #[derive(Debug, Args)]
 pub(crate) struct Connect {
     /// A DynamoDB-compatible endpoint, e.g. http://127.0.0.1:8000 (credentials from the usual AWS variables).
-    #[arg(long, global = true, value_name = "URL", conflicts_with = "embedded")]
+    #[arg(long, global = true, value_name = "URL", conflicts_with = "embedded", value_parser = endpoint)]
     pub(crate) endpoint: Option<String>,
 
     /// The AWS region (default: as aws-config finds it; us-east-1 with --endpoint).
@@ -149,11 +149,30 @@ const MAX_LEASE_TTL: u64 = 86_400;
 // Value parsers. Their messages never quote the value: it may be key
 // material pasted in the wrong place.
 
-/// `--max-rcu`, `--max-wcu`: a positive, finite rate.
+/// The smallest `--max-rcu` / `--max-wcu`: below it a run would wait
+/// hours per object without a word (`1e-300` would never end).
+pub(crate) const MIN_UNITS_PER_SECOND: f64 = 0.1;
+
+/// `--max-rcu`, `--max-wcu`: a finite rate of at least [`MIN_UNITS_PER_SECOND`].
 fn units_per_second(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
-        Ok(units) if units.is_finite() && units > 0.0 => Ok(units),
-        _ => Err("expected a positive number of capacity units per second; omit the flag for no limit".into()),
+        Ok(units) if units.is_finite() && units >= MIN_UNITS_PER_SECOND => Ok(units),
+        _ => Err(format!("expected a number of capacity units per second of at least {MIN_UNITS_PER_SECOND}; omit the flag for no limit")),
+    }
+}
+
+/// `--endpoint`: an `http://` or `https://` URL with a host, checked
+/// before anything runs (the SDK would retry a malformed one for seconds).
+fn endpoint(text: &str) -> Result<String, String> {
+    let rest = text.strip_prefix("http://").or_else(|| text.strip_prefix("https://"));
+    let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or_default());
+    let valid =
+        host.is_some_and(|h| !h.is_empty() && !h.starts_with(':') && h.chars().all(|c| c.is_ascii_alphanumeric() || "-.:[]_".contains(c)));
+    let tail_ok = !text.chars().any(|c| c.is_whitespace() || c.is_control());
+    if valid && tail_ok {
+        Ok(text.to_owned())
+    } else {
+        Err("expected an http:// or https:// URL with a host, e.g. http://localhost:8000".into())
     }
 }
 
@@ -247,12 +266,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_endpoint_is_an_http_url() {
+        for good in ["http://127.0.0.1:8000", "https://dynamodb.us-east-1.amazonaws.com", "http://[::1]:8000/", "http://localhost"] {
+            assert_eq!(endpoint(good).as_deref(), Ok(good));
+        }
+        for bad in ["not a url", "127.0.0.1:9999", "ftp:", "http://:80", "ftp://host", "http://ho st", "http://host/ x", "AQEBAQEB"] {
+            let e = endpoint(bad).unwrap_err();
+            assert!(endpoint("http://").is_err());
+            assert!(!e.contains(bad), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn every_number_is_checked_and_never_quoted() {
         for bad in ["nan", "inf", "-1", "0", "1e400", "AQEBAQEB"] {
             assert!(units_per_second(bad).is_err(), "{bad}");
-            assert!(!units_per_second(bad).unwrap_err().contains(bad), "{bad}");
+            // ("0" is in the message's "0.1" itself)
+            assert!(bad == "0" || !units_per_second(bad).unwrap_err().contains(bad), "{bad}");
         }
         assert_eq!(units_per_second("2.5"), Ok(2.5));
+        for tiny in ["1e-300", "0.09", "5e-324"] {
+            assert!(units_per_second(tiny).is_err(), "{tiny}: a budget that small would never end");
+        }
+        assert_eq!(units_per_second("0.1"), Ok(0.1));
         for bad in ["nan", "inf", "0", "0.05", "3601", "-5"] {
             assert!(window(bad).is_err(), "{bad}");
         }

@@ -411,3 +411,22 @@ fn keyring_mistakes_are_usage_errors() {
         assert!(code(&out) == 2 && stderr.contains(said), "{text}: {stderr}");
     }
 }
+
+/// What is typed on the command line is not repeated when it is wrong
+/// (it may be key material): a missing `--embedded` file, a malformed
+/// `--endpoint` (a usage error, exit 2, at once), a tiny budget.
+#[test]
+fn typed_values_are_not_echoed_and_checked_at_once() {
+    let pasted = b64(&A);
+    let out = dystore(&["--embedded", &pasted, "plan", "--table", "T"], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(code(&out) == 3 && stderr.contains("no database file at the path given with --embedded"), "{stderr}");
+    let started = std::time::Instant::now();
+    let out = dystore(&["--endpoint", "not a url", "plan", "--table", "T"], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(code(&out) == 2 && stderr.contains("--endpoint") && !stderr.contains("not a url"), "{stderr}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "no retries for a malformed URL");
+    let out = dystore(&["--embedded", "x.db", "plan", "--table", "T", "--max-rcu", "1e-300"], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(code(&out) == 2 && stderr.contains("--max-rcu") && stderr.contains("at least 0.1"), "{stderr}");
+}
