@@ -213,3 +213,33 @@ async fn a_table_of_no_object_is_refused_before_any_state() {
     db.store(&empty).create_tables().await.unwrap();
     assert_eq!(Rotation::new(&db, empty.layout()).plan().await.unwrap().objects, 0);
 }
+
+/// Finding 10: an object one of whose shard items was deleted directly is
+/// damaged, not a save in progress: reported at once as `MissingShard`
+/// naming the path, not after ~19 s of retries as `Inconsistent`.
+#[tokio::test]
+async fn a_damaged_object_is_reported_quickly_as_missing_shard() {
+    let contacts = table("BreakDamagedContacts");
+    let store = Store::new(table("BreakDamaged"), "ID").shard(Store::new(&contacts, "CID").at("$.contact"));
+    let db = client(Target::Embedded).await.with_loader(keyring(&["A"], "A"));
+    db.store(&store).create_tables().await.unwrap();
+    for k in ["ok", "hurt"] {
+        db.store(&store).write_with_key(k, json!({"secret": "s", "contact": {"city": "Oslo"}})).await.unwrap();
+    }
+    let hurt = common::legacy::items_of(&db, &contacts).await.into_iter().find_map(|item| match item.get("CID") {
+        Some(AttributeValue::S(k)) if k.starts_with("hurt") => Some(k.clone()),
+        _ => None,
+    });
+    common::legacy::delete(&db, &contacts, "CID", &hurt.expect("the shard item of `hurt`")).await;
+    let db = db.with_loader(keyring(&["A", "B"], "B"));
+    let started = std::time::Instant::now();
+    let plan = Rotation::new(&db, store.layout()).plan().await.unwrap();
+    let verify = Rotation::new(&db, store.layout()).verify(None).await.unwrap();
+    let rotate = Rotation::new(&db, store.layout()).state_table(table("BreakState")).rotate().await.unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "took {:?}", started.elapsed());
+    for report in [&plan, &verify, &rotate] {
+        let f: Vec<_> = report.failures.iter().map(|f| (f.kind, f.key.as_str(), f.path.as_deref(), f.table.as_str())).collect();
+        assert_eq!(f, [(ErrorKind::MissingShard, "hurt", Some("$.contact"), contacts.as_str())], "{report:#?}");
+    }
+    assert_eq!(rotate.rotated, 1, "the sound object is rotated");
+}

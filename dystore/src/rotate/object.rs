@@ -101,7 +101,9 @@ impl Owed {
 pub(crate) enum Read {
     Object(Box<Stored>),
     /// Items of different saves (a save in progress): read the root again.
-    Torn,
+    /// With what was wrong, reported if the root read again is the same
+    /// (then no save is in progress: the object is damaged).
+    Torn(Error),
     /// A tombstone: the object was deleted, or its first save has not
     /// finished; with what it records as owed deletion, if anything.
     Gone(Option<Owed>),
@@ -148,11 +150,11 @@ pub(crate) async fn read(env: &Env<'_>, caller: &Layout, key: &str, mut root: It
         leaves: Vec::new(),
         clear: Vec::new(),
         failures: Vec::new(),
-        torn: false,
+        torn: None,
     };
     let body = walk.body(&resolved.root, &PlainPath::root(), &layout.table, root);
-    if walk.torn {
-        return Ok(Read::Torn);
+    if let Some(torn) = walk.torn {
+        return Ok(Read::Torn(torn));
     }
     let (leaves, clear, failures) = (walk.leaves, walk.clear, walk.failures);
     drop(resolved);
@@ -182,7 +184,8 @@ struct Walk<'a> {
     leaves: Vec<Leaf>,
     clear: Vec<(String, PlainPath)>,
     failures: Vec<Error>,
-    torn: bool,
+    /// The first item missing or of another save, as an error naming it.
+    torn: Option<Error>,
 }
 
 impl Walk<'_> {
@@ -259,12 +262,12 @@ impl Walk<'_> {
             return Value::Null;
         };
         let Some(mut item) = self.fetched.remove(&(r.table.clone(), r.key.clone())) else {
-            self.torn = true;
+            self.tear(ErrorKind::MissingShard, "the shard item its parent refers to is missing", &r.table, path);
             return Value::Null;
         };
         let meta = item.remove(META).map(to_json).transpose().ok().flatten();
         if meta.as_ref().and_then(|m| format::write_id_of(m).ok()) != Some(self.write_id) {
-            self.torn = true;
+            self.tear(ErrorKind::Format, "the shard item holds another save's data than its root", &r.table, path);
             return Value::Null;
         }
         Value::Object(self.body(node, path, &r.table, item))
@@ -281,12 +284,12 @@ impl Walk<'_> {
             let mut pieces = Vec::with_capacity(leaf.keys.len());
             for key in &leaf.keys {
                 let Some(mut piece) = self.fetched.remove(&(leaf.table.clone(), key.clone())) else {
-                    self.torn = true;
+                    self.tear(ErrorKind::MissingShard, "a chunk item of this large leaf is missing", &leaf.table, &path);
                     return;
                 };
                 let meta = piece.remove(META).map(to_json).transpose().ok().flatten();
                 if meta.as_ref().and_then(|m| format::write_id_of(m).ok()) != Some(self.write_id) {
-                    self.torn = true;
+                    self.tear(ErrorKind::Format, "a chunk item of this large leaf holds another save's data", &leaf.table, &path);
                     return;
                 }
                 pieces.push(piece.remove("data").unwrap_or(AttributeValue::Null(true)));
@@ -295,6 +298,13 @@ impl Walk<'_> {
             if let Err(e) = joined {
                 self.failures.push(e.with_table(table).with_key(self.root_key).with_path(path.to_string()));
             }
+        }
+    }
+
+    /// Records the first item found missing or of another save.
+    fn tear(&mut self, kind: ErrorKind, why: &str, table: &str, path: &PlainPath) {
+        if self.torn.is_none() {
+            self.torn = Some(Error::new(kind, why).with_table(table).with_key(self.root_key).with_path(path.to_string()));
         }
     }
 

@@ -215,19 +215,27 @@ impl<'a> Run<'a> {
     /// Reads the object keyed `key` whose root was read as `root`.
     async fn read(&self, key: &str, mut root: Item, decrypt: bool) -> Result<Found> {
         let mut backoff = Backoff::new(self.env.policy);
+        // The root's metadata at the last torn read: the same again means
+        // no save is in progress, and the object is damaged.
+        let mut torn_at: Option<AttributeValue> = None;
         loop {
             if let Some(meta) = root.get(META).filter(|m| is_legacy_meta(m)).cloned() {
                 let stored = super::legacy::read(&self.env, self.caller, key, root, &meta, decrypt).await?;
                 return Ok(Found::Object(Box::new(stored)));
             }
+            let meta_now = root.get(META).cloned();
             match object::read(&self.env, self.caller, key, root, decrypt).await? {
                 Read::Object(stored) => return Ok(Found::Object(stored)),
                 Read::Gone(owed) => return Ok(Found::Gone(owed)),
-                Read::Torn if backoff.wait().await => match self.root(key).await? {
-                    Some(again) => root = again,
-                    None => return Ok(Found::Gone(None)),
-                },
-                Read::Torn => {
+                Read::Torn(damage) if torn_at.is_some() && torn_at == meta_now => return Err(damage),
+                Read::Torn(_) if backoff.wait().await => {
+                    torn_at = meta_now;
+                    match self.root(key).await? {
+                        Some(again) => root = again,
+                        None => return Ok(Found::Gone(None)),
+                    }
+                }
+                Read::Torn(_) => {
                     return Err(Error::new(ErrorKind::Inconsistent, "items of different saves kept being read")
                         .with_table(self.caller.table.as_ref())
                         .with_key(key));
