@@ -84,7 +84,9 @@ pub(crate) fn load(path: Option<&Path>) -> Result<Keyring> {
         }
         None => match std::env::var(KEYS_VAR) {
             Ok(text) => (text, "DYSTORE_KEYS"),
-            Err(_) => return Ok(Keyring::new()),
+            Err(std::env::VarError::NotPresent) => return Ok(Keyring::new()),
+            // Ignoring it would run with no keys at all.
+            Err(std::env::VarError::NotUnicode(_)) => bail!("DYSTORE_KEYS is not UTF-8 text: it cannot be a keyring"),
         },
     };
     // serde_json's message could quote a piece of the text, key material

@@ -430,3 +430,18 @@ fn typed_values_are_not_echoed_and_checked_at_once() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(code(&out) == 2 && stderr.contains("--max-rcu") && stderr.contains("at least 0.1"), "{stderr}");
 }
+
+/// A `DYSTORE_KEYS` that is not UTF-8 is a usage error, not "no keys".
+#[cfg(unix)]
+#[test]
+fn a_non_utf8_keyring_variable_is_a_usage_error() {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = std::ffi::OsStr::from_bytes(b"{\"keys\": {\"A\": \"\xff\xfe\"}}");
+    let out = Command::new(env!("CARGO_BIN_EXE_dystore"))
+        .args(["--embedded", "x.db", "plan", "--table", "T"])
+        .env("DYSTORE_KEYS", bytes)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(code(&out) == 2 && stderr.contains("DYSTORE_KEYS is not UTF-8"), "{stderr}");
+}
