@@ -243,3 +243,47 @@ async fn a_damaged_object_is_reported_quickly_as_missing_shard() {
     }
     assert_eq!(rotate.rotated, 1, "the sound object is rotated");
 }
+
+/// `share(i, n)`: machines each rotating one scan segment of the table,
+/// side by side, each with its own lease and checkpoints, together rotate
+/// every object; the whole table cannot be rotated meanwhile (nor a share
+/// while the whole table is), and a share that is not one is refused.
+#[tokio::test]
+async fn shares_of_a_table_rotate_it_together() {
+    let (db, store) = seeded(40, &["A"], "A").await;
+    let db = db.with_loader(keyring(&["A", "B"], "B"));
+    let state = table("BreakState");
+    let share = |i| Rotation::new(&db, store.layout()).share(i, 3).state_table(state.clone()).owner(format!("host-{i}"));
+    let (s0, s1, s2) = (share(0), share(1), share(2));
+    let (r0, r1, r2) = tokio::join!(s0.rotate(), s1.rotate(), s2.rotate());
+    let reports = [r0.unwrap(), r1.unwrap(), r2.unwrap()];
+    let rotated: u64 = reports.iter().map(|r| r.rotated).sum();
+    assert_eq!(rotated, 40, "{reports:#?}");
+    assert_eq!(reports[1].share, Some([1, 3]));
+    assert!(reports.iter().all(|r| r.objects < 40), "each scanned its share only");
+    assert!(Rotation::new(&db, store.layout()).verify(Some("A")).await.unwrap().ok());
+
+    // A dead share's lease keeps the whole table from being rotated, and the other way round.
+    let dead = Rotation::new(&db, store.layout())
+        .share(0, 2)
+        .state_table(state.clone())
+        .owner("dead")
+        .lease_ttl(std::time::Duration::from_secs(600));
+    let reached = std::sync::atomic::AtomicBool::new(false);
+    let dead = dead.page_size(1).on_progress(|_| reached.store(true, std::sync::atomic::Ordering::SeqCst));
+    tokio::select! {
+        biased;
+        () = async { while !reached.load(std::sync::atomic::Ordering::SeqCst) { tokio::task::yield_now().await } } => {}
+        done = dead.rotate() => panic!("ended before it was dropped: {done:?}"),
+    }
+    let whole = Rotation::new(&db, store.layout()).state_table(state.clone()).rotate().await.unwrap_err();
+    assert_eq!(whole.kind(), ErrorKind::LeaseHeld, "{whole}");
+    let other_share = Rotation::new(&db, store.layout()).share(1, 2).state_table(state.clone()).rotate().await;
+    assert!(other_share.is_ok(), "shares run beside each other: {other_share:?}");
+
+    for (i, n) in [(3, 3), (0, 0)] {
+        let e = Rotation::new(&db, store.layout()).share(i, n).plan().await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+    }
+    assert_eq!(Rotation::new(&db, store.layout()).share(0, 2).segments(2).plan().await.unwrap_err().kind(), ErrorKind::Config);
+}

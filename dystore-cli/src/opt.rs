@@ -84,6 +84,14 @@ pub(crate) struct Scope {
     #[arg(long, default_value_t = 1, value_parser = segments, allow_negative_numbers = true)]
     pub(crate) segments: u32,
 
+    /// This machine's share of the table: scan segment I (0 to N-1) of --of N, with its own lease and checkpoints.
+    #[arg(long, value_name = "I", requires = "of", conflicts_with = "segments", value_parser = share_index, allow_negative_numbers = true)]
+    pub(crate) segment: Option<u32>,
+
+    /// How many shares the table is split into (1 to 1,000,000), with --segment.
+    #[arg(long, value_name = "N", requires = "segment", value_parser = share_count, allow_negative_numbers = true)]
+    pub(crate) of: Option<u32>,
+
     /// At most this many read capacity units per second, on average (omit for no limit).
     #[arg(long, value_name = "RCU", value_parser = units_per_second, allow_negative_numbers = true)]
     pub(crate) max_rcu: Option<f64>,
@@ -195,6 +203,16 @@ fn whole(text: &str, min: u64, max: u64) -> Result<u64, String> {
 /// `--segments`: 1 to [`dystore::rotate::MAX_SEGMENTS`].
 fn segments(text: &str) -> Result<u32, String> {
     whole(text, 1, u64::from(dystore::rotate::MAX_SEGMENTS)).map(|n| n as u32)
+}
+
+/// `--segment`: 0 to 999,999 (checked against `--of` by the library).
+fn share_index(text: &str) -> Result<u32, String> {
+    whole(text, 0, 999_999).map(|n| n as u32)
+}
+
+/// `--of`: 1 to 1,000,000 (DynamoDB's limit on total segments).
+fn share_count(text: &str) -> Result<u32, String> {
+    whole(text, 1, 1_000_000).map(|n| n as u32)
 }
 
 /// `--page-size`: 1 to 1,000.

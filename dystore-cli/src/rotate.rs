@@ -94,7 +94,11 @@ fn configure<'a>(rotation: Rotation<'a>, scope: &Scope) -> Rotation<'a> {
     if let Some(wcu) = scope.max_wcu {
         budget = budget.max_wcu(wcu);
     }
-    rotation.segments(scope.segments).page_size(scope.page_size).budget(budget)
+    let rotation = rotation.segments(scope.segments).page_size(scope.page_size).budget(budget);
+    match (scope.segment, scope.of) {
+        (Some(i), Some(n)) => rotation.share(i, n),
+        _ => rotation,
+    }
 }
 
 fn lease<'a>(rotation: Rotation<'a>, opt: &RotateOpt) -> Rotation<'a> {

@@ -445,3 +445,25 @@ fn a_non_utf8_keyring_variable_is_a_usage_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(code(&out) == 2 && stderr.contains("DYSTORE_KEYS is not UTF-8"), "{stderr}");
 }
+
+/// `--segment I --of N`: two processes each rotate their share of the
+/// table; together they rotate every object. `--segment 2 --of 2` is a
+/// usage error, and so is `--segment` without `--of`.
+#[tokio::test]
+async fn shares_are_rotated_by_separate_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, keys) = people_under_a(dir.path()).await;
+    let run = |rest: &[&str]| dystore(&[&["--embedded", db.as_str(), "--keys", keys.as_str(), "--json"][..], rest].concat(), &[]);
+    let mut rotated = 0;
+    for i in ["0", "1"] {
+        let out = run(&["rotate", "--table", "People", "--segment", i, "--of", "2", "--owner", &format!("host-{i}")]);
+        assert_eq!(code(&out), 0, "{out:?}");
+        let r = report(&out);
+        assert_eq!(r["share"][1], json!(2), "{r}");
+        rotated += r["rotated"].as_u64().unwrap();
+    }
+    assert_eq!(rotated, OBJECTS as u64);
+    assert_eq!(code(&run(&["verify", "--table", "People", "--retire", "A"])), 0);
+    assert_eq!(code(&run(&["plan", "--table", "People", "--segment", "2", "--of", "2"])), 2);
+    assert_eq!(code(&run(&["plan", "--table", "People", "--segment", "0"])), 2);
+}

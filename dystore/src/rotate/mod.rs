@@ -103,6 +103,8 @@ pub struct Rotation<'a> {
     lease_ttl: Duration,
     force: bool,
     restart: bool,
+    /// One machine's share: scan segment I of N.
+    share: Option<(u32, u32)>,
     progress: Option<Arc<ProgressFn<'a>>>,
 }
 
@@ -139,6 +141,7 @@ impl<'a> Rotation<'a> {
             lease_ttl: Duration::from_secs(60),
             force: false,
             restart: false,
+            share: None,
             progress: None,
         }
     }
@@ -191,6 +194,16 @@ impl<'a> Rotation<'a> {
     /// the start.
     pub fn restart(self, restart: bool) -> Self {
         Rotation { restart, ..self }
+    }
+
+    /// Runs one machine's share of the table: scan segment `i` of `n`
+    /// (0 ≤ i < n ≤ 1,000,000, DynamoDB's limit), as one segment. Shares run
+    /// on several machines side by side, each with its own lease and
+    /// checkpoints (keyed by the share), and together cover the table; a
+    /// share does not run beside a rotation of the whole table (nor the
+    /// whole table beside a share): `LeaseHeld`.
+    pub fn share(self, i: u32, n: u32) -> Self {
+        Rotation { share: Some((i, n)), ..self }
     }
 
     /// Calls `progress` after every object and every segment.
@@ -249,6 +262,7 @@ impl<'a> Rotation<'a> {
 
     async fn run(&self, mode: Mode, retire: Option<&str>) -> Result<Report> {
         Resolved::new(&self.layout)?;
+        self.check_share()?;
         // The table and its key attribute first: a wrong one is an error,
         // not an empty report, and leaves no state behind.
         ops::check_table(&self.client.env(), &self.layout.table, &self.layout.key).await?;
@@ -256,7 +270,7 @@ impl<'a> Rotation<'a> {
         let metered = Metered::new(self.client.shared_backend(), meter.clone());
         let env = Env { backend: &metered, ..self.client.env() };
         let renewals = Metered::counted(self.client.shared_backend(), meter.clone());
-        let state = State::new(env, &renewals, &self.state_table, &self.layout.table, &self.owner, self.lease_ttl);
+        let state = State::new(env, &renewals, &self.state_table, &self.layout.table, self.share, &self.owner, self.lease_ttl);
         let rotating = mode == Mode::Rotate;
         if mode != Mode::Verify {
             // Before any state: a table of no object is a mistake, not "0 objects".
@@ -268,6 +282,7 @@ impl<'a> Rotation<'a> {
         run.page_size = self.page_size;
         run.progress = self.progress.as_deref().map(|p| p as run::OnProgress<'_>);
         run.state = rotating.then_some(&state);
+        run.share = self.share;
         if rotating {
             // The lease is renewed beside the work, whatever it waits for,
             // until the state is cleared and the lease given back.
@@ -290,10 +305,24 @@ impl<'a> Rotation<'a> {
         }
         let mut report = run.finish(retire);
         report.consumed = meter.total();
+        report.share = self.share.map(|(i, n)| [i, n]);
         if let Some(id) = retire {
             self.check_retired_id(&report, id)?;
         }
         Ok(report)
+    }
+
+    /// A share is one scan segment of a valid split.
+    fn check_share(&self) -> Result<()> {
+        match self.share {
+            Some((i, n)) if n == 0 || i >= n || n > 1_000_000 => {
+                Err(Error::new(ErrorKind::Config, format!("a share is segment I of N with 0 <= I < N <= 1000000, not {i} of {n}")))
+            }
+            Some(_) if self.segments > 1 => {
+                Err(Error::new(ErrorKind::Config, "a share of a table is scanned as one segment: give no other number of segments"))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// A key id to retire that the loader has no material for and no leaf
@@ -321,6 +350,10 @@ impl<'a> Rotation<'a> {
         }
         self.client.store(&Store::new(self.state_table.clone(), STATE_KEY)).create_tables().await?;
         state.acquire(self.force).await?;
+        if let Err(e) = state.check_alone().await {
+            drop(state.release().await);
+            return Err(e);
+        }
         match state.resume(self.segments, self.restart, &targets(self.client.env().loader, &self.layout)).await {
             Ok(checkpoints) => Ok(checkpoints),
             Err(e) => {

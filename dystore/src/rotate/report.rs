@@ -111,6 +111,9 @@ pub struct Report {
     pub table: String,
     /// Parallel scan segments.
     pub segments: u32,
+    /// This run's share of the table, `[I, N]`: scan segment I of N
+    /// (`None`: the whole table).
+    pub share: Option<[u32; 2]>,
     /// Segments resumed from a checkpoint of an interrupted rotation (their
     /// objects before the checkpoint are not counted in this report).
     pub resumed_segments: u32,
@@ -168,6 +171,7 @@ impl Report {
             mode,
             table: table.to_owned(),
             segments,
+            share: None,
             resumed_segments: 0,
             objects: 0,
             stale_objects: 0,

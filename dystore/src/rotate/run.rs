@@ -37,6 +37,8 @@ pub(crate) struct Run<'a> {
     pub(crate) page_size: u32,
     /// The lease and checkpoints (rotations only).
     pub(crate) state: Option<&'a State<'a>>,
+    /// This run's share of the table (scan segment I of N), if not all of it.
+    pub(crate) share: Option<(u32, u32)>,
     pub(crate) progress: Option<OnProgress<'a>>,
     report: Mutex<Report>,
     segments_done: AtomicU32,
@@ -51,6 +53,7 @@ impl<'a> Run<'a> {
             mode,
             page_size: 100,
             state: None,
+            share: None,
             progress: None,
             report: Mutex::new(Report::new(mode, &caller.table, segments)),
             segments_done: AtomicU32::new(0),
@@ -102,8 +105,9 @@ impl<'a> Run<'a> {
         while !at.done {
             let scan = Scan {
                 table: self.caller.table.to_string(),
-                // One segment is a plain Scan (engines may serve it faster).
-                segment: (total > 1).then_some((segment, total)),
+                // A share is its one scan segment; one segment of a whole
+                // table is a plain Scan (engines may serve it faster).
+                segment: self.share.or((total > 1).then_some((segment, total))),
                 start: at.last.clone(),
                 limit: Some(self.page_size),
                 consistent: true,

@@ -25,6 +25,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 // the lease's expiry is wall-clock time, shared between machines.
 use tokio::time::Instant;
 
+/// Between the table and a share's place in the ids of a share's state.
+const SHARE: &str = "#share#";
+
 /// The key attribute of the state table.
 pub(crate) const STATE_KEY: &str = "id";
 
@@ -48,6 +51,9 @@ pub(crate) struct State<'a> {
     table: String,
     /// The table being rotated.
     subject: String,
+    /// What the lease, run record and checkpoints are keyed by: the table,
+    /// or `<table>#share#I#N` for one machine's share of it.
+    scope: String,
     owner: String,
     ttl: Duration,
     renewed: Mutex<Instant>,
@@ -71,12 +77,24 @@ fn s(value: &str) -> AttributeValue {
 }
 
 impl<'a> State<'a> {
-    pub(crate) fn new(env: Env<'a>, renewals: &'a dyn Backend, table: &str, subject: &str, owner: &str, ttl: Duration) -> Self {
+    pub(crate) fn new(
+        env: Env<'a>,
+        renewals: &'a dyn Backend,
+        table: &str,
+        subject: &str,
+        share: Option<(u32, u32)>,
+        owner: &str,
+        ttl: Duration,
+    ) -> Self {
         State {
             env,
             renewals,
             table: table.to_owned(),
             subject: subject.to_owned(),
+            scope: match share {
+                Some((i, n)) => format!("{subject}{SHARE}{i}#{n}"),
+                None => subject.to_owned(),
+            },
             owner: owner.to_owned(),
             ttl,
             renewed: Mutex::new(Instant::now()),
@@ -84,15 +102,15 @@ impl<'a> State<'a> {
     }
 
     fn lease_id(&self) -> String {
-        format!("lease#{}", self.subject)
+        format!("lease#{}", self.scope)
     }
 
     fn run_id(&self) -> String {
-        format!("run#{}", self.subject)
+        format!("run#{}", self.scope)
     }
 
     fn checkpoint_id(&self, segment: u32, segments: u32) -> String {
-        format!("checkpoint#{}#{segments}#{segment}", self.subject)
+        format!("checkpoint#{}#{segments}#{segment}", self.scope)
     }
 
     fn error(&self, e: BackendError) -> Error {
@@ -138,6 +156,40 @@ impl<'a> State<'a> {
             }
             Err(BackendError::ConditionFailed) => Err(self.held().await),
             Err(e) => Err(self.error(e)),
+        }
+    }
+
+    /// Refuses to run beside a rotation of the same table split another
+    /// way: a share while the whole table's lease is live, the whole
+    /// table while a share's is. Checked after taking our own lease, so
+    /// of two runs starting together at least one sees the other.
+    pub(crate) async fn check_alone(&self) -> Result<()> {
+        let (now, whole) = (now_ms(), format!("lease#{}", self.subject));
+        let mut start = None;
+        loop {
+            let scan = crate::backend::Scan { table: self.table.clone(), segment: None, start, limit: None, consistent: true };
+            let page = self.env.backend.scan(scan).await.map_err(|e| self.error(e))?;
+            for item in &page.items {
+                let id = match item.get(STATE_KEY) {
+                    Some(AttributeValue::S(id)) => id.as_str(),
+                    _ => continue,
+                };
+                // Shares run beside each other; not beside the whole table.
+                let other = match self.scope == self.subject {
+                    true => id.starts_with(&format!("{whole}{SHARE}")),
+                    false => id == whole,
+                };
+                let live = matches!(item.get("expires"), Some(AttributeValue::N(t)) if t.parse::<u64>().is_ok_and(|t| t >= now));
+                if other && live {
+                    let text = "a rotation of this table split another way (the whole table, or a share of it) holds its lease; \
+                                wait for it to end or expire";
+                    return Err(Error::new(ErrorKind::LeaseHeld, text).with_table(self.subject.as_str()));
+                }
+            }
+            match page.last_key {
+                Some(last) => start = Some(last),
+                None => return Ok(()),
+            }
         }
     }
 
