@@ -287,3 +287,25 @@ async fn shares_of_a_table_rotate_it_together() {
     }
     assert_eq!(Rotation::new(&db, store.layout()).share(0, 2).segments(2).plan().await.unwrap_err().kind(), ErrorKind::Config);
 }
+
+/// The progress carries an estimate of the run's size once a segment was
+/// scanned whole (for the ETA): none before, and the count times the
+/// segments after; with one segment, none until the end.
+#[tokio::test]
+async fn progress_estimates_the_objects_once_a_segment_is_done() {
+    use std::sync::Mutex;
+    let (db, store) = seeded(60, &["A"], "A").await;
+    let seen = Mutex::new(Vec::new());
+    let plan = Rotation::new(&db, store.layout())
+        .segments(4)
+        .page_size(5)
+        .on_progress(|p| seen.lock().unwrap().push((p.segments_done, p.objects, p.estimated_objects)))
+        .plan()
+        .await
+        .unwrap();
+    let seen = seen.into_inner().unwrap();
+    assert!(seen.iter().all(|(done, _, estimate)| (*done == 0) == estimate.is_none()), "{seen:?}");
+    let first = seen.iter().find_map(|(_, objects, estimate)| estimate.map(|e| (e, *objects))).expect("an estimate");
+    assert!(first.0 >= first.1 && first.0 > 0 && first.0 <= 4 * 60, "{first:?}");
+    assert_eq!(seen.last().map(|s| s.2.unwrap() >= plan.objects), Some(true), "{seen:?}");
+}

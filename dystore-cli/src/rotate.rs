@@ -133,8 +133,14 @@ impl Shown {
 
     fn show(&self, p: &Progress) {
         let message = format!(
-            "rotated {} current {} conflicts {} failed {} segments {}/{}",
-            p.rotated, p.current, p.conflicts, p.failed, p.segments_done, p.segments
+            "rotated {} current {} conflicts {} failed {} segments {}/{}{}",
+            p.rotated,
+            p.current,
+            p.conflicts,
+            p.failed,
+            p.segments_done,
+            p.segments,
+            eta(p)
         );
         match &self.bar {
             Some(bar) => {
@@ -156,5 +162,46 @@ impl Shown {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+    }
+}
+
+/// The estimated time left, once the run has an estimate of its size
+/// (after its first segment scanned whole: `Progress::estimated_objects`):
+/// ", about 3m20s left of ~12000 objects"; empty before.
+fn eta(p: &Progress) -> String {
+    let (Some(total), secs) = (p.estimated_objects, p.elapsed.as_secs_f64()) else { return String::new() };
+    if p.objects == 0 || secs <= 0.0 {
+        return String::new();
+    }
+    let left = total.saturating_sub(p.objects) as f64 / (p.objects as f64 / secs);
+    let left = left.round() as u64;
+    let shown = if left >= 3600 { format!("{}h{:02}m", left / 3600, left % 3600 / 60) } else { format!("{}m{:02}s", left / 60, left % 60) };
+    format!(", about {shown} left of ~{total} objects")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn progress(objects: u64, estimated: Option<u64>, secs: u64) -> Progress {
+        Progress {
+            segments: 4,
+            segments_done: 1,
+            objects,
+            estimated_objects: estimated,
+            rotated: 0,
+            current: 0,
+            conflicts: 0,
+            failed: 0,
+            elapsed: Duration::from_secs(secs),
+        }
+    }
+
+    #[test]
+    fn the_eta_follows_the_rate_once_there_is_an_estimate() {
+        assert_eq!(eta(&progress(100, None, 10)), "", "no estimate yet: no ETA");
+        assert_eq!(eta(&progress(1000, Some(4000), 100)), ", about 5m00s left of ~4000 objects");
+        assert_eq!(eta(&progress(10, Some(400_000), 10)), ", about 111h06m left of ~400000 objects");
+        assert_eq!(eta(&progress(0, Some(400), 0)), "");
     }
 }

@@ -206,11 +206,12 @@ impl Report {
     }
 
     /// The progress so far.
-    pub(crate) fn progress(&self, segments_done: u32, elapsed: Duration) -> Progress {
+    pub(crate) fn progress(&self, segments_done: u32, estimated_objects: Option<u64>, elapsed: Duration) -> Progress {
         Progress {
             segments: self.segments,
             segments_done,
             objects: self.objects,
+            estimated_objects: estimated_objects.map(|e| e.max(self.objects)),
             rotated: self.rotated,
             current: self.current,
             conflicts: self.conflicts,
@@ -230,6 +231,14 @@ pub struct Progress {
     pub segments_done: u32,
     /// Objects scanned so far.
     pub objects: u64,
+    /// An estimate of the objects this run will scan in all, once one
+    /// segment it started from the beginning has been scanned to its end:
+    /// that segment's count times the number of segments (DynamoDB
+    /// spreads items over segments evenly by the hash of their keys).
+    /// `None` before, and with one segment until the end (no count is
+    /// read in advance: DescribeTable's is six hours old, a counting scan
+    /// reads the whole table).
+    pub estimated_objects: Option<u64>,
     /// Objects rewritten so far.
     pub rotated: u64,
     /// Objects found current so far.

@@ -15,7 +15,7 @@ use crate::ops::{self, Env, Upgrade, When, backend_error, key_item};
 use serde_dynamo::AttributeValue;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 // The runtime's clock, the budget's: a paused clock (tests) measures the run.
 use tokio::time::Instant;
@@ -42,6 +42,10 @@ pub(crate) struct Run<'a> {
     pub(crate) progress: Option<OnProgress<'a>>,
     report: Mutex<Report>,
     segments_done: AtomicU32,
+    /// Segments started from the beginning and scanned to their end, and
+    /// the objects they held: the estimate of the run's size.
+    fresh_done: AtomicU32,
+    fresh_objects: AtomicU64,
     started: Instant,
 }
 
@@ -57,6 +61,8 @@ impl<'a> Run<'a> {
             progress: None,
             report: Mutex::new(Report::new(mode, &caller.table, segments)),
             segments_done: AtomicU32::new(0),
+            fresh_done: AtomicU32::new(0),
+            fresh_objects: AtomicU64::new(0),
             started: Instant::now(),
         }
     }
@@ -99,9 +105,11 @@ impl<'a> Run<'a> {
     }
 
     async fn segment(&self, segment: u32, total: u32, mut at: Checkpoint) -> Result<()> {
-        if at.done || at.last.is_some() {
+        let fresh = !(at.done || at.last.is_some());
+        if !fresh {
             self.report().resumed_segments += 1;
         }
+        let mut scanned = 0u64;
         while !at.done {
             let scan = Scan {
                 table: self.caller.table.to_string(),
@@ -113,6 +121,7 @@ impl<'a> Run<'a> {
                 consistent: true,
             };
             let page = self.env.backend.scan(scan).await.map_err(|e| backend_error(e, &self.caller.table))?;
+            scanned += page.items.len() as u64;
             for item in page.items {
                 self.object(item).await;
                 self.tick();
@@ -122,6 +131,11 @@ impl<'a> Run<'a> {
                 state.checkpoint(segment, total, &at).await?;
             }
         }
+        if fresh {
+            // Items, not objects: shard and foreign items count too, a small overestimate.
+            self.fresh_objects.fetch_add(scanned, Ordering::Relaxed);
+            self.fresh_done.fetch_add(1, Ordering::Relaxed);
+        }
         self.segments_done.fetch_add(1, Ordering::Relaxed);
         self.tick();
         Ok(())
@@ -129,9 +143,18 @@ impl<'a> Run<'a> {
 
     fn tick(&self) {
         if let Some(progress) = self.progress {
-            let now = self.report().progress(self.segments_done.load(Ordering::Relaxed), self.started.elapsed());
+            let report = self.report();
+            let now = report.progress(self.segments_done.load(Ordering::Relaxed), self.estimate(report.segments), self.started.elapsed());
+            drop(report);
             progress(&now);
         }
+    }
+
+    /// The objects the whole run will scan, from the segments it scanned
+    /// whole from the beginning (see [`Progress::estimated_objects`]).
+    fn estimate(&self, segments: u32) -> Option<u64> {
+        let done = u64::from(self.fresh_done.load(Ordering::Relaxed));
+        (done > 0).then(|| self.fresh_objects.load(Ordering::Relaxed) * u64::from(segments) / done)
     }
 
     /// One item of the root table.
