@@ -467,3 +467,31 @@ async fn shares_are_rotated_by_separate_processes() {
     assert_eq!(code(&run(&["plan", "--table", "People", "--segment", "2", "--of", "2"])), 2);
     assert_eq!(code(&run(&["plan", "--table", "People", "--segment", "0"])), 2);
 }
+
+#[allow(dead_code, reason = "its `main` runs under `cargo run --example`, not here")]
+#[path = "../../examples/rotation_data.rs"]
+mod rotation_data;
+
+/// The README's rotation, line by line as it stands there: the example
+/// writes the data and the keyring, then every `dystore` line of the
+/// README's block runs in that directory and exits 0; B alone then reads
+/// every person.
+#[tokio::test]
+async fn the_readme_rotation_runs_end_to_end() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let lines: Vec<&str> = readme.lines().filter(|l| l.starts_with("dystore --embedded data.db")).collect();
+    assert_eq!(lines.len(), 3, "plan, rotate, verify: {lines:?}");
+    assert!(readme.contains("cargo run --example rotation_data -- data.db keys.json"));
+    let dir = tempfile::tempdir().unwrap();
+    rotation_data::run(&dir.path().join("data.db"), &dir.path().join("keys.json")).await.unwrap();
+    for line in lines {
+        let words: Vec<&str> = line.split('#').next().unwrap().split_whitespace().skip(1).collect();
+        let out = Command::new(env!("CARGO_BIN_EXE_dystore")).args(&words).current_dir(dir.path()).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(code(&out), 0, "{line}\n{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.contains(&format!("{} objects", rotation_data::PEOPLE)), "{line}\n{stdout}");
+    }
+    let only_b = Client::open(dir.path().join("data.db")).unwrap().with_loader(ring(&[("B", [2u8; 32])], "B"));
+    let person = only_b.store(&rotation_data::people()).read("p7").await.unwrap();
+    assert_eq!(person["contact"]["phone"], json!("555-0007"));
+}
