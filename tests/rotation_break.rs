@@ -309,3 +309,39 @@ async fn progress_estimates_the_objects_once_a_segment_is_done() {
     assert!(first.0 >= first.1 && first.0 > 0 && first.0 <= 4 * 60, "{first:?}");
     assert_eq!(seen.last().map(|s| s.2.unwrap() >= plan.objects), Some(true), "{seen:?}");
 }
+
+/// `checkpoint_file`: the checkpoints are mirrored in a local file; a run
+/// whose state table holds no interrupted run (here: another, new state
+/// table) resumes from the file; a finished run removes it.
+#[tokio::test]
+async fn checkpoints_mirrored_in_a_file_resume_a_run_whose_state_table_is_gone() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (db, store) = seeded(30, &["A"], "A").await;
+    let db = db.with_loader(keyring(&["A", "B"], "B"));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("checkpoints.json");
+    let reached = AtomicBool::new(false);
+    let dying = Rotation::new(&db, store.layout())
+        .segments(2)
+        .page_size(4)
+        .state_table(table("BreakStateLost"))
+        .checkpoint_file(&file)
+        .on_progress(|p| reached.store(p.objects >= 12, Ordering::SeqCst));
+    tokio::select! {
+        biased;
+        () = async { while !reached.load(Ordering::SeqCst) { tokio::task::yield_now().await } } => {}
+        done = dying.rotate() => panic!("the rotation ended before it was dropped: {done:?}"),
+    }
+    let mirrored: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(mirrored["segments"], json!(2), "{mirrored}");
+    let other = || Rotation::new(&db, store.layout()).segments(2).page_size(4).state_table(table("BreakStateNew"));
+    let wrong = other().segments(3).checkpoint_file(&file).rotate().await.unwrap_err();
+    assert_eq!(wrong.kind(), ErrorKind::Config, "another number of segments: {wrong}");
+    let done = other().checkpoint_file(&file).rotate().await.unwrap();
+    assert!(done.resumed_segments > 0 && done.objects < 30, "{done:#?}");
+    assert!(!file.exists(), "a finished run removes its file");
+    assert!(
+        Rotation::new(&db, store.layout()).verify(Some("A")).await.unwrap().ok(),
+        "objects before the checkpoints were rotated by the dead run"
+    );
+}

@@ -138,6 +138,10 @@ pub(crate) struct RotateOpt {
     /// Ignore the checkpoints of an interrupted rotation and start over.
     #[arg(long)]
     pub(crate) restart: bool,
+
+    /// Mirror the checkpoints in this file too, and resume from it when the state table has none.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) checkpoint: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

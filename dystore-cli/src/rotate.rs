@@ -104,6 +104,10 @@ fn configure<'a>(rotation: Rotation<'a>, scope: &Scope) -> Rotation<'a> {
 fn lease<'a>(rotation: Rotation<'a>, opt: &RotateOpt) -> Rotation<'a> {
     let rotation =
         rotation.state_table(opt.state_table.clone()).lease_ttl(Duration::from_secs(opt.lease_ttl)).force(opt.force).restart(opt.restart);
+    let rotation = match &opt.checkpoint {
+        Some(file) => rotation.checkpoint_file(file.clone()),
+        None => rotation,
+    };
     match &opt.owner {
         Some(owner) => rotation.owner(owner.clone()),
         None => rotation,

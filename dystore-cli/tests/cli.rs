@@ -495,3 +495,24 @@ async fn the_readme_rotation_runs_end_to_end() {
     let person = only_b.store(&rotation_data::people()).read("p7").await.unwrap();
     assert_eq!(person["contact"]["phone"], json!("555-0007"));
 }
+
+/// `--checkpoint FILE`: a finished rotation removes its file; a file left
+/// by the rotation of another table is refused (exit 2), not trusted.
+#[tokio::test]
+async fn a_checkpoint_file_is_checked_and_removed_when_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, keys) = people_under_a(dir.path()).await;
+    let file = write(
+        dir.path(),
+        "cp.json",
+        r#"{"scope": "Other", "segments": 1, "targets": "x", "checkpoints": [{"done": false, "last": null}]}"#,
+    );
+    let run = |rest: &[&str]| dystore(&[&["--embedded", db.as_str(), "--keys", keys.as_str()][..], rest].concat(), &[]);
+    let refused = run(&["rotate", "--table", "People", "--checkpoint", &file]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(code(&refused) == 2 && stderr.contains("checkpoint file is for the rotation of another table"), "{stderr}");
+    std::fs::remove_file(&file).unwrap();
+    let done = run(&["rotate", "--table", "People", "--checkpoint", &file, "--page-size", "3"]);
+    assert_eq!(code(&done), 0, "{done:?}");
+    assert!(!Path::new(&file).exists(), "removed when the run finished");
+}

@@ -56,6 +56,7 @@
 
 mod budget;
 mod legacy;
+mod mirror;
 mod object;
 mod policy;
 mod report;
@@ -105,6 +106,8 @@ pub struct Rotation<'a> {
     restart: bool,
     /// One machine's share: scan segment I of N.
     share: Option<(u32, u32)>,
+    /// The local file the checkpoints are mirrored in.
+    checkpoint_file: Option<std::path::PathBuf>,
     progress: Option<Arc<ProgressFn<'a>>>,
 }
 
@@ -142,6 +145,7 @@ impl<'a> Rotation<'a> {
             force: false,
             restart: false,
             share: None,
+            checkpoint_file: None,
             progress: None,
         }
     }
@@ -204,6 +208,15 @@ impl<'a> Rotation<'a> {
     /// whole table beside a share): `LeaseHeld`.
     pub fn share(self, i: u32, n: u32) -> Self {
         Rotation { share: Some((i, n)), ..self }
+    }
+
+    /// Mirrors the checkpoints in a local file as well as the state table
+    /// (rewritten after each; removed when the run finishes), and resumes
+    /// from it when the state table holds no interrupted run (a state
+    /// table lost or new). The state table wins when it has one.
+    /// `docs/ROTATION.md` gives the format.
+    pub fn checkpoint_file(self, path: impl Into<std::path::PathBuf>) -> Self {
+        Rotation { checkpoint_file: Some(path.into()), ..self }
     }
 
     /// Calls `progress` after every object and every segment.
@@ -270,7 +283,8 @@ impl<'a> Rotation<'a> {
         let metered = Metered::new(self.client.shared_backend(), meter.clone());
         let env = Env { backend: &metered, ..self.client.env() };
         let renewals = Metered::counted(self.client.shared_backend(), meter.clone());
-        let state = State::new(env, &renewals, &self.state_table, &self.layout.table, self.share, &self.owner, self.lease_ttl);
+        let mut state = State::new(env, &renewals, &self.state_table, &self.layout.table, self.share, &self.owner, self.lease_ttl);
+        state.mirror = self.checkpoint_file.clone().map(mirror::Mirror::new);
         let rotating = mode == Mode::Rotate;
         if mode != Mode::Verify {
             // Before any state: a table of no object is a mistake, not "0 objects".

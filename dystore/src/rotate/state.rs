@@ -57,6 +57,10 @@ pub(crate) struct State<'a> {
     owner: String,
     ttl: Duration,
     renewed: Mutex<Instant>,
+    /// The local file the checkpoints are mirrored in, if any.
+    pub(crate) mirror: Option<super::mirror::Mirror>,
+    /// The digest of the key-id choice, set by `resume` (for the mirror).
+    targets: Mutex<String>,
 }
 
 fn now_ms() -> u64 {
@@ -98,6 +102,8 @@ impl<'a> State<'a> {
             owner: owner.to_owned(),
             ttl,
             renewed: Mutex::new(Instant::now()),
+            mirror: None,
+            targets: Mutex::new(String::new()),
         }
     }
 
@@ -280,6 +286,12 @@ impl<'a> State<'a> {
         });
         // A record without a digest (an older run) is treated as another choice.
         let same_targets = matches!(run.as_ref().and_then(|r| r.get("targets")), Some(AttributeValue::S(t)) if t == targets);
+        *self.targets.lock().unwrap_or_else(|p| p.into_inner()) = targets.to_owned();
+        // The file is read only when the state table has no interrupted run.
+        let mirrored = match (&self.mirror, recorded, restart) {
+            (Some(mirror), None, false) => mirror.read(&self.scope, segments, targets)?,
+            _ => None,
+        };
         let restart = restart || !same_targets;
         match recorded {
             Some(before) if !restart && before != segments => Err(Error::new(
@@ -287,7 +299,13 @@ impl<'a> State<'a> {
                 format!("an interrupted rotation of this table ran {before} segments: resume it with {before} segments, or restart"),
             )
             .with_table(self.subject.as_str())),
-            Some(before) if !restart => self.checkpoints(before).await,
+            Some(before) if !restart => {
+                let start = self.checkpoints(before).await?;
+                if let Some(mirror) = &self.mirror {
+                    mirror.start_from(&start);
+                }
+                Ok(start)
+            }
             _ => {
                 if let Some(before) = recorded {
                     self.clear(before).await?;
@@ -301,7 +319,11 @@ impl<'a> State<'a> {
                 ]
                 .into();
                 self.env.backend.write(Write::Put { table: self.table.clone(), item, condition: None }).await.map_err(|e| self.error(e))?;
-                Ok(vec![Checkpoint::default(); segments as usize])
+                let start = mirrored.unwrap_or_else(|| vec![Checkpoint::default(); segments as usize]);
+                if let Some(mirror) = &self.mirror {
+                    mirror.start_from(&start);
+                }
+                Ok(start)
             }
         }
     }
@@ -340,7 +362,13 @@ impl<'a> State<'a> {
         match self.env.backend.transact_write(writes).await {
             Ok(()) => {
                 *self.renewed.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
-                Ok(())
+                match &self.mirror {
+                    Some(mirror) => {
+                        let targets = self.targets.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                        mirror.write(&self.scope, segments, &targets, segment, at)
+                    }
+                    None => Ok(()),
+                }
             }
             Err(BackendError::TransactionCanceled { reasons }) if cancelled(&reasons, &[true, false], CONDITION_FAILED).contains(&true) => {
                 Err(self.lost())
@@ -364,6 +392,9 @@ impl<'a> State<'a> {
     /// does the lease.
     pub(crate) async fn finish(&self, segments: u32) -> Result<()> {
         self.clear(segments).await?;
+        if let Some(mirror) = &self.mirror {
+            mirror.remove()?;
+        }
         self.release().await
     }
 
