@@ -516,3 +516,16 @@ async fn a_checkpoint_file_is_checked_and_removed_when_done() {
     assert_eq!(code(&done), 0, "{done:?}");
     assert!(!Path::new(&file).exists(), "removed when the run finished");
 }
+
+/// An endpoint that does not answer: exit 3 with the causes in words, no
+/// `Debug` dump of the SDK's error (and, with `--json`, a JSON error).
+#[test]
+fn an_unreachable_endpoint_is_said_in_words() {
+    let env = [("AWS_ACCESS_KEY_ID", "x"), ("AWS_SECRET_ACCESS_KEY", "y")];
+    let out = dystore(&["--endpoint", "http://127.0.0.1:1", "--json", "plan", "--table", "T"], &env);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(code(&out), 3, "{stderr}");
+    assert!(stderr.contains("Connection refused") && !stderr.contains("DispatchFailure {") && !stderr.contains("source:"), "{stderr}");
+    let doc = report(&out);
+    assert!(doc["exit"] == json!(3) && doc["error"]["message"].as_str().is_some_and(|m| m.contains("Connection refused")), "{doc}");
+}
