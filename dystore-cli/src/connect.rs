@@ -11,9 +11,12 @@ pub(crate) async fn client(connect: &Connect) -> Result<Client> {
         // Opening a missing file would create an empty database: a typo
         // would then look like a table missing, and leave a file behind.
         if !path.is_file() {
-            bail!("there is no database file at {}: dystore opens an existing dynoxide file, it never creates one", path.display());
+            // The path is not repeated: it is what was typed, maybe key material.
+            bail!(
+                "there is no database file at the path given with --embedded: dystore opens an existing dynoxide file, it never creates one"
+            );
         }
-        return Client::open(path).with_context(|| format!("cannot open the database file {}", path.display()));
+        return Client::open(path).context("cannot open the database file given with --embedded");
     }
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
     if let Some(endpoint) = &connect.endpoint {

@@ -46,7 +46,7 @@ pub(crate) struct Opt {
 #[derive(Debug, Args)]
 pub(crate) struct Connect {
     /// A DynamoDB-compatible endpoint, e.g. http://127.0.0.1:8000 (credentials from the usual AWS variables).
-    #[arg(long, global = true, value_name = "URL", conflicts_with = "embedded")]
+    #[arg(long, global = true, value_name = "URL", conflicts_with = "embedded", value_parser = endpoint)]
     pub(crate) endpoint: Option<String>,
 
     /// The AWS region (default: as aws-config finds it; us-east-1 with --endpoint).
@@ -83,6 +83,14 @@ pub(crate) struct Scope {
     /// Parallel scan segments, run side by side (1 to 1,000).
     #[arg(long, default_value_t = 1, value_parser = segments, allow_negative_numbers = true)]
     pub(crate) segments: u32,
+
+    /// This machine's share of the table: scan segment I (0 to N-1) of --of N, with its own lease and checkpoints.
+    #[arg(long, value_name = "I", requires = "of", conflicts_with = "segments", value_parser = share_index, allow_negative_numbers = true)]
+    pub(crate) segment: Option<u32>,
+
+    /// How many shares the table is split into (1 to 1,000,000), with --segment.
+    #[arg(long, value_name = "N", requires = "segment", value_parser = share_count, allow_negative_numbers = true)]
+    pub(crate) of: Option<u32>,
 
     /// At most this many read capacity units per second, on average (omit for no limit).
     #[arg(long, value_name = "RCU", value_parser = units_per_second, allow_negative_numbers = true)]
@@ -130,6 +138,10 @@ pub(crate) struct RotateOpt {
     /// Ignore the checkpoints of an interrupted rotation and start over.
     #[arg(long)]
     pub(crate) restart: bool,
+
+    /// Mirror the checkpoints in this file too, and resume from it when the state table has none.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) checkpoint: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -149,11 +161,30 @@ const MAX_LEASE_TTL: u64 = 86_400;
 // Value parsers. Their messages never quote the value: it may be key
 // material pasted in the wrong place.
 
-/// `--max-rcu`, `--max-wcu`: a positive, finite rate.
+/// The smallest `--max-rcu` / `--max-wcu`: below it a run would wait
+/// hours per object without a word (`1e-300` would never end).
+pub(crate) const MIN_UNITS_PER_SECOND: f64 = 0.1;
+
+/// `--max-rcu`, `--max-wcu`: a finite rate of at least [`MIN_UNITS_PER_SECOND`].
 fn units_per_second(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
-        Ok(units) if units.is_finite() && units > 0.0 => Ok(units),
-        _ => Err("expected a positive number of capacity units per second; omit the flag for no limit".into()),
+        Ok(units) if units.is_finite() && units >= MIN_UNITS_PER_SECOND => Ok(units),
+        _ => Err(format!("expected a number of capacity units per second of at least {MIN_UNITS_PER_SECOND}; omit the flag for no limit")),
+    }
+}
+
+/// `--endpoint`: an `http://` or `https://` URL with a host, checked
+/// before anything runs (the SDK would retry a malformed one for seconds).
+fn endpoint(text: &str) -> Result<String, String> {
+    let rest = text.strip_prefix("http://").or_else(|| text.strip_prefix("https://"));
+    let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or_default());
+    let valid =
+        host.is_some_and(|h| !h.is_empty() && !h.starts_with(':') && h.chars().all(|c| c.is_ascii_alphanumeric() || "-.:[]_".contains(c)));
+    let tail_ok = !text.chars().any(|c| c.is_whitespace() || c.is_control());
+    if valid && tail_ok {
+        Ok(text.to_owned())
+    } else {
+        Err("expected an http:// or https:// URL with a host, e.g. http://localhost:8000".into())
     }
 }
 
@@ -176,6 +207,16 @@ fn whole(text: &str, min: u64, max: u64) -> Result<u64, String> {
 /// `--segments`: 1 to [`dystore::rotate::MAX_SEGMENTS`].
 fn segments(text: &str) -> Result<u32, String> {
     whole(text, 1, u64::from(dystore::rotate::MAX_SEGMENTS)).map(|n| n as u32)
+}
+
+/// `--segment`: 0 to 999,999 (checked against `--of` by the library).
+fn share_index(text: &str) -> Result<u32, String> {
+    whole(text, 0, 999_999).map(|n| n as u32)
+}
+
+/// `--of`: 1 to 1,000,000 (DynamoDB's limit on total segments).
+fn share_count(text: &str) -> Result<u32, String> {
+    whole(text, 1, 1_000_000).map(|n| n as u32)
 }
 
 /// `--page-size`: 1 to 1,000.
@@ -247,12 +288,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_endpoint_is_an_http_url() {
+        for good in ["http://127.0.0.1:8000", "https://dynamodb.us-east-1.amazonaws.com", "http://[::1]:8000/", "http://localhost"] {
+            assert_eq!(endpoint(good).as_deref(), Ok(good));
+        }
+        for bad in ["not a url", "127.0.0.1:9999", "ftp:", "http://:80", "ftp://host", "http://ho st", "http://host/ x", "AQEBAQEB"] {
+            let e = endpoint(bad).unwrap_err();
+            assert!(endpoint("http://").is_err());
+            assert!(!e.contains(bad), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn every_number_is_checked_and_never_quoted() {
         for bad in ["nan", "inf", "-1", "0", "1e400", "AQEBAQEB"] {
             assert!(units_per_second(bad).is_err(), "{bad}");
-            assert!(!units_per_second(bad).unwrap_err().contains(bad), "{bad}");
+            // ("0" is in the message's "0.1" itself)
+            assert!(bad == "0" || !units_per_second(bad).unwrap_err().contains(bad), "{bad}");
         }
         assert_eq!(units_per_second("2.5"), Ok(2.5));
+        for tiny in ["1e-300", "0.09", "5e-324"] {
+            assert!(units_per_second(tiny).is_err(), "{tiny}: a budget that small would never end");
+        }
+        assert_eq!(units_per_second("0.1"), Ok(0.1));
         for bad in ["nan", "inf", "0", "0.05", "3601", "-5"] {
             assert!(window(bad).is_err(), "{bad}");
         }

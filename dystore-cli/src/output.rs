@@ -1,15 +1,27 @@
 //! The report, as one JSON document or as a few lines for a person.
 
-use anyhow::Result;
 use dystore::rotate::{KeyUse, Mode, Report};
 use std::borrow::Cow;
 use std::fmt::Write as _;
+use std::io::Write as _;
 
-/// Prints `report` on stdout.
-pub(crate) fn print(report: &Report, json: bool) -> Result<()> {
-    let text = if json { serde_json::to_string_pretty(report)? } else { human(report) };
-    println!("{text}");
-    Ok(())
+/// Prints `report` on stdout. A closed or full stdout is an error to
+/// handle, never a panic (`println!` would panic).
+pub(crate) fn print(report: &Report, json: bool) -> std::io::Result<()> {
+    let text = if json { serde_json::to_string_pretty(report).map_err(std::io::Error::other)? } else { human(report) };
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}")?;
+    out.flush()
+}
+
+/// Prints, with `--json`, the error that stopped a run as one JSON
+/// document on stdout: `{"error": {"kind", "message"}, "exit": code}`.
+pub(crate) fn print_error(kind: Option<dystore::ErrorKind>, message: &str, code: u8) {
+    let kind = kind.map(|k| format!("{k:?}"));
+    let doc = serde_json::json!({"error": {"kind": kind, "message": message}, "exit": code});
+    let mut out = std::io::stdout().lock();
+    // Nothing more can be said if stdout is closed: the exit code says it.
+    let _ = writeln!(out, "{doc:#}").and_then(|()| out.flush());
 }
 
 fn human(r: &Report) -> String {

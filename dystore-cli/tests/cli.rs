@@ -245,6 +245,13 @@ async fn the_wrong_table_or_key_attribute_is_refused() {
     assert_eq!(code(&shard_table), 1, "{stdout}");
     assert!(stdout.contains("no object was examined") && !stdout.contains("passed"), "{stdout}");
 
+    // A plan or rotation of it is refused before any state (exit 3).
+    for command in ["plan", "rotate"] {
+        let out = run(&[command, "--table", "PeopleContacts"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(code(&out) == 3 && stderr.contains("holds no dystore object"), "{command}: {stderr}");
+    }
+
     let wrong_key = run(&["verify", "--table", "People", "--key-name", "NOPE", "--retire", "A"]);
     let stderr = String::from_utf8_lossy(&wrong_key.stderr);
     assert_eq!(code(&wrong_key), 3, "{stderr}");
@@ -305,7 +312,8 @@ async fn a_held_lease_exits_3_naming_its_holder_until_forced() {
         let db = Client::open(&file).unwrap().with_loader(ring(&[("A", A)], "A"));
         seed(&db, "People").await;
         // Another rotation, slowed by its budget, dies part-way: its lease stays.
-        let db = db.with_loader(ring(&[("A", A), ("B", B)], "B"));
+        // Its keyring chooses as the file below does (rules and default), so it is resumed.
+        let db = db.with_loader(ring(&[("A", A), ("B", B)], "B").default_key("B"));
         let layout = store("People").into_layout();
         let reached = AtomicBool::new(false);
         let held = Rotation::new(&db, &layout)
@@ -332,4 +340,192 @@ async fn a_held_lease_exits_3_naming_its_holder_until_forced() {
     assert!(forced["resumed_segments"] == json!(1) && forced["rotated"].as_u64() > Some(0), "{forced}");
     let retired = dystore(&["--embedded", db, "--keys", &keys, "verify", "--table", "People", "--retire", "A"], &[]);
     assert_eq!(code(&retired), 0, "{retired:?}");
+}
+
+/// A database file holding `People` under A, and a keyring of A and B naming B.
+async fn people_under_a(dir: &Path) -> (String, String) {
+    let file = dir.join("data.db");
+    seed(&Client::open(&file).unwrap().with_loader(ring(&[("A", A)], "A")), "People").await;
+    let keys = write(dir, "keys.json", &keyring_json(&[("A", A), ("B", B)], "B"));
+    (file.to_str().unwrap().to_owned(), keys)
+}
+
+/// `--retire` with a key id neither in the keyring nor under any leaf (a
+/// typo, a stray space) is a usage error, never "passed"; with `--json`
+/// the error is a JSON document on stdout.
+#[tokio::test]
+async fn retiring_a_key_id_nobody_has_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, keys) = people_under_a(dir.path()).await;
+    for typo in ["a", "A "] {
+        let out = dystore(&["--embedded", &db, "--keys", &keys, "verify", "--table", "People", "--retire", typo], &[]);
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert_eq!(code(&out), 2, "{typo:?}: {stdout}{stderr}");
+        assert!(!stdout.contains("passed") && stderr.contains("neither one the loader has key material for"), "{stderr}");
+    }
+    let out = dystore(&["--embedded", &db, "--keys", &keys, "--json", "verify", "--table", "People", "--retire", "a"], &[]);
+    let doc = report(&out);
+    assert_eq!((code(&out), doc["error"]["kind"].as_str(), doc["exit"].as_u64()), (2, Some("Config"), Some(2)), "{doc}");
+    let missing = dystore(&["--embedded", &db, "--keys", &keys, "--json", "plan", "--table", "Nope", "--key-name", "ID"], &[]);
+    let doc = report(&missing);
+    assert_eq!((code(&missing), doc["error"]["kind"].as_str()), (3, Some("TableNotFound")), "{doc}");
+}
+
+/// A stdout that is full is reported (exit 3), one closed by its reader
+/// (`| head`) ends the run quietly with its own exit code; never a panic.
+#[tokio::test]
+async fn a_closed_or_full_stdout_is_no_panic() {
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let (db, keys) = people_under_a(dir.path()).await;
+    let args = ["--embedded", db.as_str(), "--keys", keys.as_str(), "plan", "--table", "People"];
+    if let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") {
+        let out = Command::new(env!("CARGO_BIN_EXE_dystore")).args(args).stdout(full).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(code(&out), 3, "{stderr}");
+        assert!(stderr.contains("cannot write the report on stdout") && !stderr.contains("panicked"), "{stderr}");
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dystore")).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(code(&out), 0, "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+}
+
+/// Keyring mistakes found by the break test are usage errors: a key id
+/// given twice in `keys`, an empty dynamo-store 0.6 key string, a legacy
+/// key as the default (it only reads).
+#[test]
+fn keyring_mistakes_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = b64(&A);
+    for (text, said) in [
+        (format!(r#"{{"keys": {{"A": "{a}", "A": "{a}"}}}}"#), "a key id is given twice"),
+        (r#"{"legacy_keys": {"L": ""}, "default": "L"}"#.to_owned(), "key string is empty"),
+        (r#"{"legacy_keys": {"L": "x"}, "default": "L"}"#.to_owned(), "only reads"),
+    ] {
+        let keys = write(dir.path(), "keys.json", &text);
+        let out = dystore(&["--embedded", "nowhere.db", "--keys", &keys, "plan", "--table", "T"], &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(code(&out) == 2 && stderr.contains(said), "{text}: {stderr}");
+    }
+}
+
+/// What is typed on the command line is not repeated when it is wrong
+/// (it may be key material): a missing `--embedded` file, a malformed
+/// `--endpoint` (a usage error, exit 2, at once), a tiny budget.
+#[test]
+fn typed_values_are_not_echoed_and_checked_at_once() {
+    let pasted = b64(&A);
+    let out = dystore(&["--embedded", &pasted, "plan", "--table", "T"], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(code(&out) == 3 && stderr.contains("no database file at the path given with --embedded"), "{stderr}");
+    let started = std::time::Instant::now();
+    let out = dystore(&["--endpoint", "not a url", "plan", "--table", "T"], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(code(&out) == 2 && stderr.contains("--endpoint") && !stderr.contains("not a url"), "{stderr}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "no retries for a malformed URL");
+    let out = dystore(&["--embedded", "x.db", "plan", "--table", "T", "--max-rcu", "1e-300"], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(code(&out) == 2 && stderr.contains("--max-rcu") && stderr.contains("at least 0.1"), "{stderr}");
+}
+
+/// A `DYSTORE_KEYS` that is not UTF-8 is a usage error, not "no keys".
+#[cfg(unix)]
+#[test]
+fn a_non_utf8_keyring_variable_is_a_usage_error() {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = std::ffi::OsStr::from_bytes(b"{\"keys\": {\"A\": \"\xff\xfe\"}}");
+    let out = Command::new(env!("CARGO_BIN_EXE_dystore"))
+        .args(["--embedded", "x.db", "plan", "--table", "T"])
+        .env("DYSTORE_KEYS", bytes)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(code(&out) == 2 && stderr.contains("DYSTORE_KEYS is not UTF-8"), "{stderr}");
+}
+
+/// `--segment I --of N`: two processes each rotate their share of the
+/// table; together they rotate every object. `--segment 2 --of 2` is a
+/// usage error, and so is `--segment` without `--of`.
+#[tokio::test]
+async fn shares_are_rotated_by_separate_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, keys) = people_under_a(dir.path()).await;
+    let run = |rest: &[&str]| dystore(&[&["--embedded", db.as_str(), "--keys", keys.as_str(), "--json"][..], rest].concat(), &[]);
+    let mut rotated = 0;
+    for i in ["0", "1"] {
+        let out = run(&["rotate", "--table", "People", "--segment", i, "--of", "2", "--owner", &format!("host-{i}")]);
+        assert_eq!(code(&out), 0, "{out:?}");
+        let r = report(&out);
+        assert_eq!(r["share"][1], json!(2), "{r}");
+        rotated += r["rotated"].as_u64().unwrap();
+    }
+    assert_eq!(rotated, OBJECTS as u64);
+    assert_eq!(code(&run(&["verify", "--table", "People", "--retire", "A"])), 0);
+    assert_eq!(code(&run(&["plan", "--table", "People", "--segment", "2", "--of", "2"])), 2);
+    assert_eq!(code(&run(&["plan", "--table", "People", "--segment", "0"])), 2);
+}
+
+#[allow(dead_code, reason = "its `main` runs under `cargo run --example`, not here")]
+#[path = "../../examples/rotation_data.rs"]
+mod rotation_data;
+
+/// The README's rotation, line by line as it stands there: the example
+/// writes the data and the keyring, then every `dystore` line of the
+/// README's block runs in that directory and exits 0; B alone then reads
+/// every person.
+#[tokio::test]
+async fn the_readme_rotation_runs_end_to_end() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let lines: Vec<&str> = readme.lines().filter(|l| l.starts_with("dystore --embedded data.db")).collect();
+    assert_eq!(lines.len(), 3, "plan, rotate, verify: {lines:?}");
+    assert!(readme.contains("cargo run --example rotation_data -- data.db keys.json"));
+    let dir = tempfile::tempdir().unwrap();
+    rotation_data::run(&dir.path().join("data.db"), &dir.path().join("keys.json")).await.unwrap();
+    for line in lines {
+        let words: Vec<&str> = line.split('#').next().unwrap().split_whitespace().skip(1).collect();
+        let out = Command::new(env!("CARGO_BIN_EXE_dystore")).args(&words).current_dir(dir.path()).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(code(&out), 0, "{line}\n{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.contains(&format!("{} objects", rotation_data::PEOPLE)), "{line}\n{stdout}");
+    }
+    let only_b = Client::open(dir.path().join("data.db")).unwrap().with_loader(ring(&[("B", [2u8; 32])], "B"));
+    let person = only_b.store(&rotation_data::people()).read("p7").await.unwrap();
+    assert_eq!(person["contact"]["phone"], json!("555-0007"));
+}
+
+/// `--checkpoint FILE`: a finished rotation removes its file; a file left
+/// by the rotation of another table is refused (exit 2), not trusted.
+#[tokio::test]
+async fn a_checkpoint_file_is_checked_and_removed_when_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, keys) = people_under_a(dir.path()).await;
+    let file = write(
+        dir.path(),
+        "cp.json",
+        r#"{"scope": "Other", "segments": 1, "targets": "x", "checkpoints": [{"done": false, "last": null}]}"#,
+    );
+    let run = |rest: &[&str]| dystore(&[&["--embedded", db.as_str(), "--keys", keys.as_str()][..], rest].concat(), &[]);
+    let refused = run(&["rotate", "--table", "People", "--checkpoint", &file]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(code(&refused) == 2 && stderr.contains("checkpoint file is for the rotation of another table"), "{stderr}");
+    std::fs::remove_file(&file).unwrap();
+    let done = run(&["rotate", "--table", "People", "--checkpoint", &file, "--page-size", "3"]);
+    assert_eq!(code(&done), 0, "{done:?}");
+    assert!(!Path::new(&file).exists(), "removed when the run finished");
+}
+
+/// An endpoint that does not answer: exit 3 with the causes in words, no
+/// `Debug` dump of the SDK's error (and, with `--json`, a JSON error).
+#[test]
+fn an_unreachable_endpoint_is_said_in_words() {
+    let env = [("AWS_ACCESS_KEY_ID", "x"), ("AWS_SECRET_ACCESS_KEY", "y")];
+    let out = dystore(&["--endpoint", "http://127.0.0.1:1", "--json", "plan", "--table", "T"], &env);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(code(&out), 3, "{stderr}");
+    assert!(stderr.contains("Connection refused") && !stderr.contains("DispatchFailure {") && !stderr.contains("source:"), "{stderr}");
+    let doc = report(&out);
+    assert!(doc["exit"] == json!(3) && doc["error"]["message"].as_str().is_some_and(|m| m.contains("Connection refused")), "{doc}");
 }

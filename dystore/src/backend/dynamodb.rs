@@ -92,10 +92,26 @@ where
             map_code(err.code(), message, status)
         }
         lost @ (SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)) => {
-            BackendError::Unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(&lost).to_string())
+            BackendError::Unavailable(causes(&lost.to_string(), std::error::Error::source(&lost)))
         }
-        other => BackendError::Other(aws_sdk_dynamodb::error::DisplayErrorContext(&other).to_string()),
+        other => BackendError::Other(causes(&other.to_string(), std::error::Error::source(&other))),
     }
+}
+
+/// The error and its causes, each by its `Display`, joined by ": " (the
+/// SDK's `DisplayErrorContext` appends the whole `Debug` dump too, which
+/// is noise in a message for a person).
+fn causes(first: &str, source: Option<&(dyn std::error::Error + 'static)>) -> String {
+    let mut parts: Vec<String> = vec![first.to_owned()];
+    let mut next = source;
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !text.is_empty() && parts.last() != Some(&text) {
+            parts.push(text);
+        }
+        next = cause.source();
+    }
+    parts.join(": ")
 }
 
 fn map_transact_err(e: SdkError<TransactWriteItemsError, HttpResponse>) -> BackendError {

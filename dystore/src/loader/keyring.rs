@@ -1,7 +1,7 @@
 //! [`Keyring`]: a static table of keys, and path patterns saying which key
 //! encrypts which paths.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use regex::Regex;
@@ -118,6 +118,9 @@ impl fmt::Debug for PathPattern {
 #[derive(Clone, Debug, Default)]
 pub struct Keyring {
     keys: HashMap<KeyId, Key>,
+    /// Ids whose key is a dynamo-store 0.6 key string's: for reading that
+    /// package's ciphertexts only, never a key to write with.
+    legacy: HashSet<KeyId>,
     /// In precedence order: the first match wins.
     rules: Vec<(PathPattern, KeyId)>,
     default_key: Option<KeyId>,
@@ -132,8 +135,31 @@ impl Keyring {
 
     /// Adds (or replaces) the key material for `id`.
     pub fn with_key(mut self, id: impl Into<KeyId>, key: Key) -> Self {
-        self.keys.insert(id.into(), key);
+        let id = id.into();
+        self.legacy.remove(&id);
+        self.keys.insert(id, key);
         self
+    }
+
+    /// Adds (or replaces) the dynamo-store 0.6 key string for `id`
+    /// ([`Key::from_legacy_string`]). Such a key only reads that package's
+    /// ciphertexts: a rule naming it matches only the package's own path
+    /// forms (`contact.phone`, no `$`), so it is never the key a save or a
+    /// rotation writes with, and [`validate`](Self::validate) refuses it as
+    /// the default key id.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Config`], naming the id, for an empty key string (its
+    /// key would be SHA-256 of nothing, known to everyone).
+    pub fn with_legacy_key(mut self, id: impl Into<KeyId>, key_string: &str) -> Result<Self> {
+        let id = id.into();
+        if key_string.is_empty() {
+            return Err(Error::new(ErrorKind::Config, "a dynamo-store 0.6 key string is empty").with_key_id(id.as_str()));
+        }
+        self.keys.insert(id.clone(), Key::from_legacy_string(key_string));
+        self.legacy.insert(id);
+        Ok(self)
     }
 
     /// Adds a rule after the existing ones: paths `pattern` matches, and no
@@ -161,8 +187,16 @@ impl Keyring {
     /// # Errors
     ///
     /// [`ErrorKind::MissingKey`] for an id without key material,
-    /// [`ErrorKind::Config`] for an id of the wrong length; both name the id.
+    /// [`ErrorKind::Config`] for an id of the wrong length or a default
+    /// that is a dynamo-store 0.6 key (for reading only); all name the id.
     pub fn validate(&self) -> Result<()> {
+        if let Some(id) = self.default_key.as_ref().filter(|id| self.legacy.contains(*id)) {
+            return Err(Error::new(
+                ErrorKind::Config,
+                "the default key id names a dynamo-store 0.6 key, which only reads that package's ciphertexts",
+            )
+            .with_key_id(id.as_str()));
+        }
         let named = self.rules.iter().map(|(_, id)| id).chain(&self.default_key);
         for id in self.keys.keys().chain(named) {
             if id.is_empty() || id.len() > 255 {
@@ -178,7 +212,9 @@ impl Keyring {
 
 impl ConfigLoader for Keyring {
     fn key_for(&self, path: &str, _document: &Value) -> Option<KeyId> {
-        self.rules.iter().find(|(pattern, _)| pattern.matches(path)).map(|(_, id)| id.clone())
+        // A dynamo-store 0.6 key reads that package's path forms only (no `$`).
+        let usable = |id: &KeyId| !(self.legacy.contains(id) && path.starts_with('$'));
+        self.rules.iter().find(|(pattern, id)| usable(id) && pattern.matches(path)).map(|(_, id)| id.clone())
     }
 
     fn default_key_id(&self) -> Option<KeyId> {
@@ -191,6 +227,14 @@ impl ConfigLoader for Keyring {
 
     fn keep_metadata(&self) -> bool {
         self.keep_metadata
+    }
+
+    fn key_choice(&self) -> Option<String> {
+        // Patterns and ids only: what decides a path's key id, in order.
+        let rules: Vec<String> = self.rules.iter().map(|(pattern, id)| format!("{pattern:?} -> {id:?}")).collect();
+        let mut legacy: Vec<&KeyId> = self.legacy.iter().collect();
+        legacy.sort();
+        Some(format!("rules {rules:?}; default {:?}; legacy {legacy:?}", self.default_key))
     }
 }
 
@@ -237,6 +281,23 @@ mod tests {
         let err = PathPattern::regex("(").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Config);
         assert!(std::error::Error::source(&err).is_some());
+    }
+
+    #[test]
+    fn a_legacy_key_only_reads() {
+        assert_eq!(Keyring::new().with_legacy_key("py", "").unwrap_err().kind(), ErrorKind::Config);
+        let ring = Keyring::new()
+            .with_key("B", key(2))
+            .with_legacy_key("py", "s3cret")
+            .unwrap()
+            .rule(PathPattern::regex("firstname").unwrap(), "py")
+            .rule(PathPattern::prefix("$").unwrap(), "B");
+        ring.validate().unwrap();
+        assert_eq!(ring.key_for("firstname", &json!(null)).as_deref(), Some("py"), "the package's own path form");
+        assert_eq!(ring.key_for("$.firstname", &json!(null)).as_deref(), Some("B"), "never the key to write with");
+        let e = ring.clone().default_key("py").validate().unwrap_err();
+        assert_eq!((e.kind(), e.key_id()), (ErrorKind::Config, Some("py")));
+        assert!(ring.with_key("py", key(3)).default_key("py").validate().is_ok(), "replaced by a format 1 key");
     }
 
     #[test]

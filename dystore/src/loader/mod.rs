@@ -51,6 +51,16 @@ pub trait ConfigLoader: Send + Sync {
     fn keep_metadata(&self) -> bool {
         false
     }
+
+    /// A description of how this loader chooses key ids (its rules and
+    /// default, never key material), or `None` when it cannot say. A
+    /// rotation records a digest of it with its checkpoints, so that an
+    /// interrupted run is resumed only by a run choosing the same key ids
+    /// (`docs/ROTATION.md`, "State"); for a loader that says `None`, only
+    /// its default key id is compared.
+    fn key_choice(&self) -> Option<String> {
+        None
+    }
 }
 
 /// The loader used when the application gives none: UUID keys, no

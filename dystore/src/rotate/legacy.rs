@@ -78,6 +78,8 @@ pub(crate) async fn read(
         rules,
         doc: Value::Null,
         leaves: walk.leaves,
+        // Upgraded by a save, which encrypts every leaf the loader names a key for.
+        clear: Vec::new(),
         failures: walk.failures,
         owed: None,
     })

@@ -56,6 +56,7 @@
 
 mod budget;
 mod legacy;
+mod mirror;
 mod object;
 mod policy;
 mod report;
@@ -63,7 +64,7 @@ mod run;
 mod state;
 
 pub use budget::{Budget, Units};
-pub use report::{Failure, KeyUse, LEGACY_NO_KEY_ID, MAX_FAILURES_KEPT, Mode, Progress, Report, Retire};
+pub use report::{CLEAR_KEY_ID, Failure, KeyUse, LEGACY_NO_KEY_ID, MAX_FAILURES_KEPT, Mode, Progress, Report, Retire};
 
 use crate::client::Client;
 use crate::error::{Error, ErrorKind, Result};
@@ -103,6 +104,10 @@ pub struct Rotation<'a> {
     lease_ttl: Duration,
     force: bool,
     restart: bool,
+    /// One machine's share: scan segment I of N.
+    share: Option<(u32, u32)>,
+    /// The local file the checkpoints are mirrored in.
+    checkpoint_file: Option<std::path::PathBuf>,
     progress: Option<Arc<ProgressFn<'a>>>,
 }
 
@@ -139,6 +144,8 @@ impl<'a> Rotation<'a> {
             lease_ttl: Duration::from_secs(60),
             force: false,
             restart: false,
+            share: None,
+            checkpoint_file: None,
             progress: None,
         }
     }
@@ -191,6 +198,25 @@ impl<'a> Rotation<'a> {
     /// the start.
     pub fn restart(self, restart: bool) -> Self {
         Rotation { restart, ..self }
+    }
+
+    /// Runs one machine's share of the table: scan segment `i` of `n`
+    /// (0 ≤ i < n ≤ 1,000,000, DynamoDB's limit), as one segment. Shares run
+    /// on several machines side by side, each with its own lease and
+    /// checkpoints (keyed by the share), and together cover the table; a
+    /// share does not run beside a rotation of the whole table (nor the
+    /// whole table beside a share): `LeaseHeld`.
+    pub fn share(self, i: u32, n: u32) -> Self {
+        Rotation { share: Some((i, n)), ..self }
+    }
+
+    /// Mirrors the checkpoints in a local file as well as the state table
+    /// (rewritten after each; removed when the run finishes), and resumes
+    /// from it when the state table holds no interrupted run (a state
+    /// table lost or new). The state table wins when it has one.
+    /// `docs/ROTATION.md` gives the format.
+    pub fn checkpoint_file(self, path: impl Into<std::path::PathBuf>) -> Self {
+        Rotation { checkpoint_file: Some(path.into()), ..self }
     }
 
     /// Calls `progress` after every object and every segment.
@@ -249,6 +275,7 @@ impl<'a> Rotation<'a> {
 
     async fn run(&self, mode: Mode, retire: Option<&str>) -> Result<Report> {
         Resolved::new(&self.layout)?;
+        self.check_share()?;
         // The table and its key attribute first: a wrong one is an error,
         // not an empty report, and leaves no state behind.
         ops::check_table(&self.client.env(), &self.layout.table, &self.layout.key).await?;
@@ -256,13 +283,20 @@ impl<'a> Rotation<'a> {
         let metered = Metered::new(self.client.shared_backend(), meter.clone());
         let env = Env { backend: &metered, ..self.client.env() };
         let renewals = Metered::counted(self.client.shared_backend(), meter.clone());
-        let state = State::new(env, &renewals, &self.state_table, &self.layout.table, &self.owner, self.lease_ttl);
+        let mut state = State::new(env, &renewals, &self.state_table, &self.layout.table, self.share, &self.owner, self.lease_ttl);
+        state.mirror = self.checkpoint_file.clone().map(mirror::Mirror::new);
         let rotating = mode == Mode::Rotate;
+        if mode != Mode::Verify {
+            // Before any state: a table of no object is a mistake, not "0 objects".
+            // (A verification reports it as a failure, which fails it too.)
+            run::check_holds_objects(&env, &self.layout, self.page_size).await?;
+        }
         let checkpoints = if rotating { self.start(&state).await? } else { vec![Checkpoint::default(); self.segments as usize] };
         let mut run = Run::new(env, &self.layout, mode, self.segments);
         run.page_size = self.page_size;
         run.progress = self.progress.as_deref().map(|p| p as run::OnProgress<'_>);
         run.state = rotating.then_some(&state);
+        run.share = self.share;
         if rotating {
             // The lease is renewed beside the work, whatever it waits for,
             // until the state is cleared and the lease given back.
@@ -285,7 +319,40 @@ impl<'a> Rotation<'a> {
         }
         let mut report = run.finish(retire);
         report.consumed = meter.total();
+        report.share = self.share.map(|(i, n)| [i, n]);
+        if let Some(id) = retire {
+            self.check_retired_id(&report, id)?;
+        }
         Ok(report)
+    }
+
+    /// A share is one scan segment of a valid split.
+    fn check_share(&self) -> Result<()> {
+        match self.share {
+            Some((i, n)) if n == 0 || i >= n || n > 1_000_000 => {
+                Err(Error::new(ErrorKind::Config, format!("a share is segment I of N with 0 <= I < N <= 1000000, not {i} of {n}")))
+            }
+            Some(_) if self.segments > 1 => {
+                Err(Error::new(ErrorKind::Config, "a share of a table is scanned as one segment: give no other number of segments"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A key id to retire that the loader has no material for and no leaf
+    /// uses is a mistake (a typo, a stray space): passing would tell the
+    /// user to destroy a key nobody checked.
+    fn check_retired_id(&self, report: &Report, id: &str) -> Result<()> {
+        let used = report.before.contains_key(id);
+        if used || self.client.env().loader.key(&id.to_owned()).is_some() {
+            return Ok(());
+        }
+        // The id is not repeated: it may be key material typed in the wrong place.
+        Err(Error::new(
+            ErrorKind::Config,
+            "the key id to retire is neither one the loader has key material for nor used by any leaf (mistyped?); nothing was checked for it",
+        )
+        .with_table(self.layout.table.as_ref()))
     }
 
     /// Takes the lease and reads where an interrupted rotation stopped.
@@ -297,7 +364,11 @@ impl<'a> Rotation<'a> {
         }
         self.client.store(&Store::new(self.state_table.clone(), STATE_KEY)).create_tables().await?;
         state.acquire(self.force).await?;
-        match state.resume(self.segments, self.restart).await {
+        if let Err(e) = state.check_alone().await {
+            drop(state.release().await);
+            return Err(e);
+        }
+        match state.resume(self.segments, self.restart, &targets(self.client.env().loader, &self.layout)).await {
             Ok(checkpoints) => Ok(checkpoints),
             Err(e) => {
                 drop(state.release().await);
@@ -305,6 +376,25 @@ impl<'a> Rotation<'a> {
             }
         }
     }
+}
+
+/// A digest (hex SHA-256) of what decides the current key id of a leaf:
+/// the layout's marks, the loader's rules as it describes them
+/// ([`ConfigLoader::key_choice`](crate::ConfigLoader::key_choice)) and
+/// its default key id. Never key material.
+pub(crate) fn targets(loader: &dyn crate::ConfigLoader, layout: &Layout) -> String {
+    use sha2::{Digest, Sha256};
+    // The marks only: the same rotation through a full layout or the root table alone chooses alike.
+    fn marks(layout: &Layout, at: &str, into: &mut Vec<String>) {
+        into.extend(layout.encrypt.iter().map(|rule| format!("{at} {rule:?}")));
+        for shard in layout.shards.iter() {
+            marks(&shard.layout, &format!("{at}{}", shard.path), into);
+        }
+    }
+    let mut all = Vec::new();
+    marks(layout, "", &mut all);
+    let choice = format!("marks {all:?}\0loader {:?}\0default {:?}", loader.key_choice(), loader.default_key_id());
+    Sha256::digest(choice.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(all(test, feature = "embedded"))]

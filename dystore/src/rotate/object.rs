@@ -52,6 +52,9 @@ pub(crate) struct Stored {
     /// The document, ciphertexts opened (or `null` where not opened).
     pub(crate) doc: Value,
     pub(crate) leaves: Vec<Leaf>,
+    /// Leaves stored in clear (table of the item, path): a rule the loader
+    /// gained since may cover them.
+    pub(crate) clear: Vec<(String, PlainPath)>,
     /// Leaves or places that could not be read; the object must not be
     /// written back.
     pub(crate) failures: Vec<Error>,
@@ -98,7 +101,9 @@ impl Owed {
 pub(crate) enum Read {
     Object(Box<Stored>),
     /// Items of different saves (a save in progress): read the root again.
-    Torn,
+    /// With what was wrong, reported if the root read again is the same
+    /// (then no save is in progress: the object is damaged).
+    Torn(Error),
     /// A tombstone: the object was deleted, or its first save has not
     /// finished; with what it records as owed deletion, if anything.
     Gone(Option<Owed>),
@@ -143,14 +148,15 @@ pub(crate) async fn read(env: &Env<'_>, caller: &Layout, key: &str, mut root: It
         fetched,
         chunked,
         leaves: Vec::new(),
+        clear: Vec::new(),
         failures: Vec::new(),
-        torn: false,
+        torn: None,
     };
     let body = walk.body(&resolved.root, &PlainPath::root(), &layout.table, root);
-    if walk.torn {
-        return Ok(Read::Torn);
+    if let Some(torn) = walk.torn {
+        return Ok(Read::Torn(torn));
     }
-    let (leaves, failures) = (walk.leaves, walk.failures);
+    let (leaves, clear, failures) = (walk.leaves, walk.clear, walk.failures);
     drop(resolved);
     let owed = Owed::of(key, &meta.revision, &meta.stale);
     Ok(Read::Object(Box::new(Stored {
@@ -160,6 +166,7 @@ pub(crate) async fn read(env: &Env<'_>, caller: &Layout, key: &str, mut root: It
         rules,
         doc: Value::Object(body),
         leaves,
+        clear,
         failures,
         owed,
     })))
@@ -175,8 +182,10 @@ struct Walk<'a> {
     fetched: Fetched,
     chunked: Vec<ChunkedLeaf>,
     leaves: Vec<Leaf>,
+    clear: Vec<(String, PlainPath)>,
     failures: Vec<Error>,
-    torn: bool,
+    /// The first item missing or of another save, as an error naming it.
+    torn: Option<Error>,
 }
 
 impl Walk<'_> {
@@ -216,6 +225,9 @@ impl Walk<'_> {
                 if self.rules.encrypts(&full.steps) {
                     self.failures.push(clear_at_encrypted(table, self.root_key, &full));
                 }
+                if !matches!(clear, AttributeValue::M(_) | AttributeValue::L(_)) {
+                    self.clear.push((table.to_owned(), full.clone()));
+                }
                 self.json(clear, table, &full)
             }
         }
@@ -250,12 +262,12 @@ impl Walk<'_> {
             return Value::Null;
         };
         let Some(mut item) = self.fetched.remove(&(r.table.clone(), r.key.clone())) else {
-            self.torn = true;
+            self.tear(ErrorKind::MissingShard, "the shard item its parent refers to is missing", &r.table, path);
             return Value::Null;
         };
         let meta = item.remove(META).map(to_json).transpose().ok().flatten();
         if meta.as_ref().and_then(|m| format::write_id_of(m).ok()) != Some(self.write_id) {
-            self.torn = true;
+            self.tear(ErrorKind::Format, "the shard item holds another save's data than its root", &r.table, path);
             return Value::Null;
         }
         Value::Object(self.body(node, path, &r.table, item))
@@ -272,12 +284,12 @@ impl Walk<'_> {
             let mut pieces = Vec::with_capacity(leaf.keys.len());
             for key in &leaf.keys {
                 let Some(mut piece) = self.fetched.remove(&(leaf.table.clone(), key.clone())) else {
-                    self.torn = true;
+                    self.tear(ErrorKind::MissingShard, "a chunk item of this large leaf is missing", &leaf.table, &path);
                     return;
                 };
                 let meta = piece.remove(META).map(to_json).transpose().ok().flatten();
                 if meta.as_ref().and_then(|m| format::write_id_of(m).ok()) != Some(self.write_id) {
-                    self.torn = true;
+                    self.tear(ErrorKind::Format, "a chunk item of this large leaf holds another save's data", &leaf.table, &path);
                     return;
                 }
                 pieces.push(piece.remove("data").unwrap_or(AttributeValue::Null(true)));
@@ -289,6 +301,13 @@ impl Walk<'_> {
         }
     }
 
+    /// Records the first item found missing or of another save.
+    fn tear(&mut self, kind: ErrorKind, why: &str, table: &str, path: &PlainPath) {
+        if self.torn.is_none() {
+            self.torn = Some(Error::new(kind, why).with_table(table).with_key(self.root_key).with_path(path.to_string()));
+        }
+    }
+
     /// A Binary: a format-1 ciphertext (recorded, and opened when asked),
     /// or data where no mark says the path is encrypted.
     fn leaf(&mut self, table: &str, full: PlainPath, bytes: Vec<u8>) -> Value {
@@ -296,6 +315,7 @@ impl Walk<'_> {
             if self.rules.encrypts(&full.steps) {
                 self.failures.push(clear_at_encrypted(table, self.root_key, &full));
             }
+            self.clear.push((table.to_owned(), full.clone()));
             return self.json(AttributeValue::B(bytes), table, &full);
         };
         let key_id = key_id.to_owned();

@@ -10,10 +10,11 @@
 //! encryption, fails and its object is left as it is.
 
 use super::object::{Leaf, Stored};
-use super::report::{KeyUse, LEGACY_NO_KEY_ID};
+use super::report::{CLEAR_KEY_ID, KeyUse, LEGACY_NO_KEY_ID};
 use crate::crypto::{Key, KeyId};
 use crate::error::{Error, ErrorKind};
 use crate::loader::ConfigLoader;
+use crate::path::PlainPath;
 use crate::rules::Rule;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
@@ -32,6 +33,9 @@ pub(crate) struct Analysis {
     pub(crate) keep: HashMap<String, KeyId>,
     /// Leaves with no current key id.
     pub(crate) failures: Vec<Error>,
+    /// Leaves in clear that the loader now names a key id for: stale (a
+    /// rotation encrypts them), and a failure of a verification.
+    pub(crate) uncovered: Vec<Error>,
 }
 
 /// The key ids of the leaves of `stored`, as stored and as they should be.
@@ -55,6 +59,20 @@ pub(crate) fn analyse(stored: &Stored, loader: &dyn ConfigLoader) -> Analysis {
             }
         }
     }
+    for (table, path) in &stored.clear {
+        let printed = path.to_string();
+        let Some(target) = clear_target(stored, loader, path, &printed) else { continue };
+        analysis.stale = true;
+        count(&mut analysis.before, CLEAR_KEY_ID, true, false);
+        count(&mut analysis.after, &target, false, false);
+        let e = Error::new(ErrorKind::Unfinished, "a value in clear at a path the loader now names a key id for; a rotation encrypts it")
+            .with_table(table.as_str())
+            .with_key(stored.key.as_str())
+            .with_path(printed.as_str())
+            .with_key_id(target.as_str());
+        analysis.uncovered.push(e);
+        analysis.keep.insert(printed, target);
+    }
     for uses in analysis.before.values_mut().chain(analysis.after.values_mut()) {
         uses.objects = 1;
     }
@@ -76,6 +94,20 @@ fn current(stored: &Stored, loader: &dyn ConfigLoader, leaf: &Leaf, path: &str) 
         Some(rule) if rule.exempt => None,
         Some(Rule { key_id: Some(k), .. }) => Some(k.clone()),
         _ => loader.key_for(path, &stored.doc).or_else(|| loader.default_key_id()),
+    }
+}
+
+/// The key id a leaf stored in clear should be under now, as a save would
+/// choose it: the loader's `key_for`; `None` (stays in clear) where it
+/// names none, or the layout exempts the path. (A clear value at a marked
+/// path is a failure of its own: a read refuses it.)
+fn clear_target(stored: &Stored, loader: &dyn ConfigLoader, path: &PlainPath, printed: &str) -> Option<KeyId> {
+    if stored.rules.encrypts(&path.steps) {
+        return None; // a forgery, reported as such
+    }
+    match stored.rules.decide(&path.steps) {
+        Some(rule) if rule.exempt => None,
+        _ => loader.key_for(printed, &stored.doc),
     }
 }
 
@@ -117,6 +149,10 @@ impl ConfigLoader for Keeping<'_> {
     fn keep_metadata(&self) -> bool {
         self.inner.keep_metadata()
     }
+
+    fn key_choice(&self) -> Option<String> {
+        self.inner.key_choice()
+    }
 }
 
 #[cfg(test)]
@@ -138,6 +174,7 @@ mod tests {
             rules: Resolved::new(store.layout()).unwrap().rules,
             doc: Value::Null,
             leaves,
+            clear: Vec::new(),
             failures: Vec::new(),
             owed: None,
         }

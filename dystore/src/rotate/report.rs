@@ -12,6 +12,11 @@ use std::time::Duration;
 /// when the loader names no key id for their path.
 pub const LEGACY_NO_KEY_ID: &str = "<legacy>";
 
+/// The pseudo key id under which leaves stored in clear that the loader
+/// now names a key id for are counted (they are stale: a rotation
+/// encrypts them).
+pub const CLEAR_KEY_ID: &str = "<clear>";
+
 /// How many failures a report keeps (all are counted in
 /// [`Report::failed`]): memory stays flat on a table where everything fails.
 pub const MAX_FAILURES_KEPT: usize = 1000;
@@ -106,6 +111,9 @@ pub struct Report {
     pub table: String,
     /// Parallel scan segments.
     pub segments: u32,
+    /// This run's share of the table, `[I, N]`: scan segment I of N
+    /// (`None`: the whole table).
+    pub share: Option<[u32; 2]>,
     /// Segments resumed from a checkpoint of an interrupted rotation (their
     /// objects before the checkpoint are not counted in this report).
     pub resumed_segments: u32,
@@ -163,6 +171,7 @@ impl Report {
             mode,
             table: table.to_owned(),
             segments,
+            share: None,
             resumed_segments: 0,
             objects: 0,
             stale_objects: 0,
@@ -197,11 +206,12 @@ impl Report {
     }
 
     /// The progress so far.
-    pub(crate) fn progress(&self, segments_done: u32, elapsed: Duration) -> Progress {
+    pub(crate) fn progress(&self, segments_done: u32, estimated_objects: Option<u64>, elapsed: Duration) -> Progress {
         Progress {
             segments: self.segments,
             segments_done,
             objects: self.objects,
+            estimated_objects: estimated_objects.map(|e| e.max(self.objects)),
             rotated: self.rotated,
             current: self.current,
             conflicts: self.conflicts,
@@ -221,6 +231,14 @@ pub struct Progress {
     pub segments_done: u32,
     /// Objects scanned so far.
     pub objects: u64,
+    /// An estimate of the objects this run will scan in all, once one
+    /// segment it started from the beginning has been scanned to its end:
+    /// that segment's count times the number of segments (DynamoDB
+    /// spreads items over segments evenly by the hash of their keys).
+    /// `None` before, and with one segment until the end (no count is
+    /// read in advance: DescribeTable's is six hours old, a counting scan
+    /// reads the whole table).
+    pub estimated_objects: Option<u64>,
     /// Objects rewritten so far.
     pub rotated: u64,
     /// Objects found current so far.

@@ -15,7 +15,7 @@ use crate::ops::{self, Env, Upgrade, When, backend_error, key_item};
 use serde_dynamo::AttributeValue;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 // The runtime's clock, the budget's: a paused clock (tests) measures the run.
 use tokio::time::Instant;
@@ -37,9 +37,15 @@ pub(crate) struct Run<'a> {
     pub(crate) page_size: u32,
     /// The lease and checkpoints (rotations only).
     pub(crate) state: Option<&'a State<'a>>,
+    /// This run's share of the table (scan segment I of N), if not all of it.
+    pub(crate) share: Option<(u32, u32)>,
     pub(crate) progress: Option<OnProgress<'a>>,
     report: Mutex<Report>,
     segments_done: AtomicU32,
+    /// Segments started from the beginning and scanned to their end, and
+    /// the objects they held: the estimate of the run's size.
+    fresh_done: AtomicU32,
+    fresh_objects: AtomicU64,
     started: Instant,
 }
 
@@ -51,9 +57,12 @@ impl<'a> Run<'a> {
             mode,
             page_size: 100,
             state: None,
+            share: None,
             progress: None,
             report: Mutex::new(Report::new(mode, &caller.table, segments)),
             segments_done: AtomicU32::new(0),
+            fresh_done: AtomicU32::new(0),
+            fresh_objects: AtomicU64::new(0),
             started: Instant::now(),
         }
     }
@@ -96,19 +105,23 @@ impl<'a> Run<'a> {
     }
 
     async fn segment(&self, segment: u32, total: u32, mut at: Checkpoint) -> Result<()> {
-        if at.done || at.last.is_some() {
+        let fresh = !(at.done || at.last.is_some());
+        if !fresh {
             self.report().resumed_segments += 1;
         }
+        let mut scanned = 0u64;
         while !at.done {
             let scan = Scan {
                 table: self.caller.table.to_string(),
-                // One segment is a plain Scan (engines may serve it faster).
-                segment: (total > 1).then_some((segment, total)),
+                // A share is its one scan segment; one segment of a whole
+                // table is a plain Scan (engines may serve it faster).
+                segment: self.share.or((total > 1).then_some((segment, total))),
                 start: at.last.clone(),
                 limit: Some(self.page_size),
                 consistent: true,
             };
             let page = self.env.backend.scan(scan).await.map_err(|e| backend_error(e, &self.caller.table))?;
+            scanned += page.items.len() as u64;
             for item in page.items {
                 self.object(item).await;
                 self.tick();
@@ -118,6 +131,11 @@ impl<'a> Run<'a> {
                 state.checkpoint(segment, total, &at).await?;
             }
         }
+        if fresh {
+            // Items, not objects: shard and foreign items count too, a small overestimate.
+            self.fresh_objects.fetch_add(scanned, Ordering::Relaxed);
+            self.fresh_done.fetch_add(1, Ordering::Relaxed);
+        }
         self.segments_done.fetch_add(1, Ordering::Relaxed);
         self.tick();
         Ok(())
@@ -125,9 +143,18 @@ impl<'a> Run<'a> {
 
     fn tick(&self) {
         if let Some(progress) = self.progress {
-            let now = self.report().progress(self.segments_done.load(Ordering::Relaxed), self.started.elapsed());
+            let report = self.report();
+            let now = report.progress(self.segments_done.load(Ordering::Relaxed), self.estimate(report.segments), self.started.elapsed());
+            drop(report);
             progress(&now);
         }
+    }
+
+    /// The objects the whole run will scan, from the segments it scanned
+    /// whole from the beginning (see [`Progress::estimated_objects`]).
+    fn estimate(&self, segments: u32) -> Option<u64> {
+        let done = u64::from(self.fresh_done.load(Ordering::Relaxed));
+        (done > 0).then(|| self.fresh_objects.load(Ordering::Relaxed) * u64::from(segments) / done)
     }
 
     /// One item of the root table.
@@ -136,13 +163,29 @@ impl<'a> Run<'a> {
             Some(AttributeValue::S(key)) if root.contains_key(META) => key.clone(),
             _ => return self.report().skipped += 1,
         };
-        if let Some(object) = ops::upgrade_record_of(&key) {
-            return self.record(object, &root).await;
-        }
-        if key.contains(SHARD_KEY_MARK) {
-            return self.report().skipped += 1;
+        // A dynamo-store 0.6 root may have any key, `#$` included: it is
+        // an object (verified, and upgraded if it can be), never skipped.
+        let legacy = root.get(META).is_some_and(is_legacy_meta);
+        if !legacy {
+            if let Some(object) = ops::upgrade_record_of(&key) {
+                return self.record(object, &root).await;
+            }
+            if key.contains(SHARD_KEY_MARK) {
+                return self.report().skipped += 1;
+            }
         }
         self.report().objects += 1;
+        if legacy && key.contains(SHARD_KEY_MARK) && self.mode != Mode::Rotate {
+            // Its upgrade would be refused (format 1 reserves the mark):
+            // named, so the ciphertext it keeps is not overlooked.
+            let e = Error::new(
+                ErrorKind::InvalidKey,
+                format!(
+                    "a dynamo-store 0.6 object whose key holds `{SHARD_KEY_MARK}` cannot be upgraded by a rotation: copy it to another key"
+                ),
+            );
+            self.failed(&e, &key);
+        }
         match self.mode {
             Mode::Rotate => self.rotate(&key, root).await,
             Mode::Plan | Mode::Verify => self.inspect(&key, root).await,
@@ -199,19 +242,27 @@ impl<'a> Run<'a> {
     /// Reads the object keyed `key` whose root was read as `root`.
     async fn read(&self, key: &str, mut root: Item, decrypt: bool) -> Result<Found> {
         let mut backoff = Backoff::new(self.env.policy);
+        // The root's metadata at the last torn read: the same again means
+        // no save is in progress, and the object is damaged.
+        let mut torn_at: Option<AttributeValue> = None;
         loop {
             if let Some(meta) = root.get(META).filter(|m| is_legacy_meta(m)).cloned() {
                 let stored = super::legacy::read(&self.env, self.caller, key, root, &meta, decrypt).await?;
                 return Ok(Found::Object(Box::new(stored)));
             }
+            let meta_now = root.get(META).cloned();
             match object::read(&self.env, self.caller, key, root, decrypt).await? {
                 Read::Object(stored) => return Ok(Found::Object(stored)),
                 Read::Gone(owed) => return Ok(Found::Gone(owed)),
-                Read::Torn if backoff.wait().await => match self.root(key).await? {
-                    Some(again) => root = again,
-                    None => return Ok(Found::Gone(None)),
-                },
-                Read::Torn => {
+                Read::Torn(damage) if torn_at.is_some() && torn_at == meta_now => return Err(damage),
+                Read::Torn(_) if backoff.wait().await => {
+                    torn_at = meta_now;
+                    match self.root(key).await? {
+                        Some(again) => root = again,
+                        None => return Ok(Found::Gone(None)),
+                    }
+                }
+                Read::Torn(_) => {
                     return Err(Error::new(ErrorKind::Inconsistent, "items of different saves kept being read")
                         .with_table(self.caller.table.as_ref())
                         .with_key(key));
@@ -240,7 +291,9 @@ impl<'a> Run<'a> {
             let after = if self.mode == Mode::Plan { &analysis.after } else { &analysis.before };
             merge(&mut report.after, after);
             count_state(&mut report, &analysis);
-            for e in stored.failures.iter().chain(&analysis.failures) {
+            // A verification fails on personal data a rule covers left in clear.
+            let uncovered = if self.mode == Mode::Verify { &analysis.uncovered[..] } else { &[] };
+            for e in stored.failures.iter().chain(&analysis.failures).chain(uncovered) {
                 report.fail(Failure::from_error(e, &self.caller.table, key));
             }
         }
@@ -383,5 +436,47 @@ fn merge(into: &mut BTreeMap<String, KeyUse>, from: &BTreeMap<String, KeyUse>) {
         total.leaves += uses.leaves;
         total.stale_leaves += uses.stale_leaves;
         total.legacy_leaves += uses.legacy_leaves;
+    }
+}
+
+/// Whether `item` may be the root of a dystore object keyed by `key_name`
+/// (a format-1 root or tombstone, an upgrade's record, a dynamo-store 0.6
+/// root): not a shard or chunk item (their keys hold the shard mark),
+/// nor an item of another program (no metadata).
+fn may_be_root(item: &Item, key_name: &str) -> bool {
+    match (item.get(key_name), item.get(META)) {
+        (Some(AttributeValue::S(key)), Some(meta)) => is_legacy_meta(meta) || !key.contains(SHARD_KEY_MARK),
+        _ => false,
+    }
+}
+
+/// Refuses a table that holds items but no dystore object (a shard
+/// table, a table of another program): a plan or rotation of it would
+/// report "0 objects" and pass. Reads pages until the first possible
+/// root (usually the first item) or the table's end; an empty table passes.
+pub(crate) async fn check_holds_objects(env: &Env<'_>, layout: &Layout, page_size: u32) -> Result<()> {
+    let (mut start, mut seen) = (None, 0usize);
+    loop {
+        let scan = Scan { table: layout.table.to_string(), segment: None, start, limit: Some(page_size), consistent: false };
+        let page = env.backend.scan(scan).await.map_err(|e| backend_error(e, &layout.table))?;
+        if page.items.iter().any(|item| may_be_root(item, &layout.key)) {
+            return Ok(());
+        }
+        seen += page.items.len();
+        match page.last_key {
+            Some(last) => start = Some(last),
+            None if seen == 0 => return Ok(()),
+            None => {
+                return Err(Error::new(
+                    ErrorKind::NotFound,
+                    format!(
+                        "the table holds no dystore object: none of its {seen} items is the root of an object keyed `{}` \
+                         (a shard table, or items of another program?)",
+                        layout.key
+                    ),
+                )
+                .with_table(layout.table.as_ref()));
+            }
+        }
     }
 }

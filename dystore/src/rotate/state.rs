@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! { id: "lease#<table>",          owner, expires: <unix ms>, acquired: <unix ms> }
-//! { id: "run#<table>",            segments: N, owner, started: <unix ms> }
+//! { id: "run#<table>",            segments: N, targets: <digest>, owner, started: <unix ms> }
 //! { id: "checkpoint#<table>#N#i", last: <the scan's last evaluated key> | absent, done: bool, owner }
 //! ```
 //!
@@ -24,6 +24,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 // The runtime's clock for when to renew (a paused clock in tests drives it);
 // the lease's expiry is wall-clock time, shared between machines.
 use tokio::time::Instant;
+
+/// Between the table and a share's place in the ids of a share's state.
+const SHARE: &str = "#share#";
 
 /// The key attribute of the state table.
 pub(crate) const STATE_KEY: &str = "id";
@@ -48,9 +51,16 @@ pub(crate) struct State<'a> {
     table: String,
     /// The table being rotated.
     subject: String,
+    /// What the lease, run record and checkpoints are keyed by: the table,
+    /// or `<table>#share#I#N` for one machine's share of it.
+    scope: String,
     owner: String,
     ttl: Duration,
     renewed: Mutex<Instant>,
+    /// The local file the checkpoints are mirrored in, if any.
+    pub(crate) mirror: Option<super::mirror::Mirror>,
+    /// The digest of the key-id choice, set by `resume` (for the mirror).
+    targets: Mutex<String>,
 }
 
 fn now_ms() -> u64 {
@@ -71,28 +81,42 @@ fn s(value: &str) -> AttributeValue {
 }
 
 impl<'a> State<'a> {
-    pub(crate) fn new(env: Env<'a>, renewals: &'a dyn Backend, table: &str, subject: &str, owner: &str, ttl: Duration) -> Self {
+    pub(crate) fn new(
+        env: Env<'a>,
+        renewals: &'a dyn Backend,
+        table: &str,
+        subject: &str,
+        share: Option<(u32, u32)>,
+        owner: &str,
+        ttl: Duration,
+    ) -> Self {
         State {
             env,
             renewals,
             table: table.to_owned(),
             subject: subject.to_owned(),
+            scope: match share {
+                Some((i, n)) => format!("{subject}{SHARE}{i}#{n}"),
+                None => subject.to_owned(),
+            },
             owner: owner.to_owned(),
             ttl,
             renewed: Mutex::new(Instant::now()),
+            mirror: None,
+            targets: Mutex::new(String::new()),
         }
     }
 
     fn lease_id(&self) -> String {
-        format!("lease#{}", self.subject)
+        format!("lease#{}", self.scope)
     }
 
     fn run_id(&self) -> String {
-        format!("run#{}", self.subject)
+        format!("run#{}", self.scope)
     }
 
     fn checkpoint_id(&self, segment: u32, segments: u32) -> String {
-        format!("checkpoint#{}#{segments}#{segment}", self.subject)
+        format!("checkpoint#{}#{segments}#{segment}", self.scope)
     }
 
     fn error(&self, e: BackendError) -> Error {
@@ -138,6 +162,40 @@ impl<'a> State<'a> {
             }
             Err(BackendError::ConditionFailed) => Err(self.held().await),
             Err(e) => Err(self.error(e)),
+        }
+    }
+
+    /// Refuses to run beside a rotation of the same table split another
+    /// way: a share while the whole table's lease is live, the whole
+    /// table while a share's is. Checked after taking our own lease, so
+    /// of two runs starting together at least one sees the other.
+    pub(crate) async fn check_alone(&self) -> Result<()> {
+        let (now, whole) = (now_ms(), format!("lease#{}", self.subject));
+        let mut start = None;
+        loop {
+            let scan = crate::backend::Scan { table: self.table.clone(), segment: None, start, limit: None, consistent: true };
+            let page = self.env.backend.scan(scan).await.map_err(|e| self.error(e))?;
+            for item in &page.items {
+                let id = match item.get(STATE_KEY) {
+                    Some(AttributeValue::S(id)) => id.as_str(),
+                    _ => continue,
+                };
+                // Shares run beside each other; not beside the whole table.
+                let other = match self.scope == self.subject {
+                    true => id.starts_with(&format!("{whole}{SHARE}")),
+                    false => id == whole,
+                };
+                let live = matches!(item.get("expires"), Some(AttributeValue::N(t)) if t.parse::<u64>().is_ok_and(|t| t >= now));
+                if other && live {
+                    let text = "a rotation of this table split another way (the whole table, or a share of it) holds its lease; \
+                                wait for it to end or expire";
+                    return Err(Error::new(ErrorKind::LeaseHeld, text).with_table(self.subject.as_str()));
+                }
+            }
+            match page.last_key {
+                Some(last) => start = Some(last),
+                None => return Ok(()),
+            }
         }
     }
 
@@ -214,20 +272,40 @@ impl<'a> State<'a> {
     ///
     /// An interrupted rotation with another number of segments is refused:
     /// its checkpoints are keys of other segments.
-    pub(crate) async fn resume(&self, segments: u32, restart: bool) -> Result<Vec<Checkpoint>> {
+    ///
+    /// `targets` is the digest of the key-id choice of this run
+    /// ([`targets`](super::targets)); an interrupted run that chose other
+    /// key ids is not resumed (its finished segments may hold leaves that
+    /// are stale now) but started again from the beginning.
+    pub(crate) async fn resume(&self, segments: u32, restart: bool, targets: &str) -> Result<Vec<Checkpoint>> {
         let get = Get { table: self.table.clone(), key: key_item(STATE_KEY, &self.run_id()), projection: None, consistent: true };
         let run = self.env.backend.get(get).await.map_err(|e| self.error(e))?;
         let recorded = run.as_ref().and_then(|r| match r.get("segments") {
             Some(AttributeValue::N(v)) => v.parse::<u32>().ok(),
             _ => None,
         });
+        // A record without a digest (an older run) is treated as another choice.
+        let same_targets = matches!(run.as_ref().and_then(|r| r.get("targets")), Some(AttributeValue::S(t)) if t == targets);
+        *self.targets.lock().unwrap_or_else(|p| p.into_inner()) = targets.to_owned();
+        // The file is read only when the state table has no interrupted run.
+        let mirrored = match (&self.mirror, recorded, restart) {
+            (Some(mirror), None, false) => mirror.read(&self.scope, segments, targets)?,
+            _ => None,
+        };
+        let restart = restart || !same_targets;
         match recorded {
             Some(before) if !restart && before != segments => Err(Error::new(
                 ErrorKind::Config,
                 format!("an interrupted rotation of this table ran {before} segments: resume it with {before} segments, or restart"),
             )
             .with_table(self.subject.as_str())),
-            Some(before) if !restart => self.checkpoints(before).await,
+            Some(before) if !restart => {
+                let start = self.checkpoints(before).await?;
+                if let Some(mirror) = &self.mirror {
+                    mirror.start_from(&start);
+                }
+                Ok(start)
+            }
             _ => {
                 if let Some(before) = recorded {
                     self.clear(before).await?;
@@ -235,12 +313,17 @@ impl<'a> State<'a> {
                 let item: Item = [
                     (STATE_KEY.to_owned(), s(&self.run_id())),
                     ("segments".to_owned(), n(u64::from(segments))),
+                    ("targets".to_owned(), s(targets)),
                     ("owner".to_owned(), s(&self.owner)),
                     ("started".to_owned(), n(now_ms())),
                 ]
                 .into();
                 self.env.backend.write(Write::Put { table: self.table.clone(), item, condition: None }).await.map_err(|e| self.error(e))?;
-                Ok(vec![Checkpoint::default(); segments as usize])
+                let start = mirrored.unwrap_or_else(|| vec![Checkpoint::default(); segments as usize]);
+                if let Some(mirror) = &self.mirror {
+                    mirror.start_from(&start);
+                }
+                Ok(start)
             }
         }
     }
@@ -279,7 +362,13 @@ impl<'a> State<'a> {
         match self.env.backend.transact_write(writes).await {
             Ok(()) => {
                 *self.renewed.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
-                Ok(())
+                match &self.mirror {
+                    Some(mirror) => {
+                        let targets = self.targets.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                        mirror.write(&self.scope, segments, &targets, segment, at)
+                    }
+                    None => Ok(()),
+                }
             }
             Err(BackendError::TransactionCanceled { reasons }) if cancelled(&reasons, &[true, false], CONDITION_FAILED).contains(&true) => {
                 Err(self.lost())
@@ -303,6 +392,9 @@ impl<'a> State<'a> {
     /// does the lease.
     pub(crate) async fn finish(&self, segments: u32) -> Result<()> {
         self.clear(segments).await?;
+        if let Some(mirror) = &self.mirror {
+            mirror.remove()?;
+        }
         self.release().await
     }
 
