@@ -377,7 +377,7 @@ async fn within_deadline<T>(
         n if n == answers.len() => "failed",
         _ => "partial",
     };
-    match operation_with(env, name, layout, None, writes, outcome, async { Ok(call.await) }).await {
+    match operation_with(env, name, layout, None, writes, outcome, Box::pin(async { Ok(call.await) })).await {
         Ok(answers) => answers.into_iter().map(|answer| answer.map_err(|e| e.redact(env.keys))).collect(),
         Err(e) => keys.iter().map(|k| Err(e.for_key(k).redact(env.keys))).collect(),
     }

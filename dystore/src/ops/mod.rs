@@ -90,24 +90,13 @@ pub(crate) async fn operation<T>(
     // around a dynamic one, a call on many objects around single ones), and
     // a call passed on by value is copied through every frame, over 100 KB
     // deep in a debug build.
-    run_operation(env, name, layout, key, writes, |_| "ok", Box::pin(call)).await
+    operation_with(env, name, layout, key, writes, |_| "ok", Box::pin(call)).await
 }
 
 /// As [`operation`], with `outcome` naming a successful call's outcome in
-/// its span (a call on many objects answers `Ok` with failures inside).
+/// its span (a call on many objects answers `Ok` with failures inside),
+/// and the call already on the heap.
 pub(crate) async fn operation_with<T>(
-    env: &Env<'_>,
-    name: &'static str,
-    layout: &Layout,
-    key: Option<&str>,
-    writes: bool,
-    outcome: impl FnOnce(&T) -> &'static str,
-    call: impl std::future::Future<Output = Result<T>>,
-) -> Result<T> {
-    run_operation(env, name, layout, key, writes, outcome, Box::pin(call)).await
-}
-
-async fn run_operation<T>(
     env: &Env<'_>,
     name: &'static str,
     layout: &Layout,
