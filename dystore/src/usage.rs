@@ -159,19 +159,22 @@ pub(crate) async fn metered<F: Future>(
     (output, Metered { usage: meter.usage(), maybe_applied: meter.maybe_applied.load(Ordering::Relaxed) })
 }
 
+/// `meter` and every meter above it.
+fn chain(meter: &Arc<Meter>) -> impl Iterator<Item = &Arc<Meter>> {
+    std::iter::successors(Some(meter), |m| m.parent.as_ref())
+}
+
 fn record(change: impl Fn(&mut Usage)) {
     let _ = METER.try_with(|meter| {
         // Each client's totals once, however many of its operations nest.
         let mut clients: Vec<&Arc<Meter>> = Vec::new();
-        let mut at = Some(meter);
-        while let Some(m) = at {
+        for m in chain(meter) {
             change(&mut m.usage.lock().unwrap_or_else(PoisonError::into_inner));
             if let Some(client) = &m.client
                 && !clients.iter().any(|c| Arc::ptr_eq(c, client))
             {
                 clients.push(client);
             }
-            at = m.parent.as_ref();
         }
         for client in clients {
             change(&mut client.usage.lock().unwrap_or_else(PoisonError::into_inner));
@@ -194,13 +197,7 @@ pub(crate) fn retry() {
 
 /// A write request may have been applied without an answer.
 pub(crate) fn maybe_applied() {
-    let _ = METER.try_with(|meter| {
-        let mut at = Some(meter);
-        while let Some(m) = at {
-            m.maybe_applied.store(true, Ordering::Relaxed);
-            at = m.parent.as_ref();
-        }
-    });
+    let _ = METER.try_with(|meter| chain(meter).for_each(|m| m.maybe_applied.store(true, Ordering::Relaxed)));
 }
 
 /// Capacity a request consumed on `table`.

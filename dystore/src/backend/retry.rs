@@ -61,11 +61,15 @@ impl Backoff {
         Backoff { jitter: true, ..Backoff::new(policy) }
     }
 
+    /// Whether the next wait would end past the deadline. Saturating: a
+    /// policy of `Duration::MAX` means "never give up", not an overflow.
+    fn out_of_time(&self) -> bool {
+        self.started.elapsed().saturating_add(self.next) > self.policy.deadline
+    }
+
     /// Sleeps before the next attempt; `false` once the deadline has passed.
     pub(crate) async fn wait(&mut self) -> bool {
-        // Saturating: a policy of `Duration::MAX` means "never give up",
-        // not an overflow.
-        if self.started.elapsed().saturating_add(self.next) > self.policy.deadline {
+        if self.out_of_time() {
             return false;
         }
         let wait = if self.jitter { self.next.mul_f64(0.5 + 0.5 * unit_random()) } else { self.next };
@@ -80,7 +84,7 @@ impl Backoff {
     /// operation's usage counts a retry. `false` once the deadline has
     /// passed (no event then).
     pub(crate) async fn again(&mut self, reason: &'static str) -> bool {
-        if self.started.elapsed().saturating_add(self.next) > self.policy.deadline {
+        if self.out_of_time() {
             return false;
         }
         tracing::debug!(reason, "operation step failed; running it again after backoff");

@@ -50,9 +50,7 @@ pub(crate) async fn batch_get_partial(
                     // Undone: this request's keys and those of the requests
                     // not sent.
                     let undone = pending.iter().flat_map(|t| table_keys(t, key_name_of(&t.table))).chain(unsent(&chunks[n + 1..]));
-                    let e = backend_error(e, &first_table);
-                    let e = if e.undone().is_empty() { e.with_undone(undone.collect()) } else { e };
-                    return (found, Err(e));
+                    return (found, Err(backend_error(e, &first_table).with_undone(undone.collect())));
                 }
             };
             for (table, items) in out.items {

@@ -151,20 +151,20 @@ pub(crate) async fn save(env: &Env<'_>, layout: &Layout, key: &str, draft: &Draf
     let staging = token();
     let mut with_pending = owed.clone();
     with_pending.insert(write_id.to_owned(), pending.clone());
-    let record = match stage.old {
+    let record = match current.as_deref() {
         None => {
             let mut item = key_item(&layout.key, key);
             item.insert(META.to_owned(), to_attr(tombstone_meta(&staging, &with_pending)));
             Write::Put { table: layout.table.to_string(), item, condition: Some(Guard::Absent.condition(&layout.key)) }
         }
-        Some(_) => {
+        Some(revision) => {
             let mut update = Expr { text: "SET #dm.#st = :st, #dm.#rev = :rev".into(), ..Default::default() };
             update.names.insert("#dm".into(), META.into());
             update.names.insert("#st".into(), STALE.into());
             update.names.insert("#rev".into(), "revision".into());
             update.values.insert(":st".into(), to_attr(Stale::map_value(&with_pending)));
             update.values.insert(":rev".into(), AttributeValue::S(staging.clone()));
-            let condition = Guard::Revision(current.as_deref().unwrap_or_default()).condition(&layout.key);
+            let condition = Guard::Revision(revision).condition(&layout.key);
             Write::Update { table: layout.table.to_string(), key: key_item(&layout.key, key), update, condition: Some(condition) }
         }
     };

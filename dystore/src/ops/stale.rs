@@ -82,23 +82,15 @@ pub(crate) async fn clean(env: &Env<'_>, layout: &Layout, key: &str, revision: &
 /// So the root first takes a fresh revision (one conditional UpdateItem,
 /// `Conflict` if the root is no longer at `revision`): a running save's
 /// switch, guarded by the revision it staged under, can then only fail.
-/// Returns the root's new revision.
 ///
 /// The object's revision changes: a versioned write holding the old one
 /// gets `Conflict`, as after any other write.
-pub(crate) async fn clean_fenced(
-    env: &Env<'_>,
-    layout: &Layout,
-    key: &str,
-    revision: &str,
-    stale: &BTreeMap<String, Stale>,
-) -> Result<String> {
+pub(crate) async fn clean_fenced(env: &Env<'_>, layout: &Layout, key: &str, revision: &str, stale: &BTreeMap<String, Stale>) -> Result<()> {
     if stale.is_empty() {
-        return Ok(revision.to_owned());
+        return Ok(());
     }
     let fenced = fence(env, layout, key, revision).await?;
-    clean(env, layout, key, &fenced, stale).await?;
-    Ok(fenced)
+    clean(env, layout, key, &fenced, stale).await
 }
 
 /// Gives the root of `key`, at `revision`, a fresh revision; `Conflict` if

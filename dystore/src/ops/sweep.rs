@@ -63,7 +63,7 @@ pub(crate) async fn sweep(env: &Env<'_>, layout: &Layout, delete_orphans: bool) 
                 if !meta.stale.is_empty() {
                     // Fenced: an entry may be a staged save still running.
                     match clean_fenced(env, layout, key, &meta.revision, &meta.stale).await {
-                        Ok(_) => report.cleaned += 1,
+                        Ok(()) => report.cleaned += 1,
                         // Written meanwhile: that writer cleans what it finds.
                         Err(e) if e.is_conflict() => {}
                         Err(e) => report.failed.push((key.clone(), e)),

@@ -83,7 +83,7 @@ async fn upgrade_now(
                 // recorded in the root: running it again deletes them.
                 // Fenced: an entry may be a staged save still running.
                 match clean_fenced(env, layout, key, &meta.revision, &meta.stale).await {
-                    Ok(_) => {}
+                    Ok(()) => {}
                     Err(e) if e.is_conflict() => {}
                     Err(e) => return Err(e),
                 }
