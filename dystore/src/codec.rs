@@ -43,11 +43,15 @@ impl Codec<'_> {
         body: Map<String, Value>,
         doc: &Value,
     ) -> Result<Item> {
+        let mut path = base.clone();
+        let depth = base.steps.len();
         body.into_iter()
             .map(|(name, value)| {
-                let rel = PlainPath::root().child(Step::Field(name.clone()));
-                check_name(&name, base, &rel)?;
-                Ok((name, self.encode_value(site, shards, base, rel, value, doc)?))
+                check_name(&name, &path)?;
+                path.steps.push(Step::Field(name.clone()));
+                let encoded = self.encode_at(site, shards, depth, &mut path, value, doc);
+                path.steps.pop();
+                Ok((name, encoded?))
             })
             .collect()
     }
@@ -65,53 +69,77 @@ impl Codec<'_> {
         value: Value,
         doc: &Value,
     ) -> Result<AttributeValue> {
-        if shards.iter().any(|b| b.at == rel) {
+        self.encode_at(site, shards, base.steps.len(), &mut base.join(&rel), value, doc)
+    }
+
+    /// [`encode_value`](Self::encode_value) of the value at `path` (from
+    /// the root), whose first `depth` steps lead to the item's object. The
+    /// path grows and shrinks back as the walk goes down and up: one path
+    /// for the whole body, not one per value.
+    fn encode_at(
+        &self,
+        site: Site<'_>,
+        shards: &[Branch<'_>],
+        depth: usize,
+        path: &mut PlainPath,
+        value: Value,
+        doc: &Value,
+    ) -> Result<AttributeValue> {
+        let rel = &path.steps[depth..];
+        if shards.iter().any(|b| b.at.steps == rel) {
             return Ok(to_attr(value));
         }
-        if rel.steps.len() > MAX_DEPTH {
+        if rel.len() > MAX_DEPTH {
             return Err(Error::new(
                 ErrorKind::InvalidDocument,
                 format!("DynamoDB nests values at most {MAX_DEPTH} levels deep in an item"),
             )
-            .with_path(base.join(&rel).to_string()));
+            .with_path(path.to_string()));
         }
         let empty_container = matches!(&value, Value::Object(m) if m.is_empty()) || matches!(&value, Value::Array(l) if l.is_empty());
         match value {
             // An empty map or list has no leaves to seal: at an encrypted
             // path it is sealed whole, so a clear one there is a forgery.
-            container if empty_container => self.encode_leaf(site, base, &rel, container, doc),
+            container if empty_container => self.encode_leaf(site, path, container, doc),
             Value::Object(map) => map
                 .into_iter()
                 .map(|(k, v)| {
-                    let child = rel.child(Step::Field(k.clone()));
-                    check_name(&k, base, &child)?;
-                    Ok((k, self.encode_value(site, shards, base, child, v, doc)?))
+                    check_name(&k, path)?;
+                    path.steps.push(Step::Field(k.clone()));
+                    let encoded = self.encode_at(site, shards, depth, path, v, doc);
+                    path.steps.pop();
+                    Ok((k, encoded?))
                 })
                 .collect::<Result<_>>()
                 .map(AttributeValue::M),
             Value::Array(items) => items
                 .into_iter()
                 .enumerate()
-                .map(|(i, v)| self.encode_value(site, shards, base, rel.child(Step::Index(i)), v, doc))
+                .map(|(i, v)| {
+                    path.steps.push(Step::Index(i));
+                    let encoded = self.encode_at(site, shards, depth, path, v, doc);
+                    path.steps.pop();
+                    encoded
+                })
                 .collect::<Result<_>>()
                 .map(AttributeValue::L),
-            leaf => self.encode_leaf(site, base, &rel, leaf, doc),
+            leaf => self.encode_leaf(site, path, leaf, doc),
         }
     }
 
-    /// A leaf (or an empty map or list) at `base` + `rel`: sealed where the
-    /// rules or the loader say so, else stored as itself.
-    fn encode_leaf(&self, site: Site<'_>, base: &PlainPath, rel: &PlainPath, leaf: Value, doc: &Value) -> Result<AttributeValue> {
-        let full = base.join(rel);
-        match self.key_id_for(&full, doc)? {
-            Some(key_id) => self.seal_leaf(site, &full, &key_id, to_attr(leaf)),
+    /// A leaf (or an empty map or list) at `full` (from the root): sealed
+    /// where the rules or the loader say so, else stored as itself.
+    fn encode_leaf(&self, site: Site<'_>, full: &PlainPath, leaf: Value, doc: &Value) -> Result<AttributeValue> {
+        let text = full.to_string();
+        match self.key_id_for(full, &text, doc)? {
+            Some(key_id) => self.seal_leaf(site, &text, &key_id, to_attr(leaf)),
             None => {
                 // Only what DynamoDB sees is held to its number limits: a
                 // sealed number is bytes to it.
                 if let Value::Number(n) = &leaf
                     && let Some(why) = number_refusal(&n.to_string())
                 {
-                    return Err(Error::new(ErrorKind::InvalidDocument, why).with_path(full.to_string()));
+                    return Err(Error::new(ErrorKind::InvalidDocument, why).with_path(text));
                 }
                 Ok(to_attr(leaf))
             }
@@ -121,24 +149,21 @@ impl Codec<'_> {
     /// The key id that encrypts the leaf at `full` (from the root), or
     /// `None` to store it in clear. A leaf a rule marks encrypted gets a key
     /// id or an error: never stored in clear.
-    fn key_id_for(&self, full: &PlainPath, doc: &Value) -> Result<Option<String>> {
+    /// (`text`: the same path as the loader is given it.)
+    fn key_id_for(&self, full: &PlainPath, text: &str, doc: &Value) -> Result<Option<String>> {
         match self.rules.decide(&full.steps) {
             Some(r) if r.exempt => Ok(None),
             Some(Rule { key_id: Some(k), .. }) => Ok(Some(k.clone())),
-            Some(_) => {
-                let text = full.to_string();
-                self.loader.key_for(&text, doc).or_else(|| self.loader.default_key_id()).map(Some).ok_or_else(|| {
-                    Error::new(ErrorKind::MissingKey, "the path is marked encrypted but the loader names no key id for it").with_path(text)
-                })
-            }
-            None => Ok(self.loader.key_for(&full.to_string(), doc)),
+            Some(_) => self.loader.key_for(text, doc).or_else(|| self.loader.default_key_id()).map(Some).ok_or_else(|| {
+                Error::new(ErrorKind::MissingKey, "the path is marked encrypted but the loader names no key id for it").with_path(text)
+            }),
+            None => Ok(self.loader.key_for(text, doc)),
         }
     }
 
-    fn seal_leaf(&self, site: Site<'_>, path: &PlainPath, key_id: &str, leaf: AttributeValue) -> Result<AttributeValue> {
-        let path = path.to_string();
-        let key = self.key(site, &path, key_id)?;
-        let context = Context::new(site.table, site.root_key, &path);
+    fn seal_leaf(&self, site: Site<'_>, path: &str, key_id: &str, leaf: AttributeValue) -> Result<AttributeValue> {
+        let key = self.key(site, path, key_id)?;
+        let context = Context::new(site.table, site.root_key, path);
         crypto::seal(key_id, &key, &context, &leaf).map(AttributeValue::B)
     }
 
@@ -253,13 +278,15 @@ impl Codec<'_> {
 const MAX_NAME_BYTES: usize = 64 * 1024;
 
 /// Refuses a map key DynamoDB would: empty, or over 64 KB.
-fn check_name(name: &str, base: &PlainPath, rel: &PlainPath) -> Result<()> {
+/// Refuses the attribute name `name` of the object at `parent` (from the
+/// root) where DynamoDB would.
+fn check_name(name: &str, parent: &PlainPath) -> Result<()> {
     let why = match name.len() {
         0 => "DynamoDB accepts no empty attribute name, at any depth",
         n if n > MAX_NAME_BYTES => "DynamoDB accepts attribute names of at most 64 KB",
         _ => return Ok(()),
     };
-    Err(Error::new(ErrorKind::InvalidDocument, why).with_path(base.join(rel).to_string()))
+    Err(Error::new(ErrorKind::InvalidDocument, why).with_path(parent.child(Step::Field(name.to_owned())).to_string()))
 }
 
 /// A value in clear where the reader's marks say the path is encrypted.

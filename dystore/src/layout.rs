@@ -24,7 +24,7 @@ use std::borrow::Cow;
 /// that can never match, is an [`ErrorKind::InvalidPath`](crate::ErrorKind)
 /// error naming the rule as written and the table of the layout that
 /// declares it; nothing is sent.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Layout {
     /// Table that holds this object's item(s).
     pub table: Cow<'static, str>,
@@ -41,7 +41,7 @@ pub struct Layout {
 }
 
 /// A nested object stored in a table of its own.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Shard {
     /// Path relative to the parent: `$.location` for one object, or
     /// `$.locales[*]` for one shard item per element of a list.
@@ -56,7 +56,7 @@ pub struct Shard {
 /// the most specific decides: the one with more steps, then the one with
 /// more concrete indexes than `[*]`; on a tie, an encrypting rule beats an
 /// exempting one.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct EncryptRule {
     /// Path relative to the object: a leaf (`$.firstname`), or a map or list
     /// (`$.contact`, meaning every leaf below it); `[*]` matches any index

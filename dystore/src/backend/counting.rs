@@ -67,6 +67,10 @@ pub(crate) fn write_op(write: &Write) -> &'static str {
 
 #[async_trait]
 impl<B: Backend + ?Sized> Backend for Counting<B> {
+    fn may_fail_transiently(&self) -> bool {
+        self.inner.may_fail_transiently()
+    }
+
     async fn get(&self, get: Get) -> Result<Option<Item>, BackendError> {
         self.requests.record(op::GET_ITEM);
         self.inner.get(get).await

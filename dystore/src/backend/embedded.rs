@@ -204,6 +204,13 @@ fn page(items: Option<Vec<dx::Item>>, last: Option<HashMap<String, dx::Attribute
 
 #[async_trait]
 impl Backend for Embedded {
+    /// `false`: dynoxide answers every request under one lock on one
+    /// SQLite database, and never throttles, times out or meets a
+    /// transaction holding its items.
+    fn may_fail_transiently(&self) -> bool {
+        false
+    }
+
     async fn get(&self, get: Get) -> Result<Option<Item>, BackendError> {
         tokio::task::yield_now().await;
         let response = self.db.get_item(get_request(get)).map_err(map_err)?;

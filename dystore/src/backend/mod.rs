@@ -314,6 +314,17 @@ pub trait Backend: Send + Sync + 'static {
     async fn create_table(&self, table: &str, key: &str) -> Result<(), BackendError>;
     /// Describes a table; `None` if it does not exist.
     async fn describe_table(&self, table: &str) -> Result<Option<TableInfo>, BackendError>;
+
+    /// Whether a request may fail in a way worth sending it again
+    /// unchanged: throttling, a service unavailable or not answering, a
+    /// transaction conflict (see `BackendError`). dystore keeps a copy of a
+    /// write request to send again only where this is `true`; answering
+    /// `false` saves that copy (a whole object's items for a save) and
+    /// leaves such failures to the caller. A decorator answers as the
+    /// backend it wraps. Default `true`.
+    fn may_fail_transiently(&self) -> bool {
+        true
+    }
 }
 
 /// The operation names counted by [`Counting`], as DynamoDB spells them.

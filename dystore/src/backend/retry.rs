@@ -135,7 +135,42 @@ impl Retrying {
     /// again while it fails in a way worth retrying. An error after more
     /// than one attempt, or after an attempt of a write that may have been
     /// applied, comes back as [`BackendError::Retried`].
-    async fn run<T, F, Fut>(&self, name: &'static str, writes: bool, mut request: F) -> Result<T, BackendError>
+    async fn run<T, F, Fut>(&self, name: &'static str, writes: bool, request: F) -> Result<T, BackendError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, BackendError>>,
+    {
+        self.run_up_to(name, writes, true, request).await
+    }
+
+    /// Sends the write request `input` with `send`: the request itself
+    /// when the inner backend never fails in a way worth retrying (no copy
+    /// of a large object's items is kept), else a copy per attempt.
+    async fn send_write<I, T, F, Fut>(&self, name: &'static str, input: I, send: F) -> Result<T, BackendError>
+    where
+        I: Clone,
+        F: Fn(I) -> Fut,
+        Fut: Future<Output = Result<T, BackendError>>,
+    {
+        if self.inner.may_fail_transiently() {
+            return self.run(name, true, || send(input.clone())).await;
+        }
+        let (mut input, send) = (Some(input), &send);
+        // Not retried, so asked for once.
+        self.run_up_to(name, true, false, || {
+            let input = input.take();
+            async move {
+                match input {
+                    Some(input) => send(input).await,
+                    None => Err(BackendError::Other("a request that is not retried was asked for again".into())),
+                }
+            }
+        })
+        .await
+    }
+
+    /// As [`run`](Self::run), sending the request again only if `retry`.
+    async fn run_up_to<T, F, Fut>(&self, name: &'static str, writes: bool, retry: bool, mut request: F) -> Result<T, BackendError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, BackendError>>,
@@ -157,7 +192,7 @@ impl Retrying {
                 // answer.
                 crate::usage::maybe_applied();
             }
-            let again = retryable(&e) && {
+            let again = retry && retryable(&e) && {
                 // Names the request and the kind of failure, never its
                 // message (which may quote keys or values).
                 tracing::debug!(
@@ -190,11 +225,11 @@ impl Backend for Retrying {
     }
 
     async fn write(&self, write: Write) -> Result<(), BackendError> {
-        self.run(write_op(&write), true, || self.inner.write(write.clone())).await
+        self.send_write(write_op(&write), write, |w| self.inner.write(w)).await
     }
 
     async fn transact_write(&self, writes: Vec<Write>) -> Result<(), BackendError> {
-        self.run(op::TRANSACT_WRITE_ITEMS, true, || self.inner.transact_write(writes.clone())).await
+        self.send_write(op::TRANSACT_WRITE_ITEMS, writes, |w| self.inner.transact_write(w)).await
     }
 
     async fn transact_get(&self, gets: Vec<Get>) -> Result<Vec<Option<Item>>, BackendError> {
@@ -215,6 +250,10 @@ impl Backend for Retrying {
 
     async fn describe_table(&self, table: &str) -> Result<Option<TableInfo>, BackendError> {
         self.run(op::DESCRIBE_TABLE, false, || self.inner.describe_table(table)).await
+    }
+
+    fn may_fail_transiently(&self) -> bool {
+        self.inner.may_fail_transiently()
     }
 }
 
@@ -259,6 +298,35 @@ mod tests {
             })
             .await;
         assert_eq!((other, calls.load(Ordering::SeqCst)), (Err(BackendError::Validation("no".into())), 1), "other errors are not retried");
+    }
+
+    /// A request that counts the copies made of it.
+    struct Counted<'a>(&'a AtomicUsize);
+
+    impl Clone for Counted<'_> {
+        fn clone(&self) -> Self {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Counted(self.0)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_write_to_a_backend_that_never_fails_transiently_is_sent_once_and_never_copied() {
+        let (copies, calls) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let retrying = retrying(1_000);
+        assert!(!retrying.may_fail_transiently(), "the embedded engine answers as it is");
+        let e = retrying
+            .send_write(op::TRANSACT_WRITE_ITEMS, Counted(&copies), |_request| async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err::<(), _>(BackendError::Throttled("slow down".into()))
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (e, calls.load(Ordering::SeqCst), copies.load(Ordering::SeqCst)),
+            (BackendError::Throttled("slow down".into()), 1, 0),
+            "the request itself goes, once, and its failure comes back as it is"
+        );
     }
 
     #[tokio::test]

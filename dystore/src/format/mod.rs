@@ -155,7 +155,46 @@ pub(crate) fn attr_ref(value: &AttributeValue) -> Option<Ref> {
 /// The layout as stored in the root's metadata (encryption rules excluded:
 /// they are the application's policy, not the data's shape).
 pub(crate) fn layout_to_meta(layout: &Layout) -> Value {
-    let shards: Vec<Value> = layout.shards.iter().map(|s| json!({"path": s.path.as_ref(), "layout": layout_to_meta(&s.layout)})).collect();
+    recorded(layout).meta.clone()
+}
+
+/// What a root records of a layout, worked out once per layout.
+struct Recorded {
+    /// [`layout_to_meta`].
+    meta: Value,
+    /// [`shape_of`].
+    shape: String,
+}
+
+/// How many layouts [`recorded`] remembers: an application has a handful
+/// (a derive's `const`, a `Store` built once), its operations many.
+const RECORDED_LAYOUTS: usize = 64;
+
+/// The recorded form of `layout`, from a cache of the layouts used
+/// lately: every save, delete and path write records the layout and its
+/// shape, which otherwise means building a JSON tree, printing it and
+/// hashing it each time (several microseconds per operation).
+fn recorded(layout: &Layout) -> std::sync::Arc<Recorded> {
+    use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+    static CACHE: OnceLock<Mutex<lru::LruCache<Layout, Arc<Recorded>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(lru::LruCache::new(std::num::NonZeroUsize::new(RECORDED_LAYOUTS).expect("not zero"))));
+    if let Some(found) = cache.lock().unwrap_or_else(PoisonError::into_inner).get(layout) {
+        return found.clone();
+    }
+    let meta = build_layout_meta(layout);
+    let shape = {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(meta.to_string().as_bytes());
+        digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+    };
+    let found = Arc::new(Recorded { meta, shape });
+    cache.lock().unwrap_or_else(PoisonError::into_inner).put(layout.clone(), found.clone());
+    found
+}
+
+fn build_layout_meta(layout: &Layout) -> Value {
+    let shards: Vec<Value> =
+        layout.shards.iter().map(|s| json!({"path": s.path.as_ref(), "layout": build_layout_meta(&s.layout)})).collect();
     let mut m = Map::new();
     m.insert("table".into(), layout.table.as_ref().into());
     m.insert("key".into(), layout.key.as_ref().into());
@@ -203,9 +242,7 @@ pub(crate) fn layout_from_meta(value: &Value) -> Result<Layout> {
 /// A short fingerprint of a layout's shape (tables, keys, regions, shard
 /// paths): equal shapes store an object under the same item keys.
 pub(crate) fn shape_of(layout: &Layout) -> String {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(layout_to_meta(layout).to_string().as_bytes());
-    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+    recorded(layout).shape.clone()
 }
 
 /// A condition on a root item, guarding the requests that change an object.
@@ -539,6 +576,31 @@ pub(crate) fn write_id_of(meta: &Value) -> Result<&str> {
     meta.get("write_id").and_then(Value::as_str).ok_or_else(|| format_error("lacks `write_id`"))
 }
 
+/// [`write_id_of`] read straight from an item's metadata attribute, as
+/// a load checks every shard and chunk item it assembles: without turning
+/// the whole attribute into JSON first.
+pub(crate) fn write_id_of_attr(meta: &AttributeValue) -> Result<&str> {
+    let AttributeValue::M(m) = meta else {
+        return Err(format_error("lacks a format version (data not written by dystore 1?)"));
+    };
+    let version = m.get("version");
+    if version.is_none() && m.contains_key("table_name") && m.contains_key("primary_key_name") {
+        return Err(format_error("is dynamo-store 0.6's: the object is read-only until upgraded (`upgrade`, docs/MIGRATING.md)"));
+    }
+    match version {
+        Some(AttributeValue::N(n)) => match n.parse::<u64>() {
+            Ok(VERSION) => {}
+            Ok(v) => return Err(format_error(&format!("has format version {v}; this build reads version {VERSION}"))),
+            Err(_) => return Err(format_error("lacks a format version (data not written by dystore 1?)")),
+        },
+        _ => return Err(format_error("lacks a format version (data not written by dystore 1?)")),
+    }
+    match m.get("write_id") {
+        Some(AttributeValue::S(id)) => Ok(id),
+        _ => Err(format_error("lacks `write_id`")),
+    }
+}
+
 fn check_version(meta: &Value) -> Result<()> {
     if meta.get("version").is_none() && meta.get("table_name").is_some() && meta.get("primary_key_name").is_some() {
         return Err(format_error("is dynamo-store 0.6's: the object is read-only until upgraded (`upgrade`, docs/MIGRATING.md)"));
@@ -572,6 +634,35 @@ mod tests {
         assert_eq!(as_ref(&r), Some(Ref { table: "T".into(), key: "k#$.a".into() }));
         assert_eq!(as_ref(&json!({REF: {"table": "T"}})), None);
         assert_eq!(as_ref(&json!({REF: {"table": "T", "key": "k"}, "x": 1})), None);
+    }
+
+    proptest::proptest! {
+        /// Read from the attribute or from its JSON, an item's write id
+        /// (or the reason there is none) is the same.
+        #[test]
+        fn the_write_id_reads_alike_from_the_attribute_and_from_json(
+            version in proptest::option::of(proptest::prop_oneof![
+                proptest::strategy::Just(json!(1)), proptest::strategy::Just(json!(2)), proptest::strategy::Just(json!(1.0)),
+                proptest::strategy::Just(json!(-1)), proptest::strategy::Just(json!("1")), proptest::strategy::Just(json!(null)),
+            ]),
+            write_id in proptest::option::of(proptest::prop_oneof![
+                proptest::strategy::Just(json!("w1")), proptest::strategy::Just(json!(7)), proptest::strategy::Just(json!({"a": 1})),
+            ]),
+            legacy in proptest::bool::ANY,
+        ) {
+            let mut m = Map::new();
+            if let Some(v) = version { m.insert("version".into(), v); }
+            if let Some(w) = write_id { m.insert("write_id".into(), w); }
+            if legacy {
+                m.insert("table_name".into(), json!("T"));
+                m.insert("primary_key_name".into(), json!("K"));
+            }
+            let value = Value::Object(m);
+            let attr = crate::value::to_attr(value.clone());
+            let from_attr = write_id_of_attr(&attr).map_err(|e| e.to_string());
+            let from_json = write_id_of(&value).map_err(|e| e.to_string());
+            proptest::prop_assert_eq!(from_attr, from_json);
+        }
     }
 
     #[test]

@@ -71,14 +71,24 @@ impl PathPattern {
     /// is one this pattern covers. A path that does not parse matches no
     /// pattern but a regex.
     pub fn matches(&self, path: &str) -> bool {
-        let plain = || parse_plain_only(path, "a keyring match").ok();
-        match &self.0 {
-            Matcher::Exact(p) => plain().is_some_and(|path| p.matches(&path.steps)),
-            Matcher::Prefix(p) => plain().is_some_and(|path| p.covers(&path.steps)),
-            Matcher::Regex(re) => re.is_match(path),
-        }
+        self.matches_parsed(path, &mut Parsed::default())
+    }
+
+    /// [`matches`](Self::matches), with `path` parsed at most once across
+    /// the patterns tried on it (`parsed`).
+    fn matches_parsed(&self, path: &str, parsed: &mut Parsed) -> bool {
+        let (pattern, whole) = match &self.0 {
+            Matcher::Regex(re) => return re.is_match(path),
+            Matcher::Exact(p) => (p, true),
+            Matcher::Prefix(p) => (p, false),
+        };
+        let plain = parsed.get_or_insert_with(|| parse_plain_only(path, "a keyring match").ok());
+        plain.as_ref().is_some_and(|path| if whole { pattern.matches(&path.steps) } else { pattern.covers(&path.steps) })
     }
 }
+
+/// A path parsed for matching: not yet (`None`), or its steps if it parses.
+type Parsed = Option<Option<crate::path::PlainPath>>;
 
 impl fmt::Debug for PathPattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -214,7 +224,8 @@ impl ConfigLoader for Keyring {
     fn key_for(&self, path: &str, _document: &Value) -> Option<KeyId> {
         // A dynamo-store 0.6 key reads that package's path forms only (no `$`).
         let usable = |id: &KeyId| !(self.legacy.contains(id) && path.starts_with('$'));
-        self.rules.iter().find(|(pattern, id)| usable(id) && pattern.matches(path)).map(|(_, id)| id.clone())
+        let mut parsed = Parsed::default();
+        self.rules.iter().find(|(pattern, id)| usable(id) && pattern.matches_parsed(path, &mut parsed)).map(|(_, id)| id.clone())
     }
 
     fn default_key_id(&self) -> Option<KeyId> {

@@ -267,9 +267,12 @@ impl Assembly<'_, '_> {
     fn resolve(&mut self, node: &Node<'_>, path: &PlainPath, slot: &mut Value) -> Result<Result<(), Torn>> {
         let Some(r) = format::as_ref(slot) else { return Ok(Ok(())) };
         let Some(mut item) = self.fetched.remove(&(r.table.clone(), r.key.clone())) else { return Ok(Err(Torn)) };
-        let meta = item.remove(META).map(crate::value::to_json).transpose()?;
-        let write_id =
-            meta.as_ref().map(format::write_id_of).transpose().map_err(|e| e.with_table(r.table.clone()).with_path(path.to_string()))?;
+        let meta = item.remove(META);
+        let write_id = meta
+            .as_ref()
+            .map(format::write_id_of_attr)
+            .transpose()
+            .map_err(|e| e.with_table(r.table.clone()).with_path(path.to_string()))?;
         if write_id != Some(self.write_id) {
             return Ok(Err(Torn));
         }
@@ -297,8 +300,8 @@ fn put_back(item: &mut Item, base: &PlainPath, leaves: &[ChunkedLeaf], fetched: 
         let mut pieces = Vec::with_capacity(leaf.keys.len());
         for key in &leaf.keys {
             let Some(mut piece) = fetched.remove(&(leaf.table.clone(), key.clone())) else { return Ok(Err(Torn)) };
-            let meta = piece.remove(META).map(to_json).transpose()?;
-            if meta.as_ref().map(format::write_id_of).transpose()? != Some(write_id) {
+            let meta = piece.remove(META);
+            if meta.as_ref().map(format::write_id_of_attr).transpose()? != Some(write_id) {
                 return Ok(Err(Torn));
             }
             let data = piece

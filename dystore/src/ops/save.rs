@@ -5,7 +5,6 @@
 
 use super::staged::{self, Draft, Stage};
 use super::stale::{ItemKey, entry_items};
-use super::transact::fits_one_transaction;
 use super::{Env, backend_error, check_key, conflict, key_item, operation, read_root};
 use crate::backend::{BackendError, Backoff, Expr, Item, Write};
 use crate::chunk;
@@ -15,7 +14,7 @@ use crate::format::{self, CONDITION_FAILED, Guard, Keys, META, Root, RootMeta, c
 use crate::layout::Layout;
 use crate::path::{PlainPath, Step};
 use crate::rules::Rules;
-use crate::shard::{Plan, check_shard_keys};
+use crate::shard::{Part, check_shard_keys};
 use crate::tree::Resolved;
 use crate::value::{MAX_ITEM_BYTES, item_size, size, to_attr};
 use serde_dynamo::AttributeValue;
@@ -49,7 +48,7 @@ async fn save_now(env: &Env<'_>, layout: &Layout, doc: Value, key: Option<String
     check_shard_keys(&resolved.root, &key)?;
     let write_id = token();
     // Everything is encoded and measured before the first request.
-    let draft = Draft::new(env, &resolved, layout, &key, &doc, &write_id, false)?;
+    let mut draft = Draft::new(env, &resolved, layout, &key, &doc, &write_id, false)?;
     let mut staged_draft = None;
     let shape = format::shape_of(layout);
 
@@ -79,10 +78,16 @@ async fn save_now(env: &Env<'_>, layout: &Layout, doc: Value, key: Option<String
             (When::Always, None) => Guard::AbsentOrSettled(&shape),
         };
         let mut writes = stale_deletes(&key, &draft.plan_keys, &draft.absent, old.as_ref())?;
-        writes.extend(draft.shard_puts());
         let condition = guard.condition(&layout.key);
-        writes.push(Write::Put { table: layout.table.to_string(), item: draft.root_item(&BTreeMap::new()), condition: Some(condition) });
-        let (outcome, revision) = if fits_one_transaction(&writes) {
+        // The first attempt's request takes the draft's items; one after it
+        // encodes the document again.
+        if draft.is_taken() {
+            draft = draft.again(env, &resolved, layout, &key, &doc)?;
+        }
+        let (outcome, revision) = if draft.fits_one_transaction_with(&writes, &condition) {
+            let (shard_puts, root) = draft.take();
+            writes.extend(shard_puts);
+            writes.push(Write::Put { table: layout.table.to_string(), item: root, condition: Some(condition) });
             (send_one(env, layout, &key, writes).await, &draft.meta.revision)
         } else if !read_first {
             // A staged save starts from the root as stored.
@@ -136,15 +141,16 @@ pub(crate) fn packable(env: &Env<'_>, resolved: &Resolved<'_>, layout: &Layout, 
     if resolved.root.has_lists() {
         return Ok(Packable::Alone { key, doc });
     }
-    let draft = Draft::new(env, resolved, layout, &key, &doc, &token(), false)?;
+    let mut draft = Draft::new(env, resolved, layout, &key, &doc, &token(), false)?;
     let shape = format::shape_of(layout);
     let mut writes = stale_deletes(&key, &draft.plan_keys, &draft.absent, None)?;
-    writes.extend(draft.shard_puts());
     let condition = Guard::AbsentOrSettled(&shape).condition(&layout.key);
-    writes.push(Write::Put { table: layout.table.to_string(), item: draft.root_item(&BTreeMap::new()), condition: Some(condition) });
-    if !fits_one_transaction(&writes) {
+    if !draft.fits_one_transaction_with(&writes, &condition) {
         return Ok(Packable::Alone { key, doc });
     }
+    let (shard_puts, root) = draft.take();
+    writes.extend(shard_puts);
+    writes.push(Write::Put { table: layout.table.to_string(), item: root, condition: Some(condition) });
     Ok(Packable::Writes { key, revision: draft.meta.revision, writes, doc })
 }
 
@@ -200,14 +206,14 @@ pub(crate) async fn save_over_legacy(
     check_shard_keys(&resolved.root, &key)?;
     let legacy: Vec<_> = legacy.iter().filter(|(table, _, k)| !(table == layout.table.as_ref() && k == &key)).cloned().collect();
     let write_id = token();
-    let draft = Draft::new(env, &resolved, layout, &key, &doc, &write_id, false)?;
+    let mut draft = Draft::new(env, &resolved, layout, &key, &doc, &write_id, false)?;
     // Each legacy shard item deleted only if still as read: the package may
     // rewrite a shard under the same key and leave the root as it was.
     let mut writes: Vec<Write> = legacy.iter().map(|item| legacy_delete(item, guards)).collect();
-    writes.extend(draft.shard_puts());
-    let root = draft.root_item(&BTreeMap::new());
-    writes.push(Write::Put { table: layout.table.to_string(), item: root, condition: Some(unchanged.clone()) });
-    if fits_one_transaction(&writes) {
+    if draft.fits_one_transaction_with(&writes, &unchanged) {
+        let (shard_puts, root) = draft.take();
+        writes.extend(shard_puts);
+        writes.push(Write::Put { table: layout.table.to_string(), item: root, condition: Some(unchanged.clone()) });
         match send_one(env, layout, &key, writes).await {
             Ok(()) => return Ok(Saved { key, revision: draft.meta.revision }),
             // Applied with its answer lost, the retry failing its guard on
@@ -255,9 +261,9 @@ fn invalid_document(layout: &Layout, detail: &str) -> Error {
     Error::new(ErrorKind::InvalidDocument, detail.to_owned()).with_table(layout.table.as_ref())
 }
 
-/// A save's items (table, item), deepest first and the root last, and the
-/// large leaves the root records.
-pub(super) type Encoded = (Vec<(String, Item)>, BTreeMap<String, chunk::Recorded>);
+/// A save's items (table, item, size in bytes as DynamoDB counts it),
+/// deepest first and the root last, and the large leaves the root records.
+pub(super) type Encoded = (Vec<(String, Item, usize)>, BTreeMap<String, chunk::Recorded>);
 
 /// The items of a plan, deepest first and the root last, with keys and
 /// metadata, each checked against the item size limit; leaves too large
@@ -268,22 +274,23 @@ pub(super) fn encode_items(
     rules: &Rules,
     layout: &Layout,
     keys: Keys<'_>,
-    plan: &Plan<'_>,
+    parts: Vec<Part<'_>>,
     meta: &RootMeta,
     doc: &Value,
 ) -> Result<Encoded> {
     let key = keys.root;
     let codec = Codec { loader: env.loader, rules, raw: false };
     let root_region = layout.region.as_deref().or(env.region);
-    let mut puts = Vec::with_capacity(plan.parts.len());
+    let mut puts = Vec::with_capacity(parts.len());
     let mut all_chunks = BTreeMap::new();
     let shape = format::shape_of(layout);
-    for part in plan.parts.iter().rev() {
+    // Each part's body moves into its item: no copy of the document.
+    for part in parts.into_iter().rev() {
         let part_layout = part.node.layout;
         check_reserved(part_layout, &part.path, &part.body).map_err(|e| e.with_key(key))?;
         let site = Site { table: &part_layout.table, root_key: key };
         let mut item = codec
-            .encode_body(site, &part.node.shards, &part.path, part.body.clone(), doc)
+            .encode_body(site, &part.node.shards, &part.path, part.body, doc)
             .map_err(|e| e.with_table(part_layout.table.as_ref()).with_key(key))?;
         let mut own_chunks = BTreeMap::new();
         for leaf in chunk::spill(&mut item, &part.path, &[]) {
@@ -310,7 +317,8 @@ pub(super) fn encode_items(
                     (META.to_owned(), to_attr(chunk_meta(&meta.write_id, key, &leaf.path, i))),
                 ]
                 .into();
-                puts.push((part_layout.table.to_string(), chunk));
+                let bytes = item_size(&chunk);
+                puts.push((part_layout.table.to_string(), chunk, bytes));
             }
         }
         all_chunks.extend(own_chunks.clone());
@@ -320,11 +328,11 @@ pub(super) fn encode_items(
             shard_meta(&meta.write_id, &shape, key, &part.path, &own_chunks)
         };
         item.insert(META.to_owned(), to_attr(meta_value));
-        item.insert(part_layout.key.to_string(), AttributeValue::S(part.key.clone()));
-        check_size(part_layout, &part.path, key, &item)?;
-        puts.push((part_layout.table.to_string(), item));
+        item.insert(part_layout.key.to_string(), AttributeValue::S(part.key));
+        let bytes = check_size(part_layout, &part.path, key, &item)?;
+        puts.push((part_layout.table.to_string(), item, bytes));
     }
-    let total: usize = puts.iter().map(|(_, item)| item_size(item)).sum();
+    let total: usize = puts.iter().map(|(_, _, bytes)| bytes).sum();
     if total > chunk::MAX_OBJECT_BYTES {
         return Err(Error::new(
             ErrorKind::ItemTooLarge,
@@ -378,11 +386,12 @@ fn stale_deletes(key: &str, written: &HashSet<(String, String)>, absent: &[ItemK
         .collect())
 }
 
-/// Refuses an item over 400 KB, naming its largest top-level attribute.
-fn check_size(layout: &Layout, base: &PlainPath, key: &str, item: &Item) -> Result<()> {
+/// Refuses an item over 400 KB, naming its largest top-level attribute;
+/// else its size in bytes.
+fn check_size(layout: &Layout, base: &PlainPath, key: &str, item: &Item) -> Result<usize> {
     let total = item_size(item);
     if total <= MAX_ITEM_BYTES {
-        return Ok(());
+        return Ok(total);
     }
     let largest = item.iter().max_by_key(|(k, v)| k.len() + size(v)).map(|(k, _)| k.clone()).unwrap_or_default();
     if largest == META {

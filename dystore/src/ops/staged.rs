@@ -19,7 +19,7 @@
 use super::save::{encode_items, legacy_delete, send_one};
 use super::stale::{ItemKey, clean, delete_items, entry_items, fence};
 use super::transact::transact;
-use super::transact::write_bytes;
+use super::transact::{fits_sizes, write_bytes};
 use super::{Env, backend_error, key_item, read_root};
 use crate::backend::{BackendError, Expr, Item, Write};
 use crate::error::{Error, ErrorKind, Result};
@@ -43,7 +43,7 @@ pub(crate) struct Draft {
     /// Metadata of the new root (its `stale` is settled when it is sent).
     pub(crate) meta: RootMeta,
     /// Items deepest first, the root last.
-    puts: Vec<(String, Item)>,
+    puts: Vec<(String, Item, usize)>,
     /// Every item this save writes, by table and key.
     pub(crate) plan_keys: HashSet<(String, String)>,
     /// Items of optional shards absent from the document (deterministic keys).
@@ -63,23 +63,63 @@ impl Draft {
         write_id: &str,
         keyed: bool,
     ) -> Result<Self> {
+        Self::encode(env, resolved, layout, key, doc, (write_id, &token()), keyed)
+    }
+
+    /// The same save encoded again from `doc`, under the same write id and
+    /// revision: for an attempt after the first, whose request took the
+    /// items ([`take`](Self::take)).
+    pub(crate) fn again(&self, env: &Env<'_>, resolved: &Resolved<'_>, layout: &Layout, key: &str, doc: &Value) -> Result<Self> {
+        Self::encode(env, resolved, layout, key, doc, (&self.meta.write_id, &self.meta.revision), self.meta.keyed)
+    }
+
+    /// Whether `others` and the draft's items (the root's put conditioned
+    /// on `condition`) fit one TransactWriteItems request; asked before
+    /// the items are taken, so that a save going staged keeps them.
+    pub(crate) fn fits_one_transaction_with(&self, others: &[Write], condition: &Expr) -> bool {
+        let condition_bytes: usize = condition.values.values().map(crate::value::size).sum();
+        let mine =
+            self.puts.iter().enumerate().map(|(i, (_, _, bytes))| bytes + if i + 1 == self.puts.len() { condition_bytes } else { 0 });
+        let sizes: Vec<usize> = others.iter().map(write_bytes).chain(mine).collect();
+        fits_sizes(sizes.into_iter())
+    }
+
+    /// Whether the items were taken by a request.
+    pub(crate) fn is_taken(&self) -> bool {
+        self.puts.is_empty()
+    }
+
+    fn encode(
+        env: &Env<'_>,
+        resolved: &Resolved<'_>,
+        layout: &Layout,
+        key: &str,
+        doc: &Value,
+        (write_id, revision): (&str, &str),
+        keyed: bool,
+    ) -> Result<Self> {
         let keys = Keys { root: key, write_id: keyed.then_some(write_id) };
+        // The one copy of the document a save makes: the split moves it
+        // into parts, and the encoding moves the parts' strings into items.
+        // (The document itself stays with the caller: a loader's `key_for`
+        // is given it, and a later attempt encodes it again.)
         let body = doc.as_object().cloned().unwrap_or_default();
         let plan = crate::shard::split(&resolved.root, keys, env.region, body).map_err(|e| e.with_key(key.to_owned()))?;
+        let absent = plan.absent.iter().map(|(l, k)| (l.table.to_string(), l.key.to_string(), k.clone())).collect();
         let mut meta = RootMeta {
             write_id: write_id.to_owned(),
-            revision: token(),
+            revision: revision.to_owned(),
             layout: layout.clone(),
-            lists: plan.lists.clone(),
+            lists: plan.lists,
             keyed,
             chunks: BTreeMap::new(),
             stale: BTreeMap::new(),
         };
-        let (puts, chunks) = encode_items(env, &resolved.rules, layout, keys, &plan, &meta, doc)?;
+        let (puts, chunks) = encode_items(env, &resolved.rules, layout, keys, plan.parts, &meta, doc)?;
         meta.chunks = chunks;
         let plan_keys = puts
             .iter()
-            .filter_map(|(table, item)| {
+            .filter_map(|(table, item, _)| {
                 let key_name = if table == layout.table.as_ref() { layout.key.as_ref() } else { table_key_name(resolved, table)? };
                 match item.get(key_name) {
                     Some(AttributeValue::S(k)) => Some((table.clone(), k.clone())),
@@ -87,20 +127,32 @@ impl Draft {
                 }
             })
             .collect();
-        let absent = plan.absent.iter().map(|(l, k)| (l.table.to_string(), l.key.to_string(), k.clone())).collect();
         let region = layout.region.as_deref().or(env.region).map(str::to_owned);
         Ok(Draft { meta, puts, plan_keys, absent, region })
     }
 
-    /// Puts of the shard items, deepest first, unconditioned.
+    /// The writes of the items, moved out of the draft (no copy of a
+    /// large object is made for its request): the puts of the shard items,
+    /// deepest first, unconditioned, and the root item. Afterwards the
+    /// draft [`is_taken`](Self::is_taken); [`again`](Self::again) encodes
+    /// it anew for another attempt.
+    pub(crate) fn take(&mut self) -> (Vec<Write>, Item) {
+        let mut puts = std::mem::take(&mut self.puts);
+        let (_, root, _) = puts.pop().expect("a plan always has its root part");
+        let shards = puts.into_iter().map(|(table, item, _)| Write::Put { table, item, condition: None }).collect();
+        (shards, root)
+    }
+
+    /// Puts of the shard items, deepest first, unconditioned (copies: a
+    /// staged save may send them again).
     pub(crate) fn shard_puts(&self) -> impl Iterator<Item = Write> + '_ {
         let (_, shards) = self.puts.split_last().expect("a plan always has its root part");
-        shards.iter().map(|(table, item)| Write::Put { table: table.clone(), item: item.clone(), condition: None })
+        shards.iter().map(|(table, item, _)| Write::Put { table: table.clone(), item: item.clone(), condition: None })
     }
 
     /// The root item, recording `stale` as owed deletion.
     pub(crate) fn root_item(&self, stale: &BTreeMap<String, Stale>) -> Item {
-        let (_, root) = self.puts.last().expect("a plan always has its root part");
+        let (_, root, _) = self.puts.last().expect("a plan always has its root part");
         let mut root = root.clone();
         if !stale.is_empty() {
             let meta = RootMeta { stale: stale.clone(), ..self.meta.clone() };

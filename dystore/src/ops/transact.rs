@@ -47,7 +47,15 @@ pub(crate) fn write_bytes(write: &Write) -> usize {
 
 /// Whether `writes` fit one TransactWriteItems request.
 pub(crate) fn fits_one_transaction(writes: &[Write]) -> bool {
-    split_transactions(writes.to_vec(), false).len() == 1
+    fits_sizes(writes.iter().map(write_bytes))
+}
+
+/// Whether writes of these sizes (bytes each, as [`write_bytes`] counts)
+/// fit one TransactWriteItems request, as [`split_transactions`] would
+/// leave them: at most 100, and (a lone write aside) at most 4 MB in all.
+pub(crate) fn fits_sizes(sizes: impl ExactSizeIterator<Item = usize>) -> bool {
+    let count = sizes.len();
+    count <= TRANSACT_ITEMS && (count <= 1 || sizes.sum::<usize>() <= TRANSACT_BYTES)
 }
 
 /// Splits writes into transactions within DynamoDB's limits (leaving room
@@ -67,4 +75,37 @@ fn split_transactions(writes: Vec<Write>, guarded: bool) -> Vec<Vec<Write>> {
         bytes += w_bytes;
     }
     chunks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_dynamo::AttributeValue;
+
+    /// A put whose item is `bytes` long as DynamoDB counts it (or a delete
+    /// for `None`, which counts as 1 KB).
+    fn write(bytes: Option<usize>) -> Write {
+        match bytes {
+            Some(n) => Write::Put {
+                table: "T".into(),
+                item: [("k".to_owned(), AttributeValue::S("x".repeat(n.saturating_sub(1))))].into(),
+                condition: None,
+            },
+            None => Write::Delete { table: "T".into(), key: [("k".to_owned(), AttributeValue::S("a".into()))].into(), condition: None },
+        }
+    }
+
+    proptest! {
+        /// Counting sizes without building the transactions gives the
+        /// answer splitting them gives, around both of DynamoDB's limits.
+        #[test]
+        fn the_sizes_fit_one_transaction_exactly_when_the_writes_do(
+            sizes in prop::collection::vec(prop::option::weighted(0.9, prop_oneof![1usize..2_000, 30_000usize..420_000]), 0..120)
+        ) {
+            let writes: Vec<Write> = sizes.into_iter().map(write).collect();
+            let split = split_transactions(writes.clone(), false).len() == 1;
+            prop_assert_eq!(fits_one_transaction(&writes), split);
+        }
+    }
 }

@@ -229,6 +229,10 @@ fn writes(wcu: f64) -> Units {
 
 #[async_trait]
 impl Backend for Metered {
+    fn may_fail_transiently(&self) -> bool {
+        self.inner.may_fail_transiently()
+    }
+
     async fn get(&self, get: Get) -> Result<Option<Item>, BackendError> {
         let least = read_units(0, get.consistent);
         self.before(reads(least)).await;

@@ -189,6 +189,10 @@ impl Recorder {
 
 #[async_trait]
 impl Backend for Recorder {
+    fn may_fail_transiently(&self) -> bool {
+        self.inner.backend().may_fail_transiently()
+    }
+
     async fn get(&self, get: Get) -> Result<Option<Item>, BackendError> {
         self.record(Request::Get(get.clone()));
         self.inner.backend().get(get).await
