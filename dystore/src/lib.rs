@@ -102,6 +102,7 @@ pub mod crypto;
 mod error;
 mod format;
 mod layout;
+mod layout_cache;
 mod loader;
 mod object;
 mod objects;

@@ -34,6 +34,27 @@ pub(crate) struct Resolved<'l> {
     pub(crate) rules: Rules,
 }
 
+self_cell::self_cell!(
+    /// A layout and its resolution, kept together ([`Resolved::cached`]).
+    pub(crate) struct Cached {
+        owner: Layout,
+        #[covariant]
+        dependent: Resolved,
+    }
+);
+
+impl Resolved<'_> {
+    /// `layout` resolved as [`Resolved::new`] does, from a cache of the
+    /// layouts used lately (see [`crate::layout_cache`]): the shard paths
+    /// and rules of a layout are parsed and checked once, not once per
+    /// operation. The resolution borrows a copy of `layout` kept with it
+    /// (`Cached::borrow_dependent`), equal to `layout`.
+    pub(crate) fn cached(layout: &Layout) -> Result<std::sync::Arc<Cached>> {
+        static RESOLVED: crate::layout_cache::ByLayout<Cached> = crate::layout_cache::ByLayout::new();
+        RESOLVED.get_or_try(layout, || Cached::try_new(layout.clone(), |kept| Resolved::new(kept)))
+    }
+}
+
 impl<'l> Resolved<'l> {
     /// Resolves and checks `layout`: table and key names, shard paths, and
     /// every encryption rule (well formed, and able to match something).
@@ -199,6 +220,25 @@ pub(crate) fn validate_table_name(name: &str) -> Result<()> {
 mod tests {
     use super::*;
     use crate::Store;
+
+    #[test]
+    fn equal_layouts_share_one_resolution_and_a_bad_one_is_refused_every_time() {
+        let store = || Store::new("CacheT", "ID").shard(Store::new("CacheS", "SID").at("$.s")).encrypt("$.a");
+        let (a, b) = (Resolved::cached(store().layout()).unwrap(), Resolved::cached(store().layout()).unwrap());
+        assert!(std::sync::Arc::ptr_eq(&a, &b), "resolved once for equal layouts");
+        let resolved = a.borrow_dependent();
+        assert_eq!((resolved.root.layout, resolved.root.shards.len()), (store().layout(), 1));
+        assert!(resolved.rules.encrypts(&crate::path::plain("$.a").steps));
+        // Another rule is another layout: its own resolution.
+        let other = Resolved::cached(store().encrypt("$.b").layout()).unwrap();
+        assert!(!std::sync::Arc::ptr_eq(&a, &other));
+        assert!(other.borrow_dependent().rules.encrypts(&crate::path::plain("$.b").steps));
+        let bad = Store::new("CacheT", "ID").encrypt("$..a");
+        for _ in 0..2 {
+            let e = Resolved::cached(bad.layout()).err().expect("a malformed rule");
+            assert_eq!((e.kind(), e.path()), (ErrorKind::InvalidPath, Some("$..a")));
+        }
+    }
 
     #[test]
     fn table_names_follow_dynamodb_rules() {

@@ -166,30 +166,20 @@ struct Recorded {
     shape: String,
 }
 
-/// How many layouts [`recorded`] remembers: an application has a handful
-/// (a derive's `const`, a `Store` built once), its operations many.
-const RECORDED_LAYOUTS: usize = 64;
-
-/// The recorded form of `layout`, from a cache of the layouts used
-/// lately: every save, delete and path write records the layout and its
-/// shape, which otherwise means building a JSON tree, printing it and
-/// hashing it each time (several microseconds per operation).
+/// The recorded form of `layout` (see [`crate::layout_cache`]).
 fn recorded(layout: &Layout) -> std::sync::Arc<Recorded> {
-    use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-    static CACHE: OnceLock<Mutex<lru::LruCache<Layout, Arc<Recorded>>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(|| Mutex::new(lru::LruCache::new(std::num::NonZeroUsize::new(RECORDED_LAYOUTS).expect("not zero"))));
-    if let Some(found) = cache.lock().unwrap_or_else(PoisonError::into_inner).get(layout) {
-        return found.clone();
-    }
-    let meta = build_layout_meta(layout);
-    let shape = {
+    static RECORDED: crate::layout_cache::ByLayout<Recorded> = crate::layout_cache::ByLayout::new();
+    let made = RECORDED.get_or_try(layout, || {
         use sha2::{Digest, Sha256};
+        let meta = build_layout_meta(layout);
         let digest = Sha256::digest(meta.to_string().as_bytes());
-        digest[..8].iter().map(|b| format!("{b:02x}")).collect()
-    };
-    let found = Arc::new(Recorded { meta, shape });
-    cache.lock().unwrap_or_else(PoisonError::into_inner).put(layout.clone(), found.clone());
-    found
+        let shape = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        Ok::<_, std::convert::Infallible>(Recorded { meta, shape })
+    });
+    match made {
+        Ok(recorded) => recorded,
+        Err(never) => match never {},
+    }
 }
 
 fn build_layout_meta(layout: &Layout) -> Value {

@@ -27,7 +27,8 @@ pub(crate) async fn read_path(env: &Env<'_>, layout: &Layout, key: &str, path: &
 }
 
 async fn read_path_now(env: &Env<'_>, layout: &Layout, key: &str, path: &str) -> Result<Vec<Value>> {
-    let resolved = Resolved::new(layout)?;
+    let cached = Resolved::cached(layout)?;
+    let resolved = cached.borrow_dependent();
     let plain = match parse(path).map_err(|e| e.with_table(layout.table.as_ref()))? {
         Path::Plain(p) => p,
         Path::Pattern(p) => {
@@ -40,7 +41,7 @@ async fn read_path_now(env: &Env<'_>, layout: &Layout, key: &str, path: &str) ->
     check_shard_keys(&resolved.root, key)?;
     // Deterministic keys first; an object saved in several transactions
     // has keys carrying its write id, which its root gives.
-    let at = PathRead { env, resolved: &resolved, layout, key, path, plain: &plain };
+    let at = PathRead { env, resolved, layout, key, path, plain: &plain };
     let mut missing = None;
     match at.read(Keys::plain(key)).await? {
         Some(Read::Found(found)) => return Ok(found),
@@ -246,7 +247,8 @@ pub(crate) async fn write_path(
 }
 
 async fn write_path_now(env: &Env<'_>, layout: &Layout, key: &str, path: &str, value: Value, expect: Option<&str>) -> Result<String> {
-    let resolved = Resolved::new(layout)?;
+    let cached = Resolved::cached(layout)?;
+    let resolved = cached.borrow_dependent();
     check_key(layout, key)?;
     check_shard_keys(&resolved.root, key)?;
     let plain = parse_plain_only(path, "write_path").map_err(|e| e.with_table(layout.table.as_ref()).with_key(key))?;

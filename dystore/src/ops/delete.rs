@@ -33,7 +33,8 @@ pub(crate) async fn delete(env: &Env<'_>, layout: &Layout, key: &str, expect: Op
 }
 
 async fn delete_now(env: &Env<'_>, layout: &Layout, key: &str, expect: Option<&str>) -> Result<()> {
-    let resolved = Resolved::new(layout)?;
+    let cached = Resolved::cached(layout)?;
+    let resolved = cached.borrow_dependent();
     check_key(layout, key)?;
     check_shard_keys(&resolved.root, key)?;
     let shape = format::shape_of(layout);
@@ -64,7 +65,7 @@ async fn delete_now(env: &Env<'_>, layout: &Layout, key: &str, expect: Option<&s
         }
         let (items, guard) = match &old {
             Some(old) => (stored_items(old, key)?, Guard::Revision(&old.revision)),
-            None => (settled_items(&resolved, key), Guard::Settled(&shape)),
+            None => (settled_items(resolved, key), Guard::Settled(&shape)),
         };
         let writes = delete_writes(layout, key, items, &guard);
         let outcome = match (&old, fits_one_transaction(&writes)) {

@@ -46,12 +46,13 @@ pub(crate) async fn load(env: &Env<'_>, layout: &Layout, key: &str, resolve: boo
 }
 
 async fn load_now(env: &Env<'_>, layout: &Layout, key: &str, resolve: bool, raw: bool) -> Result<Loaded> {
-    let resolved = Resolved::new(layout)?;
+    let cached = Resolved::cached(layout)?;
+    let resolved = cached.borrow_dependent();
     check_key(layout, key)?;
     check_shard_keys(&resolved.root, key)?;
     let mut backoff = Backoff::new(env.policy);
     for _ in 0..LOAD_ATTEMPTS {
-        match try_load(env, &resolved, key, resolve, raw).await? {
+        match try_load(env, resolved, key, resolve, raw).await? {
             Ok(loaded) => return Ok(loaded),
             Err(Torn) => {
                 if !backoff.again("read caught a save in progress").await {

@@ -50,10 +50,11 @@ pub(crate) async fn load_many(env: &Env<'_>, layout: &Layout, keys: &[String]) -
 }
 
 async fn load_now(env: &Env<'_>, layout: &Layout, keys: &[String]) -> Answers<Loaded> {
-    let resolved = match Resolved::new(layout) {
+    let cached = match Resolved::cached(layout) {
         Ok(r) => r,
         Err(e) => return keys.iter().map(|k| Err(e.for_key(k))).collect(),
     };
+    let resolved = cached.borrow_dependent();
     let mut answers: Vec<Option<Result<Loaded>>> = keys.iter().map(|_| None).collect();
     let mut seen = HashSet::new();
     let mut first = Vec::new();
@@ -63,7 +64,7 @@ async fn load_now(env: &Env<'_>, layout: &Layout, keys: &[String]) -> Answers<Lo
             // A key named twice is loaded again alone: items are taken out
             // of a read as they are assembled.
             Ok(()) if !seen.insert(key.as_str()) => {}
-            Ok(()) => first.push((i, first_keys(&resolved, key, true))),
+            Ok(()) => first.push((i, first_keys(resolved, key, true))),
         }
     }
     let mut fetched = read_packed(env, keys, &first, &mut answers).await;
@@ -73,7 +74,7 @@ async fn load_now(env: &Env<'_>, layout: &Layout, keys: &[String]) -> Answers<Lo
             continue;
         }
         let mut own = take(&mut fetched, wanted);
-        match begin(env, &resolved, &keys[*i], true, false, wanted, &mut own).await {
+        match begin(env, resolved, &keys[*i], true, false, wanted, &mut own).await {
             Ok(Begun::Done(loaded)) => answers[*i] = Some(Ok(loaded)),
             Ok(Begun::More(more)) => begun.push((*i, more, own)),
             Err(e) => answers[*i] = Some(Err(e)),
@@ -87,7 +88,7 @@ async fn load_now(env: &Env<'_>, layout: &Layout, keys: &[String]) -> Answers<Lo
             continue;
         }
         own.extend(take(&mut fetched, &more.unfetched));
-        match finish(env, &resolved, &keys[i], true, false, more, own).await {
+        match finish(env, resolved, &keys[i], true, false, more, own).await {
             Ok(Ok(loaded)) => answers[i] = Some(Ok(loaded)),
             // Caught a save in progress: alone, with the load's own retries.
             Ok(Err(Torn)) => {}
@@ -148,10 +149,11 @@ pub(crate) async fn save_many(env: &Env<'_>, layout: &Layout, docs: Vec<(Option<
 }
 
 async fn save_now(env: &Env<'_>, layout: &Layout, docs: Vec<(Option<String>, Value)>) -> Answers<Saved> {
-    let resolved = match Resolved::new(layout) {
+    let cached = match Resolved::cached(layout) {
         Ok(r) => r,
         Err(e) => return docs.iter().map(|(k, _)| Err(e.for_key(k.as_deref().unwrap_or_default()))).collect(),
     };
+    let resolved = cached.borrow_dependent();
     let mut answers: Vec<Option<Result<Saved>>> = docs.iter().map(|_| None).collect();
     let mut keys = vec![String::new(); docs.len()];
     // Kept for a save that goes alone after its pack.
@@ -159,7 +161,7 @@ async fn save_now(env: &Env<'_>, layout: &Layout, docs: Vec<(Option<String>, Val
     let mut packed = Vec::new();
     let mut alone = Vec::new();
     for (i, (key, doc)) in docs.into_iter().enumerate() {
-        match save::packable(env, &resolved, layout, doc, key) {
+        match save::packable(env, resolved, layout, doc, key) {
             Err(e) => answers[i] = Some(Err(e)),
             Ok(Packable::Writes { key, revision, writes, doc }) => {
                 keys[i] = key;
@@ -195,15 +197,16 @@ pub(crate) async fn delete_many(env: &Env<'_>, layout: &Layout, keys: &[String])
 }
 
 async fn delete_now(env: &Env<'_>, layout: &Layout, keys: &[String]) -> Answers<()> {
-    let resolved = match Resolved::new(layout) {
+    let cached = match Resolved::cached(layout) {
         Ok(r) => r,
         Err(e) => return keys.iter().map(|k| Err(e.for_key(k))).collect(),
     };
+    let resolved = cached.borrow_dependent();
     let mut answers: Vec<Option<Result<()>>> = keys.iter().map(|_| None).collect();
     let mut packed = Vec::new();
     let mut alone = Vec::new();
     for (i, key) in keys.iter().enumerate() {
-        match delete::packable(&resolved, layout, key) {
+        match delete::packable(resolved, layout, key) {
             Err(e) => answers[i] = Some(Err(e)),
             Ok(Some(writes)) => packed.push(Pack { index: i, writes, revision: String::new() }),
             Ok(None) => alone.push((i, false)),

@@ -43,12 +43,13 @@ pub(crate) async fn save(env: &Env<'_>, layout: &Layout, doc: Value, key: Option
 }
 
 async fn save_now(env: &Env<'_>, layout: &Layout, doc: Value, key: Option<String>, when: When<'_>) -> Result<Saved> {
-    let resolved = Resolved::new(layout)?;
+    let cached = Resolved::cached(layout)?;
+    let resolved = cached.borrow_dependent();
     let (doc, key) = prepare(env, layout, doc, key)?;
     check_shard_keys(&resolved.root, &key)?;
     let write_id = token();
     // Everything is encoded and measured before the first request.
-    let mut draft = Draft::new(env, &resolved, layout, &key, &doc, &write_id, false)?;
+    let mut draft = Draft::new(env, resolved, layout, &key, &doc, &write_id, false)?;
     let mut staged_draft = None;
     let shape = format::shape_of(layout);
 
@@ -82,7 +83,7 @@ async fn save_now(env: &Env<'_>, layout: &Layout, doc: Value, key: Option<String
         // The first attempt's request takes the draft's items; one after it
         // encodes the document again.
         if draft.is_taken() {
-            draft = draft.again(env, &resolved, layout, &key, &doc)?;
+            draft = draft.again(env, resolved, layout, &key, &doc)?;
         }
         let (outcome, revision) = if draft.fits_one_transaction_with(&writes, &condition) {
             let (shard_puts, root) = draft.take();
@@ -96,7 +97,7 @@ async fn save_now(env: &Env<'_>, layout: &Layout, doc: Value, key: Option<String
         } else {
             let staged = match staged_draft.as_mut() {
                 Some(d) => d,
-                None => staged_draft.insert(Draft::new(env, &resolved, layout, &key, &doc, &write_id, true)?),
+                None => staged_draft.insert(Draft::new(env, resolved, layout, &key, &doc, &write_id, true)?),
             };
             (staged::save(env, layout, &key, staged, Stage { old: old.as_ref() }).await, &staged.meta.revision)
         };
@@ -201,12 +202,13 @@ pub(crate) async fn save_over_legacy(
     guards: &HashMap<(String, String), Expr>,
     unchanged: Expr,
 ) -> Result<Saved> {
-    let resolved = Resolved::new(layout)?;
+    let cached = Resolved::cached(layout)?;
+    let resolved = cached.borrow_dependent();
     let (doc, key) = prepare(env, layout, doc, Some(key.to_owned()))?;
     check_shard_keys(&resolved.root, &key)?;
     let legacy: Vec<_> = legacy.iter().filter(|(table, _, k)| !(table == layout.table.as_ref() && k == &key)).cloned().collect();
     let write_id = token();
-    let mut draft = Draft::new(env, &resolved, layout, &key, &doc, &write_id, false)?;
+    let mut draft = Draft::new(env, resolved, layout, &key, &doc, &write_id, false)?;
     // Each legacy shard item deleted only if still as read: the package may
     // rewrite a shard under the same key and leave the root as it was.
     let mut writes: Vec<Write> = legacy.iter().map(|item| legacy_delete(item, guards)).collect();
@@ -227,7 +229,7 @@ pub(crate) async fn save_over_legacy(
             Err(e) => return Err(e),
         }
     }
-    let staged = Draft::new(env, &resolved, layout, &key, &doc, &write_id, true)?;
+    let staged = Draft::new(env, resolved, layout, &key, &doc, &write_id, true)?;
     staged::over_legacy(env, layout, &key, &staged, &legacy, guards, unchanged).await?;
     Ok(Saved { key, revision: staged.meta.revision })
 }
