@@ -32,6 +32,9 @@ pub(crate) struct Branch<'l> {
 pub(crate) struct Resolved<'l> {
     pub(crate) root: Node<'l>,
     pub(crate) rules: Rules,
+    /// The most bytes a shard key outside lists adds to the root key (`#`
+    /// and the shard's path).
+    shard_key_tail: usize,
 }
 
 self_cell::self_cell!(
@@ -65,7 +68,25 @@ impl<'l> Resolved<'l> {
         let mut rules = Rules::default();
         root.add_rules(&Pattern::default(), &mut rules)?;
         root.check_rules(&rules, &Pattern::default())?;
-        Ok(Resolved { root, rules })
+        let shard_key_tail = root
+            .shards
+            .iter()
+            .filter(|b| !b.list)
+            .flat_map(|b| crate::shard::deterministic_keys(&b.node, "", &b.at))
+            .map(|(_, tail)| tail.len())
+            .max()
+            .unwrap_or(0);
+        Ok(Resolved { root, rules, shard_key_tail })
+    }
+
+    /// [`check_shard_keys`](crate::shard::check_shard_keys) of the object
+    /// keyed `root_key`: by the lengths known from the layout, the shard
+    /// keys written out only when one is too long, to name it.
+    pub(crate) fn check_shard_keys(&self, root_key: &str) -> Result<()> {
+        if root_key.len() + self.shard_key_tail <= crate::shard::MAX_KEY_BYTES {
+            return Ok(());
+        }
+        crate::shard::check_shard_keys(&self.root, root_key)
     }
 }
 
@@ -237,6 +258,26 @@ mod tests {
         for _ in 0..2 {
             let e = Resolved::cached(bad.layout()).err().expect("a malformed rule");
             assert_eq!((e.kind(), e.path()), (ErrorKind::InvalidPath, Some("$..a")));
+        }
+    }
+
+    proptest::proptest! {
+        /// Checking shard keys by their lengths gives the answer writing
+        /// them out gives, on both sides of DynamoDB's limit.
+        #[test]
+        fn shard_keys_are_checked_alike_by_length_and_written_out(
+            root_len in 1_900usize..2_048,
+            inner in "[a-z]{1,60}",
+            outer in "[a-z]{1,60}",
+        ) {
+            let store = Store::new("LenT", "ID")
+                .shard(Store::new("LenS", "SID").at(format!("$.{outer}")).shard(Store::new("LenG", "GID").at(format!("$.{inner}"))))
+                .shard(Store::new("LenL", "LID").at("$.l[*]"));
+            let resolved = Resolved::new(store.layout()).unwrap();
+            let key = "k".repeat(root_len);
+            let fast = resolved.check_shard_keys(&key).map_err(|e| (e.kind(), e.path().map(str::to_owned)));
+            let slow = crate::shard::check_shard_keys(&resolved.root, &key).map_err(|e| (e.kind(), e.path().map(str::to_owned)));
+            proptest::prop_assert_eq!(fast, slow);
         }
     }
 

@@ -12,7 +12,6 @@ use crate::format::{
 use crate::layout::Layout;
 use crate::path::{Path, PlainPath, Step, parse, parse_plain_only, placeholder_for};
 use crate::rules::Rules;
-use crate::shard::check_shard_keys;
 use crate::shard::{Holder, holder};
 use crate::tree::{Node, Resolved};
 use crate::value::MAX_ITEM_BYTES;
@@ -38,7 +37,7 @@ async fn read_path_now(env: &Env<'_>, layout: &Layout, key: &str, path: &str) ->
         Path::Query(q) => return query_loaded(env, layout, key, &q).await,
     };
     check_key(layout, key)?;
-    check_shard_keys(&resolved.root, key)?;
+    resolved.check_shard_keys(key)?;
     // Deterministic keys first; an object saved in several transactions
     // has keys carrying its write id, which its root gives.
     let at = PathRead { env, resolved, layout, key, path, plain: &plain };
@@ -250,7 +249,7 @@ async fn write_path_now(env: &Env<'_>, layout: &Layout, key: &str, path: &str, v
     let cached = Resolved::cached(layout)?;
     let resolved = cached.borrow_dependent();
     check_key(layout, key)?;
-    check_shard_keys(&resolved.root, key)?;
+    resolved.check_shard_keys(key)?;
     let plain = parse_plain_only(path, "write_path").map_err(|e| e.with_table(layout.table.as_ref()).with_key(key))?;
     let at = Request { env, rules: &resolved.rules, root: layout, key, path, plain: &plain, expect };
     // By the caller's layout and deterministic keys first; then by what the

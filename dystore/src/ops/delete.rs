@@ -11,7 +11,7 @@ use crate::error::Result;
 use crate::format::{self, Guard, Keys, META, Root, RootMeta, Stale, token, tombstone_meta};
 use crate::layout::Layout;
 use crate::path::PlainPath;
-use crate::shard::{all_shard_keys, check_shard_keys};
+use crate::shard::all_shard_keys;
 use crate::tree::Resolved;
 use crate::value::to_attr;
 use std::collections::BTreeMap;
@@ -36,7 +36,7 @@ async fn delete_now(env: &Env<'_>, layout: &Layout, key: &str, expect: Option<&s
     let cached = Resolved::cached(layout)?;
     let resolved = cached.borrow_dependent();
     check_key(layout, key)?;
-    check_shard_keys(&resolved.root, key)?;
+    resolved.check_shard_keys(key)?;
     let shape = format::shape_of(layout);
     let mut read_first = resolved.root.has_lists() || expect.is_some();
     let mut backoff = Backoff::new(env.policy);
@@ -99,7 +99,7 @@ async fn delete_now(env: &Env<'_>, layout: &Layout, key: &str, expect: Option<&s
 /// one past a transaction.
 pub(crate) fn packable(resolved: &Resolved<'_>, layout: &Layout, key: &str) -> Result<Option<Vec<Write>>> {
     check_key(layout, key)?;
-    check_shard_keys(&resolved.root, key)?;
+    resolved.check_shard_keys(key)?;
     if resolved.root.has_lists() {
         return Ok(None);
     }

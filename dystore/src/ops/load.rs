@@ -13,7 +13,6 @@ use crate::format::legacy::is_legacy_meta;
 use crate::format::{self, META, Root, RootMeta, attr_ref};
 use crate::layout::Layout;
 use crate::path::{PlainPath, Step};
-use crate::shard::check_shard_keys;
 use crate::shard::{all_shard_keys, deterministic_keys, slot_mut};
 use crate::tree::{Node, Resolved};
 use crate::value::to_json;
@@ -49,7 +48,7 @@ async fn load_now(env: &Env<'_>, layout: &Layout, key: &str, resolve: bool, raw:
     let cached = Resolved::cached(layout)?;
     let resolved = cached.borrow_dependent();
     check_key(layout, key)?;
-    check_shard_keys(&resolved.root, key)?;
+    resolved.check_shard_keys(key)?;
     let mut backoff = Backoff::new(env.policy);
     for _ in 0..LOAD_ATTEMPTS {
         match try_load(env, resolved, key, resolve, raw).await? {

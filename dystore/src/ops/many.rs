@@ -59,7 +59,7 @@ async fn load_now(env: &Env<'_>, layout: &Layout, keys: &[String]) -> Answers<Lo
     let mut seen = HashSet::new();
     let mut first = Vec::new();
     for (i, key) in keys.iter().enumerate() {
-        match super::check_key(layout, key).and_then(|()| crate::shard::check_shard_keys(&resolved.root, key)) {
+        match super::check_key(layout, key).and_then(|()| resolved.check_shard_keys(key)) {
             Err(e) => answers[i] = Some(Err(e)),
             // A key named twice is loaded again alone: items are taken out
             // of a read as they are assembled.

@@ -14,7 +14,7 @@ use crate::format::{self, CONDITION_FAILED, Guard, Keys, META, Root, RootMeta, c
 use crate::layout::Layout;
 use crate::path::{PlainPath, Step};
 use crate::rules::Rules;
-use crate::shard::{Part, check_shard_keys};
+use crate::shard::Part;
 use crate::tree::Resolved;
 use crate::value::{MAX_ITEM_BYTES, item_size, size, to_attr};
 use serde_dynamo::AttributeValue;
@@ -46,7 +46,7 @@ async fn save_now(env: &Env<'_>, layout: &Layout, doc: Value, key: Option<String
     let cached = Resolved::cached(layout)?;
     let resolved = cached.borrow_dependent();
     let (doc, key) = prepare(env, layout, doc, key)?;
-    check_shard_keys(&resolved.root, &key)?;
+    resolved.check_shard_keys(&key)?;
     let write_id = token();
     // Everything is encoded and measured before the first request.
     let mut draft = Draft::new(env, resolved, layout, &key, &doc, &write_id, false)?;
@@ -138,7 +138,7 @@ pub(crate) enum Packable {
 /// UUID v4) for a save packed with others, before any request.
 pub(crate) fn packable(env: &Env<'_>, resolved: &Resolved<'_>, layout: &Layout, doc: Value, key: Option<String>) -> Result<Packable> {
     let (doc, key) = prepare(env, layout, doc, key)?;
-    check_shard_keys(&resolved.root, &key)?;
+    resolved.check_shard_keys(&key)?;
     if resolved.root.has_lists() {
         return Ok(Packable::Alone { key, doc });
     }
@@ -205,7 +205,7 @@ pub(crate) async fn save_over_legacy(
     let cached = Resolved::cached(layout)?;
     let resolved = cached.borrow_dependent();
     let (doc, key) = prepare(env, layout, doc, Some(key.to_owned()))?;
-    check_shard_keys(&resolved.root, &key)?;
+    resolved.check_shard_keys(&key)?;
     let legacy: Vec<_> = legacy.iter().filter(|(table, _, k)| !(table == layout.table.as_ref() && k == &key)).cloned().collect();
     let write_id = token();
     let mut draft = Draft::new(env, resolved, layout, &key, &doc, &write_id, false)?;

@@ -13,7 +13,6 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::format::legacy::{is_legacy_meta, legacy_shard_path, unchanged};
 use crate::format::{META, Root};
 use crate::layout::Layout;
-use crate::shard::check_shard_keys;
 use crate::tree::Resolved;
 use serde_json::{Map, Value};
 
@@ -46,7 +45,7 @@ async fn upgrade_now(
 ) -> Result<Upgrade> {
     let resolved = Resolved::new(layout)?;
     check_key(layout, key)?;
-    check_shard_keys(&resolved.root, key)?;
+    resolved.check_shard_keys(key)?;
     // The root and the record a staged upgrade that crashed may have left,
     // in one request.
     let table = layout.table.to_string();
