@@ -12,7 +12,7 @@ use common::{Target, client, table};
 use dystore::backend::{
     Backend, BackendError, BatchGetOutput, Embedded, Fault, FaultPlan, Get, Item, Page, Query, Scan, TableInfo, TableKeys, Write, op,
 };
-use dystore::{Client, RetryPolicy, Store};
+use dystore::{Client, ErrorKind, RetryPolicy, Store};
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use serde_dynamo::AttributeValue;
@@ -30,11 +30,32 @@ struct Meddling {
     after_scan: Mutex<Option<BoxFuture<'static, ()>>>,
     before_write: Mutex<Option<(usize, BoxFuture<'static, ()>)>>,
     stuck: Option<String>,
+    /// Every `n`th write is throttled before it reaches the engine.
+    throttle_every: Option<usize>,
+    writes: std::sync::atomic::AtomicUsize,
+    /// What `may_fail_transiently` answers; `None` keeps the default.
+    says_transient: Option<bool>,
 }
 
 impl Meddling {
     fn new(inner: Arc<dyn Backend>) -> Self {
-        Meddling { inner, after_scan: Mutex::new(None), before_write: Mutex::new(None), stuck: None }
+        Meddling {
+            inner,
+            after_scan: Mutex::new(None),
+            before_write: Mutex::new(None),
+            stuck: None,
+            throttle_every: None,
+            writes: Default::default(),
+            says_transient: None,
+        }
+    }
+
+    fn throttle(&self) -> Result<(), BackendError> {
+        let n = self.writes.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        match self.throttle_every {
+            Some(every) if n.is_multiple_of(every) => Err(BackendError::Throttled("slow down".into())),
+            _ => Ok(()),
+        }
     }
 
     async fn meddle(slot: &Mutex<Option<BoxFuture<'static, ()>>>) {
@@ -87,11 +108,16 @@ impl Backend for Meddling {
     }
     async fn write(&self, write: Write) -> Result<(), BackendError> {
         self.before_write().await;
+        self.throttle()?;
         self.inner.write(write).await
     }
     async fn transact_write(&self, writes: Vec<Write>) -> Result<(), BackendError> {
         self.before_write().await;
+        self.throttle()?;
         self.inner.transact_write(writes).await
+    }
+    fn may_fail_transiently(&self) -> bool {
+        self.says_transient.unwrap_or(true)
     }
     async fn transact_get(&self, gets: Vec<Get>) -> Result<Vec<Option<Item>>, BackendError> {
         self.inner.transact_get(gets).await
@@ -525,4 +551,40 @@ async fn a_measure_counts_into_the_client_that_did_the_work() {
     assert_eq!(read.0.unwrap(), json!({"n": 1}));
     assert_eq!((nested.requests, read.1.requests), (1, 1));
     assert_eq!((a.usage().requests, b.usage().requests), (2, 0));
+}
+
+/// A user's decorator over the embedded engine that throttles every third
+/// write. Answering `true` to `may_fail_transiently` (the default), its
+/// throttled writes are sent again and every save lands. Answering `false`
+/// (as the embedded engine it wraps does), a throttled write is not sent
+/// again, and its error says why instead of "throttled past the retry
+/// deadline" (break test of issue 14).
+#[tokio::test]
+async fn a_decorator_that_throttles_must_say_it_may_fail_transiently() {
+    let layout = Store::new("Throttled", "ID").shard(Store::new("ThrottledParts", "PID").at("$.part"));
+    for says in [None, Some(false)] {
+        let mut meddling = Meddling::new(Arc::new(Embedded::memory().unwrap()));
+        meddling.throttle_every = Some(3);
+        meddling.says_transient = says;
+        let db = Client::new(meddling);
+        let objects = db.store(&layout);
+        objects.create_tables().await.unwrap();
+        let mut failed = Vec::new();
+        for i in 0..12 {
+            let (key, doc) = (format!("k{i}"), json!({"i": i, "part": {"v": i}}));
+            match objects.write_with_key(&key, doc.clone()).await {
+                Ok(_) => assert_eq!(objects.read(&key).await.unwrap(), doc),
+                Err(e) => failed.push(e),
+            }
+        }
+        if says.is_none() {
+            assert!(failed.is_empty(), "retried until they land: {failed:?}");
+            continue;
+        }
+        assert_eq!(failed.len(), 4, "every third write throttled, none sent again: {failed:?}");
+        for e in &failed {
+            assert_eq!(e.kind(), ErrorKind::Backend, "{e}");
+            assert!(e.to_string().contains("may_fail_transiently"), "{e}");
+        }
+    }
 }

@@ -506,3 +506,65 @@ pub(crate) fn plain(p: &str) -> PlainPath {
 
 #[cfg(test)]
 mod tests;
+
+/// Patterns indexed by their steps, so that the patterns naming or covering
+/// a path are found by walking the path once, not by trying every pattern
+/// on it: rules are resolved once per layout (or keyring), and a leaf costs
+/// its depth, not its depth times the number of rules.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PatternIndex {
+    root: IndexNode,
+}
+
+#[derive(Debug, Clone, Default)]
+struct IndexNode {
+    /// Ids of the patterns that end here.
+    ends: Vec<usize>,
+    fields: std::collections::HashMap<String, IndexNode>,
+    indexes: std::collections::HashMap<usize, IndexNode>,
+    any_index: Option<Box<IndexNode>>,
+}
+
+impl PatternIndex {
+    /// Adds `pattern` under `id`.
+    pub(crate) fn insert(&mut self, pattern: &Pattern, id: usize) {
+        let mut node = &mut self.root;
+        for step in &pattern.steps {
+            node = match step {
+                PatternStep::Step(Step::Field(name)) => node.fields.entry(name.clone()).or_default(),
+                PatternStep::Step(Step::Index(i)) => node.indexes.entry(*i).or_default(),
+                PatternStep::AnyIndex => node.any_index.get_or_insert_with(Box::default),
+            };
+        }
+        node.ends.push(id);
+    }
+
+    /// Calls `found(id, whole)` for every pattern that covers `path` (as
+    /// [`Pattern::covers`]), `whole` when it names all of it (as
+    /// [`Pattern::matches`]).
+    pub(crate) fn covering(&self, path: &[Step], mut found: impl FnMut(usize, bool)) {
+        let mut at = vec![&self.root];
+        for step in path {
+            for node in &at {
+                node.ends.iter().for_each(|&id| found(id, false));
+            }
+            let mut next = Vec::with_capacity(at.len());
+            for node in at {
+                match step {
+                    Step::Field(name) => next.extend(node.fields.get(name)),
+                    Step::Index(i) => {
+                        next.extend(node.indexes.get(i));
+                        next.extend(node.any_index.as_deref());
+                    }
+                }
+            }
+            if next.is_empty() {
+                return;
+            }
+            at = next;
+        }
+        for node in &at {
+            node.ends.iter().for_each(|&id| found(id, true));
+        }
+    }
+}

@@ -14,7 +14,7 @@
 use crate::error::Result;
 use crate::format::META;
 use crate::layout::Layout;
-use crate::path::{Pattern, PatternStep, Step, parse_pattern};
+use crate::path::{Pattern, PatternIndex, PatternStep, Step, parse_pattern};
 
 /// One rule, its pattern from the object's root.
 #[derive(Debug, Clone)]
@@ -34,6 +34,8 @@ pub(crate) struct Rule {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Rules {
     rules: Vec<Rule>,
+    /// The rules' patterns, by position in `rules`.
+    index: PatternIndex,
     shard_places: Vec<Pattern>,
 }
 
@@ -43,8 +45,10 @@ impl Rules {
     pub(crate) fn add(&mut self, layout: &Layout, at: &Pattern) -> Result<()> {
         for rule in layout.encrypt.iter() {
             let relative = parse_pattern(&rule.path).map_err(|e| e.with_table(layout.table.as_ref()))?;
+            let pattern = at.join(&relative);
+            self.index.insert(&pattern, self.rules.len());
             self.rules.push(Rule {
-                pattern: at.join(&relative),
+                pattern,
                 key_id: rule.key_id.as_ref().map(|k| k.to_string()),
                 exempt: rule.exempt,
                 declared: (layout.table.to_string(), rule.path.to_string()),
@@ -60,8 +64,16 @@ impl Rules {
             let concrete = r.pattern.steps.iter().filter(|s| matches!(s, PatternStep::Step(_))).count();
             (r.pattern.steps.len(), concrete, !r.exempt)
         };
-        // The first of equally ranked rules wins: `max_by_key` keeps the last.
-        self.rules.iter().rev().filter(|r| r.pattern.covers(path)).max_by_key(|r| rank(r))
+        // Only the rules covering the path are ranked; the first of equally
+        // ranked rules wins.
+        let mut best = None;
+        self.index.covering(path, |id, _| {
+            let ranked = (rank(&self.rules[id]), std::cmp::Reverse(id));
+            if best.as_ref().is_none_or(|b| ranked > *b) {
+                best = Some(ranked);
+            }
+        });
+        best.map(|(_, std::cmp::Reverse(id))| &self.rules[id])
     }
 
     /// Whether the layout marks the leaf at `path` encrypted.
@@ -137,6 +149,42 @@ mod tests {
         let mut rules = Rules::default();
         rules.add(store.layout(), &Pattern::default()).unwrap();
         rules
+    }
+
+    proptest::proptest! {
+        /// The indexed lookup decides as ranking every rule that covers the
+        /// path would: the most specific, then encrypting over exempting,
+        /// then the first declared.
+        #[test]
+        fn the_index_decides_as_ranking_every_rule_would(
+            rules in proptest::collection::vec((pattern_text(true), proptest::bool::ANY), 0..10),
+            paths in proptest::collection::vec(pattern_text(false), 1..10),
+        ) {
+            let store = rules.iter().fold(Store::new("T", "K"), |s, (path, exempt)| if *exempt { s.no_encrypt(path) } else { s.encrypt(path) });
+            let r = self::rules(store);
+            for path in &paths {
+                let steps = plain(path).steps;
+                let rank = |r: &Rule| {
+                    let concrete = r.pattern.steps.iter().filter(|s| matches!(s, PatternStep::Step(_))).count();
+                    (r.pattern.steps.len(), concrete, !r.exempt)
+                };
+                let expected = r.rules.iter().rev().filter(|rule| rule.pattern.covers(&steps)).max_by_key(|rule| rank(rule));
+                proptest::prop_assert_eq!(r.decide(&steps).map(|rule| &rule.declared), expected.map(|rule| &rule.declared), "{}", path);
+                proptest::prop_assert_eq!(r.decide(&steps).map(|rule| rule.exempt), expected.map(|rule| rule.exempt));
+            }
+        }
+    }
+
+    /// A path (or with `wild`, a pattern) of a few steps over a small
+    /// alphabet, so that rules and paths meet often.
+    fn pattern_text(wild: bool) -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let step = if wild {
+            prop_oneof![Just(".a"), Just(".b"), Just("[0]"), Just("[*]")].boxed()
+        } else {
+            prop_oneof![Just(".a"), Just(".b"), Just("[0]"), Just("[1]")].boxed()
+        };
+        proptest::collection::vec(step, 1..4).prop_map(|s| format!("${}", s.concat()))
     }
 
     #[test]

@@ -241,6 +241,14 @@ pub enum BackendError {
     /// Anything else (network, service error).
     #[error("{0}")]
     Other(String),
+    /// A write failed in a way worth sending it again (`last`), from a
+    /// backend whose [`Backend::may_fail_transiently`] answers `false`: no
+    /// copy of the request was kept, so it was not sent again.
+    #[error("{last}, from a backend whose `may_fail_transiently` answers false: not sent again")]
+    NotRetried {
+        /// The failure.
+        last: Box<BackendError>,
+    },
     /// The last error of a request sent more than once (retried), or once
     /// after an earlier attempt may have been applied.
     #[error("{last} (after {} attempts of {})", retries.attempts, retries.request)]
@@ -277,7 +285,7 @@ impl BackendError {
             BackendError::Validation(_) => "validation error",
             BackendError::Unavailable(_) => "service unavailable",
             BackendError::Other(_) => "other",
-            BackendError::Retried { last, .. } => last.kind_name(),
+            BackendError::Retried { last, .. } | BackendError::NotRetried { last } => last.kind_name(),
         }
     }
 
@@ -319,9 +327,15 @@ pub trait Backend: Send + Sync + 'static {
     /// unchanged: throttling, a service unavailable or not answering, a
     /// transaction conflict (see `BackendError`). dystore keeps a copy of a
     /// write request to send again only where this is `true`; answering
-    /// `false` saves that copy (a whole object's items for a save) and
-    /// leaves such failures to the caller. A decorator answers as the
-    /// backend it wraps. Default `true`.
+    /// `false` saves that copy (a whole object's items for a save) and no
+    /// write is ever sent twice. Default `true`.
+    ///
+    /// A decorator that only passes requests on answers as the backend it
+    /// wraps; one that can itself throttle or fail (a rate limiter, fault
+    /// injection) answers `true`. A write that fails so from a backend
+    /// answering `false` is not retried, and fails with
+    /// [`BackendError::NotRetried`] (an `ErrorKind::Backend` error saying
+    /// so, out of an operation).
     fn may_fail_transiently(&self) -> bool {
         true
     }

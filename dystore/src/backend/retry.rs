@@ -157,16 +157,33 @@ impl Retrying {
         }
         let (mut input, send) = (Some(input), &send);
         // Not retried, so asked for once.
-        self.run_up_to(name, true, false, || {
-            let input = input.take();
-            async move {
-                match input {
-                    Some(input) => send(input).await,
-                    None => Err(BackendError::Other("a request that is not retried was asked for again".into())),
+        let sent = self
+            .run_up_to(name, true, false, || {
+                let input = input.take();
+                async move {
+                    match input {
+                        Some(input) => send(input).await,
+                        None => Err(BackendError::Other("a request that is not retried was asked for again".into())),
+                    }
                 }
+            })
+            .await;
+        // A failure worth sending the request again, from a backend that
+        // said it has none: say so, rather than "past the retry deadline".
+        sent.map_err(|e| {
+            let (last, retries) = e.split();
+            if !retryable(&last) {
+                return match retries {
+                    Some(retries) => BackendError::Retried { retries, last: Box::new(last) },
+                    None => last,
+                };
+            }
+            let broken = BackendError::NotRetried { last: Box::new(last) };
+            match retries {
+                Some(retries) => BackendError::Retried { retries, last: Box::new(broken) },
+                None => broken,
             }
         })
-        .await
     }
 
     /// As [`run`](Self::run), sending the request again only if `retry`.
@@ -322,11 +339,15 @@ mod tests {
             })
             .await
             .unwrap_err();
-        assert_eq!(
-            (e, calls.load(Ordering::SeqCst), copies.load(Ordering::SeqCst)),
-            (BackendError::Throttled("slow down".into()), 1, 0),
-            "the request itself goes, once, and its failure comes back as it is"
-        );
+        assert_eq!((calls.load(Ordering::SeqCst), copies.load(Ordering::SeqCst)), (1, 0), "the request itself goes, once");
+        // A throttle from a backend that said it never fails so is its
+        // broken promise, named as such: not "throttled past the deadline".
+        assert_eq!(e, BackendError::NotRetried { last: Box::new(BackendError::Throttled("slow down".into())) });
+        let e = retrying
+            .send_write(op::PUT_ITEM, Counted(&copies), |_request| async { Err::<(), _>(BackendError::ConditionFailed) })
+            .await
+            .unwrap_err();
+        assert_eq!(e, BackendError::ConditionFailed, "other failures come back as they are");
     }
 
     #[tokio::test]

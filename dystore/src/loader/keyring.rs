@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::ConfigLoader;
 use crate::crypto::{Key, KeyId};
 use crate::error::{Error, ErrorKind, Result};
-use crate::path::{Pattern, parse_pattern, parse_plain_only};
+use crate::path::{Pattern, PatternIndex, parse_pattern, parse_plain_only};
 
 /// Which paths a [`Keyring`] rule applies to.
 ///
@@ -71,24 +71,14 @@ impl PathPattern {
     /// is one this pattern covers. A path that does not parse matches no
     /// pattern but a regex.
     pub fn matches(&self, path: &str) -> bool {
-        self.matches_parsed(path, &mut Parsed::default())
-    }
-
-    /// [`matches`](Self::matches), with `path` parsed at most once across
-    /// the patterns tried on it (`parsed`).
-    fn matches_parsed(&self, path: &str, parsed: &mut Parsed) -> bool {
-        let (pattern, whole) = match &self.0 {
-            Matcher::Regex(re) => return re.is_match(path),
-            Matcher::Exact(p) => (p, true),
-            Matcher::Prefix(p) => (p, false),
-        };
-        let plain = parsed.get_or_insert_with(|| parse_plain_only(path, "a keyring match").ok());
-        plain.as_ref().is_some_and(|path| if whole { pattern.matches(&path.steps) } else { pattern.covers(&path.steps) })
+        let plain = || parse_plain_only(path, "a keyring match").ok();
+        match &self.0 {
+            Matcher::Exact(p) => plain().is_some_and(|path| p.matches(&path.steps)),
+            Matcher::Prefix(p) => plain().is_some_and(|path| p.covers(&path.steps)),
+            Matcher::Regex(re) => re.is_match(path),
+        }
     }
 }
-
-/// A path parsed for matching: not yet (`None`), or its steps if it parses.
-type Parsed = Option<Option<crate::path::PlainPath>>;
 
 impl fmt::Debug for PathPattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -133,6 +123,10 @@ pub struct Keyring {
     legacy: HashSet<KeyId>,
     /// In precedence order: the first match wins.
     rules: Vec<(PathPattern, KeyId)>,
+    /// The exact and prefix rules' patterns, by position in `rules`.
+    index: PatternIndex,
+    /// Positions of the regex rules in `rules`, in order.
+    regexes: Vec<usize>,
     default_key: Option<KeyId>,
     keep_metadata: bool,
 }
@@ -175,6 +169,10 @@ impl Keyring {
     /// Adds a rule after the existing ones: paths `pattern` matches, and no
     /// earlier rule does, are encrypted with `key_id`.
     pub fn rule(mut self, pattern: PathPattern, key_id: impl Into<KeyId>) -> Self {
+        match &pattern.0 {
+            Matcher::Exact(p) | Matcher::Prefix(p) => self.index.insert(p, self.rules.len()),
+            Matcher::Regex(_) => self.regexes.push(self.rules.len()),
+        }
         self.rules.push((pattern, key_id.into()));
         self
     }
@@ -224,8 +222,33 @@ impl ConfigLoader for Keyring {
     fn key_for(&self, path: &str, _document: &Value) -> Option<KeyId> {
         // A dynamo-store 0.6 key reads that package's path forms only (no `$`).
         let usable = |id: &KeyId| !(self.legacy.contains(id) && path.starts_with('$'));
-        let mut parsed = Parsed::default();
-        self.rules.iter().find(|(pattern, id)| usable(id) && pattern.matches_parsed(path, &mut parsed)).map(|(_, id)| id.clone())
+        // The first usable rule that matches: the exact and prefix rules
+        // found by walking the path once through their index, the regex
+        // rules tried in order while they could still come first.
+        let consider = |first: &mut Option<usize>, at: usize| {
+            if usable(&self.rules[at].1) && first.is_none_or(|f| at < f) {
+                *first = Some(at);
+            }
+        };
+        let mut first = None;
+        if self.regexes.len() < self.rules.len()
+            && let Ok(plain) = parse_plain_only(path, "a keyring match")
+        {
+            self.index.covering(&plain.steps, |at, whole| {
+                if whole || matches!(self.rules[at].0.0, Matcher::Prefix(_)) {
+                    consider(&mut first, at);
+                }
+            });
+        }
+        for &at in &self.regexes {
+            if first.is_some_and(|f| f < at) {
+                break;
+            }
+            if self.rules[at].0.matches(path) {
+                consider(&mut first, at);
+            }
+        }
+        first.map(|at| self.rules[at].1.clone())
     }
 
     fn default_key_id(&self) -> Option<KeyId> {
@@ -252,10 +275,49 @@ impl ConfigLoader for Keyring {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
 
     fn key(byte: u8) -> Key {
         Key::new([byte; 32]).unwrap()
+    }
+
+    /// A path or pattern of a few steps over a small alphabet, so that
+    /// rules and paths meet often.
+    fn steps(wild: bool) -> impl Strategy<Value = String> {
+        let step = if wild {
+            prop_oneof![Just(".a"), Just(".b"), Just("['a.b']"), Just("[0]"), Just("[1]"), Just("[*]")].boxed()
+        } else {
+            prop_oneof![Just(".a"), Just(".b"), Just("['a.b']"), Just("[0]"), Just("[1]"), Just("[2]")].boxed()
+        };
+        prop::collection::vec(step, 0..4).prop_map(|s| format!("${}", s.concat()))
+    }
+
+    proptest! {
+        /// The indexed lookup picks the rule trying every rule in order
+        /// would: the first usable one that matches (legacy keys unusable
+        /// for `$` paths), regexes included, unparsable paths matched by
+        /// regexes only.
+        #[test]
+        fn key_for_picks_what_trying_every_rule_in_order_picks(
+            rules in prop::collection::vec((0..3u8, steps(true), 0..3u8), 0..8),
+            paths in prop::collection::vec(prop_oneof![steps(false), Just("a.b".to_owned()), Just("$..a".to_owned())], 1..8),
+        ) {
+            let mut ring = Keyring::new().with_key("k0", key(1)).with_key("k1", key(2)).with_legacy_key("k2", "old").unwrap();
+            for (kind, text, id) in &rules {
+                let pattern = match kind {
+                    0 => PathPattern::exact(text).unwrap(),
+                    1 => PathPattern::prefix(text).unwrap(),
+                    _ => PathPattern::regex(&format!("^{}", regex::escape(text).replace(r"\[\*\]", r"\[\d+\]"))).unwrap(),
+                };
+                ring = ring.rule(pattern, format!("k{id}"));
+            }
+            for path in &paths {
+                let usable = |id: &KeyId| !(ring.legacy.contains(id) && path.starts_with('$'));
+                let expected = ring.rules.iter().find(|(p, id)| usable(id) && p.matches(path)).map(|(_, id)| id.clone());
+                prop_assert_eq!(ring.key_for(path, &json!({})), expected, "{}", path);
+            }
+        }
     }
 
     #[test]

@@ -255,6 +255,13 @@ pub(crate) fn backend_error(e: BackendError, table: &str) -> Error {
             Some(decoded) => decoded,
             None => (ErrorKind::Backend, String::new()),
         },
+        BackendError::NotRetried { last } => (
+            ErrorKind::Backend,
+            format!(
+                "the backend failed a write in a way worth retrying ({}), but its `may_fail_transiently` answers false, so the request was not kept to be sent again; a backend that can fail so must answer true",
+                last.kind_name()
+            ),
+        ),
         _ => (ErrorKind::Backend, String::new()),
     };
     Error::new(kind, detail).with_table(table).with_retries(retries).with_source(e)
