@@ -345,3 +345,36 @@ async fn checkpoints_mirrored_in_a_file_resume_a_run_whose_state_table_is_gone()
         "objects before the checkpoints were rotated by the dead run"
     );
 }
+
+/// A dynamo-store 0.6 key in a keyring only reads: a save that would
+/// encrypt under it fails with `Config` naming it and the path, before any
+/// request, whoever names it: the keyring's default, a layout's rule, or a
+/// keyring rule (skipped for format 1 paths, so the default decides).
+/// Second break test of issue 14.
+#[tokio::test]
+async fn a_legacy_key_never_writes_whoever_names_it() {
+    let ring = || Keyring::new().with_key("new", Key::new([3u8; 32]).unwrap()).with_legacy_key("old", "a password").unwrap();
+    let cases = [
+        ("the default", ring().default_key("old"), Store::new("LegacyDefault", "ID").encrypt("$.x")),
+        ("a layout's rule", ring(), Store::new("LegacyRule", "ID").encrypt_with("$.x", "old")),
+    ];
+    for (named_by, keyring, layout) in cases {
+        let (db, requests) = Client::memory().unwrap().with_loader(keyring).counted();
+        let objects = db.store(&layout);
+        objects.create_tables().await.unwrap();
+        let before = requests.total();
+        let e = objects.write_with_key("k", json!({"x": "secret"})).await.unwrap_err();
+        assert_eq!((e.kind(), e.path(), e.key_id()), (ErrorKind::Config, Some("$.x"), Some("old")), "{named_by}: {e}");
+        assert_eq!(requests.total(), before, "{named_by}: refused before any request");
+    }
+    // A keyring rule naming the legacy key is passed over for `$` paths: the
+    // format 1 key the default names encrypts the leaf.
+    let keyring = ring().rule(PathPattern::exact("$.x").unwrap(), "old").default_key("new");
+    let db = Client::memory().unwrap().with_loader(keyring);
+    let layout = Store::new("LegacyKeyringRule", "ID").encrypt("$.x");
+    db.store(&layout).create_tables().await.unwrap();
+    db.store(&layout).write_with_key("k", json!({"x": "secret"})).await.unwrap();
+    // Read with the new key alone (the layout refuses a clear value there).
+    let only_new = db.clone().with_loader(Keyring::new().with_key("new", Key::new([3u8; 32]).unwrap()));
+    assert_eq!(only_new.store(&layout).read("k").await.unwrap(), json!({"x": "secret"}));
+}

@@ -162,6 +162,16 @@ impl Codec<'_> {
     }
 
     fn seal_leaf(&self, site: Site<'_>, path: &str, key_id: &str, leaf: AttributeValue) -> Result<AttributeValue> {
+        if !self.loader.writes_with(&key_id.to_owned()) {
+            return Err(Error::new(
+                ErrorKind::Config,
+                "the key id names a key the loader keeps for reading only (a dynamo-store 0.6 key): name a format 1 key to write with",
+            )
+            .with_table(site.table)
+            .with_key(site.root_key)
+            .with_path(path)
+            .with_key_id(key_id));
+        }
         let key = self.key(site, path, key_id)?;
         let context = Context::new(site.table, site.root_key, path);
         crypto::seal(key_id, &key, &context, &leaf).map(AttributeValue::B)

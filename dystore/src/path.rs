@@ -511,50 +511,67 @@ mod tests;
 /// a path are found by walking the path once, not by trying every pattern
 /// on it: rules are resolved once per layout (or keyring), and a leaf costs
 /// its depth, not its depth times the number of rules.
-#[derive(Debug, Clone, Default)]
+///
+/// The tree is kept flat (nodes in one list, children by position), so
+/// that copying and dropping it never recurse, however deep a rule.
+#[derive(Debug, Clone)]
 pub(crate) struct PatternIndex {
-    root: IndexNode,
+    /// The root first.
+    nodes: Vec<IndexNode>,
 }
 
 #[derive(Debug, Clone, Default)]
 struct IndexNode {
     /// Ids of the patterns that end here.
     ends: Vec<usize>,
-    fields: std::collections::HashMap<String, IndexNode>,
-    indexes: std::collections::HashMap<usize, IndexNode>,
-    any_index: Option<Box<IndexNode>>,
+    fields: std::collections::HashMap<String, usize>,
+    indexes: std::collections::HashMap<usize, usize>,
+    any_index: Option<usize>,
+}
+
+impl Default for PatternIndex {
+    fn default() -> Self {
+        PatternIndex { nodes: vec![IndexNode::default()] }
+    }
 }
 
 impl PatternIndex {
     /// Adds `pattern` under `id`.
     pub(crate) fn insert(&mut self, pattern: &Pattern, id: usize) {
-        let mut node = &mut self.root;
+        let mut at = 0;
         for step in &pattern.steps {
-            node = match step {
-                PatternStep::Step(Step::Field(name)) => node.fields.entry(name.clone()).or_default(),
-                PatternStep::Step(Step::Index(i)) => node.indexes.entry(*i).or_default(),
-                PatternStep::AnyIndex => node.any_index.get_or_insert_with(Box::default),
+            let fresh = self.nodes.len();
+            let node = &mut self.nodes[at];
+            let child = match step {
+                PatternStep::Step(Step::Field(name)) => *node.fields.entry(name.clone()).or_insert(fresh),
+                PatternStep::Step(Step::Index(i)) => *node.indexes.entry(*i).or_insert(fresh),
+                PatternStep::AnyIndex => *node.any_index.get_or_insert(fresh),
             };
+            if child == fresh {
+                self.nodes.push(IndexNode::default());
+            }
+            at = child;
         }
-        node.ends.push(id);
+        self.nodes[at].ends.push(id);
     }
 
     /// Calls `found(id, whole)` for every pattern that covers `path` (as
     /// [`Pattern::covers`]), `whole` when it names all of it (as
     /// [`Pattern::matches`]).
     pub(crate) fn covering(&self, path: &[Step], mut found: impl FnMut(usize, bool)) {
-        let mut at = vec![&self.root];
+        let mut at = vec![0];
         for step in path {
-            for node in &at {
-                node.ends.iter().for_each(|&id| found(id, false));
+            for &node in &at {
+                self.nodes[node].ends.iter().for_each(|&id| found(id, false));
             }
             let mut next = Vec::with_capacity(at.len());
             for node in at {
+                let node = &self.nodes[node];
                 match step {
                     Step::Field(name) => next.extend(node.fields.get(name)),
                     Step::Index(i) => {
                         next.extend(node.indexes.get(i));
-                        next.extend(node.any_index.as_deref());
+                        next.extend(node.any_index);
                     }
                 }
             }
@@ -563,8 +580,8 @@ impl PatternIndex {
             }
             at = next;
         }
-        for node in &at {
-            node.ends.iter().for_each(|&id| found(id, true));
+        for node in at {
+            self.nodes[node].ends.iter().for_each(|&id| found(id, true));
         }
     }
 }

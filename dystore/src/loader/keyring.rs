@@ -259,6 +259,10 @@ impl ConfigLoader for Keyring {
         self.keys.get(id).cloned()
     }
 
+    fn writes_with(&self, id: &KeyId) -> bool {
+        !self.legacy.contains(id)
+    }
+
     fn keep_metadata(&self) -> bool {
         self.keep_metadata
     }

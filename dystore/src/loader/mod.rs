@@ -47,6 +47,18 @@ pub trait ConfigLoader: Send + Sync {
         None
     }
 
+    /// Whether new ciphertexts may be written under `id`. `false` keeps a
+    /// key for reading only, as a [`Keyring`](crate::Keyring) keeps a
+    /// dynamo-store 0.6 key: a save (or a path write, or a rotation) that
+    /// would encrypt a leaf under such an id, whoever names it (a rule of
+    /// the layout, [`key_for`](Self::key_for), the default), fails with
+    /// [`ErrorKind::Config`](crate::ErrorKind) before any request. Default
+    /// `true`.
+    fn writes_with(&self, id: &KeyId) -> bool {
+        let _ = id;
+        true
+    }
+
     /// Whether documents read back carry the `__dystore_meta__` entry.
     fn keep_metadata(&self) -> bool {
         false

@@ -155,3 +155,23 @@ proptest! {
         let _ = parse_pattern(&text);
     }
 }
+
+/// However deep a rule, its index is built, copied, searched and dropped
+/// without recursing (a nested tree overflowed the stack at a few thousand
+/// steps; second break test of issue 14). Run on a test thread's 2 MB stack.
+#[test]
+fn a_pattern_index_of_a_very_deep_pattern_copies_and_drops_without_recursing() {
+    let deep = parse_pattern(&format!("${}", ".a".repeat(100_000))).unwrap();
+    let mut index = PatternIndex::default();
+    index.insert(&deep, 7);
+    index.insert(&parse_pattern("$.a").unwrap(), 3);
+    let copy = index.clone();
+    drop(index);
+    let path: Vec<Step> = (0..100_001).map(|_| Step::Field("a".into())).collect();
+    let mut found = Vec::new();
+    copy.covering(&path, |id, whole| found.push((id, whole)));
+    assert_eq!(found, [(3, false), (7, false)]);
+    found.clear();
+    copy.covering(&path[..100_000], |id, whole| found.push((id, whole)));
+    assert_eq!(found, [(3, false), (7, true)]);
+}

@@ -146,6 +146,10 @@ impl ConfigLoader for Keeping<'_> {
         self.inner.key(id)
     }
 
+    fn writes_with(&self, id: &KeyId) -> bool {
+        self.inner.writes_with(id)
+    }
+
     fn keep_metadata(&self) -> bool {
         self.inner.keep_metadata()
     }
