@@ -3,7 +3,7 @@
 //! operation (save, load, read_path, write_path) encrypts the same way.
 
 use crate::backend::Item;
-use crate::crypto::{self, Context, Key};
+use crate::crypto::{self, Context, Key, KeyId};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::attr_ref;
 use crate::loader::ConfigLoader;
@@ -161,8 +161,8 @@ impl Codec<'_> {
         }
     }
 
-    fn seal_leaf(&self, site: Site<'_>, path: &str, key_id: &str, leaf: AttributeValue) -> Result<AttributeValue> {
-        if !self.loader.writes_with(&key_id.to_owned()) {
+    fn seal_leaf(&self, site: Site<'_>, path: &str, key_id: &KeyId, leaf: AttributeValue) -> Result<AttributeValue> {
+        if !self.loader.writes_with(key_id) {
             return Err(Error::new(
                 ErrorKind::Config,
                 "the key id names a key the loader keeps for reading only (a dynamo-store 0.6 key): name a format 1 key to write with",
