@@ -272,7 +272,7 @@ mod tests {
         ) {
             let store = Store::new("LenT", "ID")
                 .shard(Store::new("LenS", "SID").at(format!("$.{outer}")).shard(Store::new("LenG", "GID").at(format!("$.{inner}"))))
-                .shard(Store::new("LenL", "LID").at("$.l[*]"));
+                .shard(Store::new("LenL", "LID").at("$.L0[*]"));
             let resolved = Resolved::new(store.layout()).unwrap();
             let key = "k".repeat(root_len);
             let fast = resolved.check_shard_keys(&key).map_err(|e| (e.kind(), e.path().map(str::to_owned)));
