@@ -185,11 +185,21 @@ async fn crash_everywhere(target: Target, before: Option<Value>, op: Op) -> usiz
                 tokio::spawn(reader(survivor.clone(), store.clone(), key.clone(), allowed, done.clone(), what.clone()))
             })
             .collect();
+        let revision = |read: dystore::Result<dystore::Versioned<Value>>| read.ok().map(|v| v.revision);
+        let revision_before = revision(survivor.store(&store).read_versioned(&key).await);
         let crashing = engine.crashing_after(n).await;
         let outcome = op.run(&crashing, &store, &key).await;
         done.store(true, Ordering::SeqCst);
         for r in readers {
             assert!(r.await.expect("reader") >= 1);
+        }
+        // An error that says the object did not change leaves its revision
+        // as it was: a versioned write holding it still succeeds.
+        if let Err(e) = &outcome
+            && !e.object_may_have_changed()
+        {
+            let revision_after = revision(survivor.store(&store).read_versioned(&key).await);
+            assert_eq!(revision_after, revision_before, "{what}: the error says the object did not change: {e}");
         }
         if n == total {
             outcome.unwrap_or_else(|e| panic!("{what}: with every request sent the operation succeeds: {e}"));

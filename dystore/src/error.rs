@@ -234,8 +234,12 @@ impl Error {
 
     /// Whether the object may have changed before the call failed: a write
     /// that timed out or met a 5xx may have been applied, a call stopped by
-    /// its deadline may have sent its writes. `false` means no write of
-    /// this call reached DynamoDB, or none changed the object.
+    /// its deadline may have sent its writes, a save in several
+    /// transactions may have moved the object's revision (its content
+    /// unchanged) before it failed. `false` means no write of this call
+    /// reached DynamoDB, or none changed the object, its revision
+    /// included: a versioned write holding the revision read before the
+    /// call still applies.
     pub fn object_may_have_changed(&self) -> bool {
         self.0.may_have_changed || self.0.retries.as_ref().is_some_and(|r| r.maybe_applied)
     }

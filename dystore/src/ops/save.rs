@@ -39,10 +39,17 @@ pub(crate) struct Saved {
 /// guard fails. A save that does not fit one transaction is staged.
 pub(crate) async fn save(env: &Env<'_>, layout: &Layout, doc: Value, key: Option<String>, when: When<'_>) -> Result<Saved> {
     let named = key.clone();
-    operation(env, "save", layout, named.as_deref(), true, save_now(env, layout, doc, key, when)).await
+    // An attempt that may have changed the object (a staged save's root
+    // moved to a new revision) before a later one failed: the error says so.
+    let mut changed = false;
+    let attempts = async {
+        let saved = save_now(env, layout, doc, key, when, &mut changed).await;
+        saved.map_err(|e| if changed { e.may_have_changed() } else { e })
+    };
+    operation(env, "save", layout, named.as_deref(), true, attempts).await
 }
 
-async fn save_now(env: &Env<'_>, layout: &Layout, doc: Value, key: Option<String>, when: When<'_>) -> Result<Saved> {
+async fn save_now(env: &Env<'_>, layout: &Layout, doc: Value, key: Option<String>, when: When<'_>, changed: &mut bool) -> Result<Saved> {
     let cached = Resolved::cached(layout)?;
     let resolved = cached.borrow_dependent();
     let (doc, key) = prepare(env, layout, doc, key)?;
@@ -107,6 +114,7 @@ async fn save_now(env: &Env<'_>, layout: &Layout, doc: Value, key: Option<String
             // with items owed deletion. Read the stored root and go again;
             // a versioned save or an insert decides on what it reads.
             Err(e) if e.is_conflict() => {
+                *changed |= e.object_may_have_changed();
                 if read_first && !matches!(when, When::Always) && !e.object_may_have_changed() {
                     return Err(match when {
                         When::Absent => already_exists(layout, &key),

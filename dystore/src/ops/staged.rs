@@ -181,7 +181,18 @@ pub(crate) struct Stage<'a> {
 
 /// Saves `draft` (keyed by its write id) over `stage.old`, staged. A
 /// `Conflict` means another writer changed the root since it was read.
+///
+/// A failure after the root's revision moved (the fence, the pending
+/// record) says the object may have changed: the content is the old one,
+/// but a versioned write holding the old revision would now conflict.
 pub(crate) async fn save(env: &Env<'_>, layout: &Layout, key: &str, draft: &Draft, stage: Stage<'_>) -> Result<()> {
+    let mut moved = false;
+    staged_save(env, layout, key, draft, stage, &mut moved).await.map_err(|e| if moved { e.may_have_changed() } else { e })
+}
+
+/// [`save`], recording in `moved` whether the stored root's revision is no
+/// longer the one read.
+async fn staged_save(env: &Env<'_>, layout: &Layout, key: &str, draft: &Draft, stage: Stage<'_>, moved: &mut bool) -> Result<()> {
     let write_id = draft.meta.write_id.as_str();
     let pending = draft.meta.as_stale();
     let mut owed = stage.old.map(|o| o.stale().clone()).unwrap_or_default();
@@ -193,6 +204,7 @@ pub(crate) async fn save(env: &Env<'_>, layout: &Layout, key: &str, draft: &Draf
     // first (a fresh revision that save's switch cannot pass).
     if let Some(revision) = current.as_deref().filter(|_| !owed.is_empty()) {
         let fenced = fence(env, layout, key, revision).await?;
+        *moved = true;
         if clean(env, layout, key, &fenced, &owed).await.is_ok() {
             owed.clear();
         }
@@ -228,6 +240,7 @@ pub(crate) async fn save(env: &Env<'_>, layout: &Layout, key: &str, draft: &Draf
             return Err(e);
         }
     }
+    *moved = true;
 
     let switched = async {
         // 2. The new shard items, every transaction guarded by the staging revision.
@@ -282,7 +295,10 @@ pub(crate) async fn save(env: &Env<'_>, layout: &Layout, key: &str, draft: &Draf
                     key: key_item(&layout.key, key),
                     condition: Some(Guard::Revision(&staging).condition(&layout.key)),
                 };
-                let _ = env.backend.write(tombstone).await;
+                // Gone again: nothing was stored before, nothing is now.
+                if env.backend.write(tombstone).await.is_ok() {
+                    *moved = false;
+                }
             }
             Err(e)
         }
