@@ -23,6 +23,14 @@ impl<T> ByLayout<T> {
         ByLayout { cache: OnceLock::new() }
     }
 
+    /// The value for `layout`, worked out by `make` if not kept.
+    pub(crate) fn get_or(&self, layout: &Layout, make: impl FnOnce() -> T) -> Arc<T> {
+        match self.get_or_try(layout, || Ok::<_, std::convert::Infallible>(make())) {
+            Ok(value) => value,
+            Err(never) => match never {},
+        }
+    }
+
     /// The value for `layout`, worked out by `make` if not kept; an error
     /// of `make` is returned and nothing is kept.
     pub(crate) fn get_or_try<E>(&self, layout: &Layout, make: impl FnOnce() -> Result<T, E>) -> Result<Arc<T>, E> {

@@ -47,15 +47,14 @@ pub(crate) fn write_bytes(write: &Write) -> usize {
 
 /// Whether `writes` fit one TransactWriteItems request.
 pub(crate) fn fits_one_transaction(writes: &[Write]) -> bool {
-    fits_sizes(writes.iter().map(write_bytes))
+    fits_sizes(writes.len(), writes.iter().map(write_bytes).sum())
 }
 
 /// Whether writes of these sizes (bytes each, as [`write_bytes`] counts)
 /// fit one TransactWriteItems request, as [`split_transactions`] would
 /// leave them: at most 100, and (a lone write aside) at most 4 MB in all.
-pub(crate) fn fits_sizes(sizes: impl ExactSizeIterator<Item = usize>) -> bool {
-    let count = sizes.len();
-    count <= TRANSACT_ITEMS && (count <= 1 || sizes.sum::<usize>() <= TRANSACT_BYTES)
+pub(crate) fn fits_sizes(count: usize, bytes: usize) -> bool {
+    count <= TRANSACT_ITEMS && (count <= 1 || bytes <= TRANSACT_BYTES)
 }
 
 /// Splits writes into transactions within DynamoDB's limits (leaving room
