@@ -522,7 +522,7 @@ mod tests {
             let db = crate::Client::memory().expect("an engine");
             let env = db.env();
             let store = (0..shards)
-                .fold(crate::Store::new("Root", "ID"), |store, i| store.shard(crate::Store::new("Shards", "SID").at(&format!("$.s{i}"))));
+                .fold(crate::Store::new("Root", "ID"), |store, i| store.shard(crate::Store::new("Shards", "SID").at(format!("$.s{i}"))));
             let layout = store.layout();
             let mut writes: Vec<Write> = (0..deletes)
                 .map(|i| Write::Delete { table: "Shards".into(), key: key_item("SID", &format!("old{i}")), condition: None })
@@ -532,12 +532,12 @@ mod tests {
             // Leaves sized so that everything comes to 4 MB and `slack`
             // bytes: a leaf's item grows by a byte per byte of the leaf.
             let mut leaves = vec![TRANSACT_BYTES / shards; shards];
-            let first = draft(&env, &layout, &leaves);
+            let first = draft(&env, layout, &leaves);
             let condition_bytes: usize = condition.values.values().map(crate::value::size).sum();
             let others: usize = writes.iter().map(write_bytes).sum();
             let now = (first.puts.iter().map(|(_, _, b)| b).sum::<usize>() + others + condition_bytes) as i64;
             leaves[0] = (leaves[0] as i64 + TRANSACT_BYTES as i64 + slack - now) as usize;
-            let mut draft = draft(&env, &layout, &leaves);
+            let mut draft = draft(&env, layout, &leaves);
             let asked = draft.fits_one_transaction_with(&writes, &condition);
             let (shard_puts, root) = draft.take();
             writes.extend(shard_puts);
