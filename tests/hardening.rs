@@ -229,6 +229,26 @@ async fn a_batch_read_left_undone_says_what_and_how_often() {
     assert_eq!(e.undone(), [format!("{root}/u0"), format!("{shard}/u0#$.s")], "its own items only");
 }
 
+/// A batch read whose keys came back unprocessed, then whose next request
+/// failed, names those keys as undone: what the failed request carried.
+#[tokio::test]
+async fn a_batch_read_failing_after_unprocessed_keys_names_them() {
+    let db = Client::memory().unwrap();
+    let store = Store::new(table("Retried"), "ID").shard(Store::new(table("RetriedShard"), "SID").at("$.s"));
+    db.store(&store).create_tables().await.unwrap();
+    db.store(&store).write_with_key("u1", json!({"s": {"x": 1}})).await.unwrap();
+    let (faulty, injected) = db.faulty(FaultPlan::seeded(4).unprocessed_fraction(1.0).crash_after(1));
+    let e = faulty.store(&store).read("u1").await.unwrap_err();
+    assert!(injected.unprocessed_keys() >= 2 && injected.cut() == 1, "{e}");
+    let (root, shard) = (&store.layout().table, &store.layout().shards[0].layout.table);
+    let mut undone = e.undone().to_vec();
+    undone.sort();
+    let mut expected = vec![format!("{root}/u1"), format!("{shard}/u1#$.s")];
+    expected.sort();
+    assert_eq!(undone, expected, "{e}");
+    assert_eq!((e.kind(), e.table(), e.key()), (ErrorKind::Backend, Some(root.as_ref()), Some("u1")), "{e}");
+}
+
 /// A retry policy of `Duration::MAX` waits and retries; it never panics.
 #[tokio::test]
 async fn a_retry_policy_of_duration_max_does_not_overflow() {

@@ -218,66 +218,87 @@ impl Codec<'_> {
         rel: PlainPath,
         value: AttributeValue,
     ) -> Result<Value> {
-        if let Some(branch) = shards.iter().find(|b| b.at == rel) {
-            let full = base.join(&rel);
-            // An absent shard stores `null` (an empty list shard `[]`) in its
-            // place. Where the reader marks the place encrypted and knows no
-            // shard there, that is a value in clear: the recorded layout may
-            // have been forged to pass it off as a shard's place.
-            let empty = matches!(&value, AttributeValue::Null(_)) || matches!(&value, AttributeValue::L(l) if l.is_empty());
-            let forged_null = empty && !self.raw && self.rules.encrypts(&full.steps) && !self.rules.is_shard_place(&full.steps);
-            if forged_null {
-                return Err(clear_at_encrypted(site, &full));
-            }
-            return decode_reference(site, branch, &full, value);
-        }
-        let empty = matches!(&value, AttributeValue::M(m) if m.is_empty()) || matches!(&value, AttributeValue::L(l) if l.is_empty());
-        if empty && !self.raw && self.rules.encrypts(&base.join(&rel).steps) {
-            return Err(clear_at_encrypted(site, &base.join(&rel)));
-        }
-        match value {
-            AttributeValue::M(map) => Ok(Value::Object(
-                map.into_iter()
-                    .map(|(k, v)| {
-                        let child = rel.child(Step::Field(k.clone()));
-                        Ok((k, self.decode_value(site, shards, base, child, v)?))
-                    })
-                    .collect::<Result<_>>()?,
-            )),
-            AttributeValue::L(items) => Ok(Value::Array(
-                items
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, v)| self.decode_value(site, shards, base, rel.child(Step::Index(i)), v))
-                    .collect::<Result<_>>()?,
-            )),
-            AttributeValue::B(bytes) => {
-                let full = base.join(&rel);
-                // Outside the marks, only a well-formed envelope is a
-                // ciphertext (the loader may have sealed it); any other
-                // binary is data, read as base64 (docs/FORMAT.md).
-                if !self.rules.encrypts(&full.steps) && crypto::envelope_key_id(&bytes).is_err() {
-                    return to_json(AttributeValue::B(bytes));
-                }
-                self.open_leaf(site, &full, bytes)
-            }
-            other => {
-                let full = base.join(&rel);
-                if !self.raw && self.rules.encrypts(&full.steps) {
-                    return Err(clear_at_encrypted(site, &full));
-                }
-                to_json(other).map_err(|e| e.with_table(site.table).with_key(site.root_key).with_path(full.to_string()))
-            }
-        }
+        self.decode_at(site, shards, base.steps.len(), &mut base.join(&rel), value)
     }
 
     /// An item body (key and metadata already removed) of the object at
     /// `base`, whose own shards are `shards`.
     pub(crate) fn decode_body(&self, site: Site<'_>, shards: &[Branch<'_>], base: &PlainPath, item: Item) -> Result<Map<String, Value>> {
-        item.into_iter()
+        let mut path = base.clone();
+        self.decode_map(site, shards, base.steps.len(), &mut path, item.into_iter())
+    }
+
+    /// [`decode_value`](Self::decode_value) of the value at `path` (from
+    /// the root), whose first `depth` steps lead to the item's object. The
+    /// path grows and shrinks back as the walk goes down and up, as
+    /// [`encode_at`](Self::encode_at)'s does.
+    fn decode_at(&self, site: Site<'_>, shards: &[Branch<'_>], depth: usize, path: &mut PlainPath, value: AttributeValue) -> Result<Value> {
+        let rel = &path.steps[depth..];
+        if let Some(branch) = shards.iter().find(|b| b.at.steps == rel) {
+            // An absent shard stores `null` (an empty list shard `[]`) in its
+            // place. Where the reader marks the place encrypted and knows no
+            // shard there, that is a value in clear: the recorded layout may
+            // have been forged to pass it off as a shard's place.
+            let empty = matches!(&value, AttributeValue::Null(_)) || matches!(&value, AttributeValue::L(l) if l.is_empty());
+            let forged_null = empty && !self.raw && self.rules.encrypts(&path.steps) && !self.rules.is_shard_place(&path.steps);
+            if forged_null {
+                return Err(clear_at_encrypted(site, path));
+            }
+            return decode_reference(site, branch, path, value);
+        }
+        let empty = matches!(&value, AttributeValue::M(m) if m.is_empty()) || matches!(&value, AttributeValue::L(l) if l.is_empty());
+        if empty && !self.raw && self.rules.encrypts(&path.steps) {
+            return Err(clear_at_encrypted(site, path));
+        }
+        match value {
+            AttributeValue::M(map) => self.decode_map(site, shards, depth, path, map.into_iter()).map(Value::Object),
+            AttributeValue::L(items) => items
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    path.steps.push(Step::Index(i));
+                    let decoded = self.decode_at(site, shards, depth, path, v);
+                    path.steps.pop();
+                    decoded
+                })
+                .collect::<Result<_>>()
+                .map(Value::Array),
+            AttributeValue::B(bytes) => {
+                // Outside the marks, only a well-formed envelope is a
+                // ciphertext (the loader may have sealed it); any other
+                // binary is data, read as base64 (docs/FORMAT.md).
+                if !self.rules.encrypts(&path.steps) && crypto::envelope_key_id(&bytes).is_err() {
+                    return to_json(AttributeValue::B(bytes));
+                }
+                self.open_leaf(site, path, bytes)
+            }
+            other => {
+                if !self.raw && self.rules.encrypts(&path.steps) {
+                    return Err(clear_at_encrypted(site, path));
+                }
+                to_json(other).map_err(|e| e.with_table(site.table).with_key(site.root_key).with_path(path.to_string()))
+            }
+        }
+    }
+
+    /// The entries of a map at `path`, each decoded at its own path.
+    fn decode_map(
+        &self,
+        site: Site<'_>,
+        shards: &[Branch<'_>],
+        depth: usize,
+        path: &mut PlainPath,
+        entries: impl Iterator<Item = (String, AttributeValue)>,
+    ) -> Result<Map<String, Value>> {
+        entries
             .map(|(k, v)| {
-                let rel = PlainPath::root().child(Step::Field(k.clone()));
-                Ok((k, self.decode_value(site, shards, base, rel, v)?))
+                path.steps.push(Step::Field(k));
+                let decoded = self.decode_at(site, shards, depth, path, v);
+                // The name goes back to the entry: no copy of it per entry.
+                let Some(Step::Field(k)) = path.steps.pop() else {
+                    return Err(Error::new(ErrorKind::Format, "the path lost its last step").with_path(path.to_string()));
+                };
+                Ok((k, decoded?))
             })
             .collect()
     }

@@ -34,22 +34,29 @@ pub(crate) async fn batch_get_partial(
     // DynamoDB refuses a request that names a key twice; an object may
     // (two references of a dynamo-store 0.6 object to one item).
     let mut seen = std::collections::HashSet::new();
-    let keys: Vec<(String, String, String)> = keys.iter().filter(|(t, _, k)| seen.insert((t, k))).cloned().collect();
+    let keys: Vec<&(String, String, String)> = keys.iter().filter(|(t, _, k)| seen.insert((t, k))).collect();
     let key_name_of = |table: &str| keys.iter().find(|(t, _, _)| t == table).map(|(_, k, _)| k.as_str()).unwrap_or_default();
-    let chunks: Vec<&[(String, String, String)]> = keys.chunks(BATCH_GET_KEYS).collect();
+    let chunks: Vec<&[&(String, String, String)]> = keys.chunks(BATCH_GET_KEYS).collect();
     for (n, chunk) in chunks.iter().enumerate() {
         let mut pending = group(chunk);
+        // The request takes the keys it sends. Should it fail, its keys are
+        // named from `chunk` (the first attempt's) or from `retrying`, the
+        // first table and `table/key` of the keys left unprocessed before.
+        let mut retrying: Option<(String, Vec<String>)> = None;
         let mut backoff = Backoff::new(policy);
         let mut attempts = 0;
         while !pending.is_empty() {
             attempts += 1;
-            let first_table = pending[0].table.clone();
-            let out = match backend.batch_get(pending.clone()).await {
+            let out = match backend.batch_get(std::mem::take(&mut pending)).await {
                 Ok(out) => out,
                 Err(e) => {
                     // Undone: this request's keys and those of the requests
                     // not sent.
-                    let undone = pending.iter().flat_map(|t| table_keys(t, key_name_of(&t.table))).chain(unsent(&chunks[n + 1..]));
+                    let (first_table, sent) = match retrying.take() {
+                        Some(names) => names,
+                        None => (chunk[0].0.clone(), unsent(std::slice::from_ref(chunk)).collect()),
+                    };
+                    let undone = sent.into_iter().chain(unsent(&chunks[n + 1..]));
                     return (found, Err(backend_error(e, &first_table).with_undone(undone.collect())));
                 }
             };
@@ -62,17 +69,21 @@ pub(crate) async fn batch_get_partial(
                 }
             }
             pending = out.unprocessed;
-            if !pending.is_empty() && !backoff.again("keys left unprocessed").await {
+            if pending.is_empty() {
+                break;
+            }
+            let unprocessed: Vec<String> = pending.iter().flat_map(|t| table_keys(t, key_name_of(&t.table))).collect();
+            if !backoff.again("keys left unprocessed").await {
                 // Undone: the keys still unprocessed, and those of the
                 // requests not sent.
-                let unprocessed = pending.iter().flat_map(|t| table_keys(t, key_name_of(&t.table)));
                 let retries = crate::backend::Retries { request: crate::backend::op::BATCH_GET_ITEM, attempts, maybe_applied: false };
                 let e = Error::new(ErrorKind::Throttled, "keys stayed unprocessed past the retry deadline")
                     .with_table(pending[0].table.clone())
                     .with_retries(Some(retries))
-                    .with_undone(unprocessed.chain(unsent(&chunks[n + 1..])).collect());
+                    .with_undone(unprocessed.into_iter().chain(unsent(&chunks[n + 1..])).collect());
                 return (found, Err(e));
             }
+            retrying = Some((pending[0].table.clone(), unprocessed));
         }
     }
     (found, Ok(()))
@@ -87,13 +98,13 @@ fn table_keys<'a>(keys: &'a TableKeys, key_name: &'a str) -> impl Iterator<Item 
 }
 
 /// `table/key` for every key of the requests not sent.
-fn unsent<'a>(chunks: &'a [&'a [(String, String, String)]]) -> impl Iterator<Item = String> + 'a {
+fn unsent<'a>(chunks: &'a [&'a [&'a (String, String, String)]]) -> impl Iterator<Item = String> + 'a {
     chunks.iter().flat_map(|c| c.iter()).map(|(t, _, k)| format!("{t}/{k}"))
 }
 
-fn group(keys: &[(String, String, String)]) -> Vec<TableKeys> {
+fn group(keys: &[&(String, String, String)]) -> Vec<TableKeys> {
     let mut by_table: Vec<TableKeys> = Vec::new();
-    for (table, key_name, key) in keys {
+    for (table, key_name, key) in keys.iter().copied() {
         let item: Item = [(key_name.clone(), AttributeValue::S(key.clone()))].into();
         match by_table.iter_mut().find(|t| &t.table == table) {
             Some(t) => t.keys.push(item),

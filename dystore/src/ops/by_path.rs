@@ -263,7 +263,7 @@ async fn write_path_now(env: &Env<'_>, layout: &Layout, key: &str, path: &str, v
         }
         let meta = read_meta(env, layout, key).await?.ok_or_else(|| not_found(layout, key))?;
         let stored = stored_node(&meta.layout, key)?;
-        outcome = at.write(&stored, meta.keys(key), value.clone()).await;
+        outcome = at.write(&stored.borrow_dependent().root, meta.keys(key), value.clone()).await;
     }
     outcome.map_err(Outcome::into_error)
 }

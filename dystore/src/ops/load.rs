@@ -14,11 +14,12 @@ use crate::format::{self, META, Root, RootMeta, attr_ref};
 use crate::layout::Layout;
 use crate::path::{PlainPath, Step};
 use crate::shard::{all_shard_keys, deterministic_keys, slot_mut};
-use crate::tree::{Node, Resolved};
+use crate::tree::{Cached, Node, Resolved};
 use crate::value::to_json;
 use serde_dynamo::AttributeValue;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// How many times a load retries after catching a save in progress.
 const LOAD_ATTEMPTS: usize = 8;
@@ -143,9 +144,10 @@ pub(crate) async fn begin(
     // The root's metadata gives every list length and large leaf, so every
     // key is known now: one more request fetches all that the first missed.
     let (stored, leaves) = stored_shape(layout, &meta, key, resolve)?;
+    let stored = &stored.borrow_dependent().root;
     let mut known = Vec::new();
     if resolve {
-        all_shard_keys(&stored, meta.keys(key), &PlainPath::root(), &meta.lists, &mut known);
+        all_shard_keys(stored, meta.keys(key), &PlainPath::root(), &meta.lists, &mut known);
     }
     let unfetched: Vec<_> = known
         .into_iter()
@@ -158,10 +160,10 @@ pub(crate) async fn begin(
 
 /// The shard tree recorded in a root, and the large leaves it records
 /// (with `resolve`, all of them; else the root item's own).
-fn stored_shape<'m>(layout: &Layout, meta: &'m RootMeta, key: &str, resolve: bool) -> Result<(Node<'m>, Vec<ChunkedLeaf>)> {
+fn stored_shape(layout: &Layout, meta: &RootMeta, key: &str, resolve: bool) -> Result<(Arc<Cached>, Vec<ChunkedLeaf>)> {
     let stored = stored_node(&meta.layout, key)?;
-    let mut leaves =
-        chunked_leaves(&stored, meta.keys(key), &meta.chunks).map_err(|e| e.with_table(layout.table.as_ref()).with_key(key))?;
+    let mut leaves = chunked_leaves(&stored.borrow_dependent().root, meta.keys(key), &meta.chunks)
+        .map_err(|e| e.with_table(layout.table.as_ref()).with_key(key))?;
     if !resolve {
         leaves.retain(|leaf| leaf.base.steps.is_empty());
     }
@@ -182,6 +184,7 @@ pub(crate) async fn finish(
     let layout = resolved.root.layout;
     let More { mut root, meta, meta_value, .. } = more;
     let (stored, leaves) = stored_shape(layout, &meta, key, resolve)?;
+    let stored = &stored.borrow_dependent().root;
     let site = Site { table: &layout.table, root_key: key };
     let context = |e: Error| e.with_table(layout.table.as_ref()).with_key(key);
     if put_back(&mut root, &PlainPath::root(), &leaves, &mut fetched, &meta.write_id).map_err(context)?.is_err() {
@@ -192,7 +195,7 @@ pub(crate) async fn finish(
         // and references disagree (a save in progress): then it is torn.
         let mut rounds = 0;
         loop {
-            let missing = missing_refs(&stored, &root, &fetched);
+            let missing = missing_refs(stored, &root, &fetched);
             if missing.is_empty() {
                 break;
             }
@@ -208,7 +211,7 @@ pub(crate) async fn finish(
     let mut body = codec.decode_body(site, &stored.shards, &PlainPath::root(), root)?;
     if resolve {
         let mut ctx = Assembly { codec: &codec, fetched: &mut fetched, root_key: key, write_id: &meta.write_id, leaves: &leaves };
-        if ctx.attach(&stored, &PlainPath::root(), &mut body)?.is_err() {
+        if ctx.attach(stored, &PlainPath::root(), &mut body)?.is_err() {
             return Ok(Err(Torn));
         }
     }

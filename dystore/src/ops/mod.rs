@@ -48,7 +48,6 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::format::{META, Root, RootMeta, SHARD_KEY_MARK};
 use crate::layout::Layout;
 use crate::loader::ConfigLoader;
-use crate::tree::Node;
 use serde_dynamo::AttributeValue;
 
 /// What every operation works with.
@@ -229,9 +228,10 @@ pub(crate) async fn read_root(env: &Env<'_>, layout: &Layout, key: &str) -> Resu
     }
 }
 
-/// The shard tree of the layout recorded in a root.
-pub(crate) fn stored_node<'l>(layout: &'l Layout, key: &str) -> Result<Node<'l>> {
-    Node::new(layout).map_err(|e| {
+/// The shard tree of the layout recorded in a root (its `root`), resolved
+/// once per layout ([`Resolved::cached`](crate::tree::Resolved::cached)).
+pub(crate) fn stored_node(layout: &Layout, key: &str) -> Result<std::sync::Arc<crate::tree::Cached>> {
+    crate::tree::Resolved::cached(layout).map_err(|e| {
         Error::new(ErrorKind::Format, "the layout recorded in the root does not resolve")
             .with_table(layout.table.as_ref())
             .with_key(key)

@@ -25,11 +25,12 @@ pub(crate) fn save_items(
     chunks: &BTreeMap<String, crate::chunk::Recorded>,
     keys: Keys<'_>,
 ) -> Result<Vec<ItemKey>> {
-    let node = stored_node(layout, keys.root)?;
+    let stored = stored_node(layout, keys.root)?;
+    let node = &stored.borrow_dependent().root;
     let mut found = Vec::new();
-    all_shard_keys(&node, keys, &PlainPath::root(), lists, &mut found);
+    all_shard_keys(node, keys, &PlainPath::root(), lists, &mut found);
     let mut items: Vec<ItemKey> = found.into_iter().map(|(l, k)| (l.table.to_string(), l.key.to_string(), k)).collect();
-    for leaf in chunked_leaves(&node, keys, chunks)? {
+    for leaf in chunked_leaves(node, keys, chunks)? {
         items.extend(leaf.keys.into_iter().map(|k| (leaf.table.clone(), leaf.key_name.clone(), k)));
     }
     Ok(items)
