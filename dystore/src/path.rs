@@ -43,6 +43,56 @@ pub(crate) enum Step {
     Index(usize),
 }
 
+impl Step {
+    /// The step, borrowed.
+    pub(crate) fn as_ref(&self) -> StepRef<'_> {
+        match self {
+            Step::Field(name) => StepRef::Field(name),
+            Step::Index(i) => StepRef::Index(*i),
+        }
+    }
+}
+
+/// A step of a path, borrowed from the path's text or from a [`Step`]:
+/// what matching a path against rules needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StepRef<'a> {
+    Field(&'a str),
+    Index(usize),
+}
+
+/// The steps of `path`, borrowed from its text, when it is written with
+/// dot names and indexes only (`$.location.city`, `$.friends[0].name`,
+/// the form [`PlainPath`] prints such paths in); `None` for anything else,
+/// which [`parse_plain_only`] reads or refuses. Where it answers, it
+/// answers as [`parse_plain_only`] does, without allocating for paths of
+/// up to 8 steps (a keyring matches every leaf's path this way).
+pub(crate) fn borrowed_steps(path: &str) -> Option<smallvec::SmallVec<[StepRef<'_>; 8]>> {
+    let mut rest = path.strip_prefix('$')?;
+    let mut steps = smallvec::SmallVec::new();
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix('.') {
+            let len = after.find(['.', '[']).unwrap_or(after.len());
+            let name = &after[..len];
+            if name.is_empty() || !name.chars().all(is_dot_name_char) {
+                return None;
+            }
+            steps.push(StepRef::Field(name));
+            rest = &after[len..];
+        } else {
+            let after = rest.strip_prefix('[')?;
+            let close = after.find(']')?;
+            let body = &after[..close];
+            if body.is_empty() || !body.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            steps.push(StepRef::Index(body.parse().ok()?));
+            rest = &after[close + 1..];
+        }
+    }
+    Some(steps)
+}
+
 /// A path of names and indexes from an object's root: `$.location.city`,
 /// `$.friends[0]`, `$['odd name']`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -558,19 +608,22 @@ impl PatternIndex {
     /// Calls `found(id, whole)` for every pattern that covers `path` (as
     /// [`Pattern::covers`]), `whole` when it names all of it (as
     /// [`Pattern::matches`]).
-    pub(crate) fn covering(&self, path: &[Step], mut found: impl FnMut(usize, bool)) {
-        let mut at = vec![0];
+    pub(crate) fn covering<'p>(&self, path: impl IntoIterator<Item = StepRef<'p>>, mut found: impl FnMut(usize, bool)) {
+        // The nodes reached so far: one or two on any path but those of
+        // many index rules, kept inline.
+        let mut at: smallvec::SmallVec<[usize; 4]> = smallvec::smallvec![0];
+        let mut next: smallvec::SmallVec<[usize; 4]> = smallvec::SmallVec::new();
         for step in path {
             for &node in &at {
                 self.nodes[node].ends.iter().for_each(|&id| found(id, false));
             }
-            let mut next = Vec::with_capacity(at.len());
-            for node in at {
+            next.clear();
+            for &node in &at {
                 let node = &self.nodes[node];
                 match step {
-                    Step::Field(name) => next.extend(node.fields.get(name)),
-                    Step::Index(i) => {
-                        next.extend(node.indexes.get(i));
+                    StepRef::Field(name) => next.extend(node.fields.get(name).copied()),
+                    StepRef::Index(i) => {
+                        next.extend(node.indexes.get(&i).copied());
                         next.extend(node.any_index);
                     }
                 }
@@ -578,7 +631,7 @@ impl PatternIndex {
             if next.is_empty() {
                 return;
             }
-            at = next;
+            std::mem::swap(&mut at, &mut next);
         }
         for node in at {
             self.nodes[node].ends.iter().for_each(|&id| found(id, true));

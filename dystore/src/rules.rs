@@ -67,7 +67,7 @@ impl Rules {
         // Only the rules covering the path are ranked; the first of equally
         // ranked rules wins.
         let mut best = None;
-        self.index.covering(path, |id, _| {
+        self.index.covering(path.iter().map(Step::as_ref), |id, _| {
             let ranked = (rank(&self.rules[id]), std::cmp::Reverse(id));
             if best.as_ref().is_none_or(|b| ranked > *b) {
                 best = Some(ranked);

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::ConfigLoader;
 use crate::crypto::{Key, KeyId};
 use crate::error::{Error, ErrorKind, Result};
-use crate::path::{Pattern, PatternIndex, parse_pattern, parse_plain_only};
+use crate::path::{Pattern, PatternIndex, Step, borrowed_steps, parse_pattern, parse_plain_only};
 
 /// Which paths a [`Keyring`] rule applies to.
 ///
@@ -231,14 +231,22 @@ impl ConfigLoader for Keyring {
             }
         };
         let mut first = None;
-        if self.regexes.len() < self.rules.len()
-            && let Ok(plain) = parse_plain_only(path, "a keyring match")
-        {
-            self.index.covering(&plain.steps, |at, whole| {
+        if self.regexes.len() < self.rules.len() {
+            let mut indexed = |at: usize, whole: bool| {
                 if whole || matches!(self.rules[at].0.0, Matcher::Prefix(_)) {
                     consider(&mut first, at);
                 }
-            });
+            };
+            // Paths as the codec prints them are read in place; others
+            // (quoted names) parsed whole.
+            match borrowed_steps(path) {
+                Some(steps) => self.index.covering(steps, &mut indexed),
+                None => {
+                    if let Ok(plain) = parse_plain_only(path, "a keyring match") {
+                        self.index.covering(plain.steps.iter().map(Step::as_ref), &mut indexed);
+                    }
+                }
+            }
         }
         for &at in &self.regexes {
             if first.is_some_and(|f| f < at) {
