@@ -477,7 +477,15 @@ pub(crate) fn tombstone_meta(revision: &str, stale: &BTreeMap<String, Stale>) ->
 }
 
 impl RootMeta {
-    pub(crate) fn to_value(&self, region: Option<&str>) -> Value {
+    /// The metadata attribute of a root holding this object, recording
+    /// these chunk counts and stale entries (a save's root records those
+    /// of all its items, and what it owes; this one's own are not read).
+    pub(crate) fn to_value_with(
+        &self,
+        region: Option<&str>,
+        chunks: &BTreeMap<String, crate::chunk::Recorded>,
+        stale: &BTreeMap<String, Stale>,
+    ) -> Value {
         let mut m = Map::new();
         m.insert("version".into(), VERSION.into());
         m.insert("table".into(), self.layout.table.as_ref().into());
@@ -495,11 +503,11 @@ impl RootMeta {
         if self.keyed {
             m.insert(SHARD_KEYS.into(), "write_id".into());
         }
-        if !self.chunks.is_empty() {
-            m.insert(CHUNKS.into(), json!(self.chunks));
+        if !chunks.is_empty() {
+            m.insert(CHUNKS.into(), json!(chunks));
         }
-        if !self.stale.is_empty() {
-            m.insert(STALE.into(), Stale::map_value(&self.stale));
+        if !stale.is_empty() {
+            m.insert(STALE.into(), Stale::map_value(stale));
         }
         Value::Object(m)
     }

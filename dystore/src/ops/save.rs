@@ -333,7 +333,7 @@ pub(super) fn encode_items(
         }
         all_chunks.extend(own_chunks.clone());
         let meta_value = if part.path.steps.is_empty() {
-            RootMeta { chunks: all_chunks.clone(), ..meta.clone() }.to_value(root_region)
+            meta.to_value_with(root_region, &all_chunks, &meta.stale)
         } else {
             shard_meta(&meta.write_id, &shape, key, &part.path, &own_chunks)
         };
