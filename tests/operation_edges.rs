@@ -30,8 +30,10 @@ struct Meddling {
     after_scan: Mutex<Option<BoxFuture<'static, ()>>>,
     before_write: Mutex<Option<(usize, BoxFuture<'static, ()>)>>,
     stuck: Option<String>,
-    /// Every `n`th write is throttled before it reaches the engine.
+    /// Every `n`th write (and, with `throttle_reads`, read) is throttled
+    /// before it reaches the engine.
     throttle_every: Option<usize>,
+    throttle_reads: bool,
     writes: std::sync::atomic::AtomicUsize,
     /// What `may_fail_transiently` answers; `None` keeps the default.
     says_transient: Option<bool>,
@@ -45,6 +47,7 @@ impl Meddling {
             before_write: Mutex::new(None),
             stuck: None,
             throttle_every: None,
+            throttle_reads: false,
             writes: Default::default(),
             says_transient: None,
         }
@@ -86,9 +89,15 @@ impl Meddling {
 #[async_trait]
 impl Backend for Meddling {
     async fn get(&self, get: Get) -> Result<Option<Item>, BackendError> {
+        if self.throttle_reads {
+            self.throttle()?;
+        }
         self.inner.get(get).await
     }
     async fn batch_get(&self, keys: Vec<TableKeys>) -> Result<BatchGetOutput, BackendError> {
+        if self.throttle_reads {
+            self.throttle()?;
+        }
         let Some(stuck) = &self.stuck else { return self.inner.batch_get(keys).await };
         let is_stuck = |k: &Item| k.values().any(|v| matches!(v, AttributeValue::S(s) if s == stuck));
         let mut unprocessed = Vec::new();
@@ -585,6 +594,41 @@ async fn a_decorator_that_throttles_must_say_it_may_fail_transiently() {
         for e in &failed {
             assert_eq!(e.kind(), ErrorKind::Backend, "{e}");
             assert!(e.to_string().contains("may_fail_transiently"), "{e}");
+        }
+    }
+}
+
+/// Reads alike: a backend saying it never fails transiently gets no copy
+/// of a read's keys kept, so a throttled read is not sent again.
+#[tokio::test]
+async fn a_decorator_that_throttles_reads_must_say_it_may_fail_transiently() {
+    let layout = Store::new("ThrottledReads", "ID").shard(Store::new("ThrottledReadParts", "PID").at("$.part"));
+    let engine: Arc<dyn Backend> = Arc::new(Embedded::memory().unwrap());
+    let plain = Client::from_backend(engine.clone());
+    plain.store(&layout).create_tables().await.unwrap();
+    plain.store(&layout).write_with_key("k", json!({"i": 1, "part": {"v": 2}})).await.unwrap();
+    for says in [None, Some(false)] {
+        let mut meddling = Meddling::new(engine.clone());
+        (meddling.throttle_every, meddling.throttle_reads, meddling.says_transient) = (Some(3), true, says);
+        let objects = Client::new(meddling);
+        let mut failed = Vec::new();
+        for _ in 0..6 {
+            for read in [
+                objects.store(&layout).read("k").await,
+                objects.store(&layout).read_path("k", "$.part.v").await.map(serde_json::Value::from),
+            ] {
+                if let Err(e) = read {
+                    failed.push(e);
+                }
+            }
+        }
+        if says.is_none() {
+            assert!(failed.is_empty(), "retried until answered: {failed:?}");
+            continue;
+        }
+        assert_eq!(failed.len(), 4, "every third read throttled, none sent again: {failed:?}");
+        for e in &failed {
+            assert!(e.kind() == ErrorKind::Backend && e.to_string().contains("may_fail_transiently"), "{e}");
         }
     }
 }

@@ -241,7 +241,7 @@ pub enum BackendError {
     /// Anything else (network, service error).
     #[error("{0}")]
     Other(String),
-    /// A write failed in a way worth sending it again (`last`), from a
+    /// A request failed in a way worth sending it again (`last`), from a
     /// backend whose [`Backend::may_fail_transiently`] answers `false`: no
     /// copy of the request was kept, so it was not sent again.
     #[error("{last}, from a backend whose `may_fail_transiently` answers false: not sent again")]
@@ -326,13 +326,13 @@ pub trait Backend: Send + Sync + 'static {
     /// Whether a request may fail in a way worth sending it again
     /// unchanged: throttling, a service unavailable or not answering, a
     /// transaction conflict (see `BackendError`). dystore keeps a copy of a
-    /// write request to send again only where this is `true`; answering
-    /// `false` saves that copy (a whole object's items for a save) and no
-    /// write is ever sent twice. Default `true`.
+    /// request to send again only where this is `true`; answering `false`
+    /// saves that copy (a whole object's items for a save, the keys of a
+    /// read) and no request is ever sent twice. Default `true`.
     ///
     /// A decorator that only passes requests on answers as the backend it
     /// wraps; one that can itself throttle or fail (a rate limiter, fault
-    /// injection) answers `true`. A write that fails so from a backend
+    /// injection) answers `true`. A request that fails so from a backend
     /// answering `false` is not retried, and fails with
     /// [`BackendError::NotRetried`] (an `ErrorKind::Backend` error saying
     /// so, out of an operation).

@@ -143,22 +143,23 @@ impl Retrying {
         self.run_up_to(name, writes, true, request).await
     }
 
-    /// Sends the write request `input` with `send`: the request itself
-    /// when the inner backend never fails in a way worth retrying (no copy
-    /// of a large object's items is kept), else a copy per attempt.
-    async fn send_write<I, T, F, Fut>(&self, name: &'static str, input: I, send: F) -> Result<T, BackendError>
+    /// Sends the request `input` (a write if `writes`) with `send`: the
+    /// request itself when the inner backend never fails in a way worth
+    /// retrying (no copy of a large object's items is kept, none of a
+    /// read's keys made), else a copy per attempt.
+    async fn send_input<I, T, F, Fut>(&self, name: &'static str, writes: bool, input: I, send: F) -> Result<T, BackendError>
     where
         I: Clone,
         F: Fn(I) -> Fut,
         Fut: Future<Output = Result<T, BackendError>>,
     {
         if self.inner.may_fail_transiently() {
-            return self.run(name, true, || send(input.clone())).await;
+            return self.run(name, writes, || send(input.clone())).await;
         }
         let (mut input, send) = (Some(input), &send);
         // Not retried, so asked for once.
         let sent = self
-            .run_up_to(name, true, false, || {
+            .run_up_to(name, writes, false, || {
                 let input = input.take();
                 async move {
                     match input {
@@ -234,31 +235,31 @@ impl Retrying {
 #[async_trait]
 impl Backend for Retrying {
     async fn get(&self, get: Get) -> Result<Option<Item>, BackendError> {
-        self.run(op::GET_ITEM, false, || self.inner.get(get.clone())).await
+        self.send_input(op::GET_ITEM, false, get, |g| self.inner.get(g)).await
     }
 
     async fn batch_get(&self, keys: Vec<TableKeys>) -> Result<BatchGetOutput, BackendError> {
-        self.run(op::BATCH_GET_ITEM, false, || self.inner.batch_get(keys.clone())).await
+        self.send_input(op::BATCH_GET_ITEM, false, keys, |k| self.inner.batch_get(k)).await
     }
 
     async fn write(&self, write: Write) -> Result<(), BackendError> {
-        self.send_write(write_op(&write), write, |w| self.inner.write(w)).await
+        self.send_input(write_op(&write), true, write, |w| self.inner.write(w)).await
     }
 
     async fn transact_write(&self, writes: Vec<Write>) -> Result<(), BackendError> {
-        self.send_write(op::TRANSACT_WRITE_ITEMS, writes, |w| self.inner.transact_write(w)).await
+        self.send_input(op::TRANSACT_WRITE_ITEMS, true, writes, |w| self.inner.transact_write(w)).await
     }
 
     async fn transact_get(&self, gets: Vec<Get>) -> Result<Vec<Option<Item>>, BackendError> {
-        self.run(op::TRANSACT_GET_ITEMS, false, || self.inner.transact_get(gets.clone())).await
+        self.send_input(op::TRANSACT_GET_ITEMS, false, gets, |g| self.inner.transact_get(g)).await
     }
 
     async fn query(&self, query: Query) -> Result<Page, BackendError> {
-        self.run(op::QUERY, false, || self.inner.query(query.clone())).await
+        self.send_input(op::QUERY, false, query, |q| self.inner.query(q)).await
     }
 
     async fn scan(&self, scan: Scan) -> Result<Page, BackendError> {
-        self.run(op::SCAN, false, || self.inner.scan(scan.clone())).await
+        self.send_input(op::SCAN, false, scan, |q| self.inner.scan(q)).await
     }
 
     async fn create_table(&self, table: &str, key: &str) -> Result<(), BackendError> {
@@ -328,12 +329,12 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_write_to_a_backend_that_never_fails_transiently_is_sent_once_and_never_copied() {
+    async fn a_request_to_a_backend_that_never_fails_transiently_is_sent_once_and_never_copied() {
         let (copies, calls) = (AtomicUsize::new(0), AtomicUsize::new(0));
         let retrying = retrying(1_000);
         assert!(!retrying.may_fail_transiently(), "the embedded engine answers as it is");
         let e = retrying
-            .send_write(op::TRANSACT_WRITE_ITEMS, Counted(&copies), |_request| async {
+            .send_input(op::TRANSACT_WRITE_ITEMS, true, Counted(&copies), |_request| async {
                 calls.fetch_add(1, Ordering::SeqCst);
                 Err::<(), _>(BackendError::Throttled("slow down".into()))
             })
@@ -344,10 +345,19 @@ mod tests {
         // broken promise, named as such: not "throttled past the deadline".
         assert_eq!(e, BackendError::NotRetried { last: Box::new(BackendError::Throttled("slow down".into())) });
         let e = retrying
-            .send_write(op::PUT_ITEM, Counted(&copies), |_request| async { Err::<(), _>(BackendError::ConditionFailed) })
+            .send_input(op::PUT_ITEM, true, Counted(&copies), |_request| async { Err::<(), _>(BackendError::ConditionFailed) })
             .await
             .unwrap_err();
         assert_eq!(e, BackendError::ConditionFailed, "other failures come back as they are");
+        // Reads alike: their keys are not copied either.
+        let calls = AtomicUsize::new(0);
+        let read = retrying
+            .send_input(op::BATCH_GET_ITEM, false, Counted(&copies), |_request| async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, BackendError>(7)
+            })
+            .await;
+        assert_eq!((read, calls.load(Ordering::SeqCst), copies.load(Ordering::SeqCst)), (Ok(7), 1, 0));
     }
 
     #[tokio::test]

@@ -258,7 +258,7 @@ pub(crate) fn backend_error(e: BackendError, table: &str) -> Error {
         BackendError::NotRetried { last } => (
             ErrorKind::Backend,
             format!(
-                "the backend failed a write in a way worth retrying ({}), but its `may_fail_transiently` answers false, so the request was not kept to be sent again; a backend that can fail so must answer true",
+                "the backend failed a request in a way worth retrying ({}), but its `may_fail_transiently` answers false, so the request was not kept to be sent again; a backend that can fail so must answer true",
                 last.kind_name()
             ),
         ),
