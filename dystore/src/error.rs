@@ -226,8 +226,10 @@ impl Error {
     }
 
     /// What the call left undone, by name: the `table/key` of items a batch
-    /// read or write could not get through. Empty when nothing is known to
-    /// be left.
+    /// read or write could not get through. A load that read the object's
+    /// root names every item the root records that it did not read (those
+    /// of the requests it never sent included), not the keys it only
+    /// guessed at before. Empty when nothing is known to be left.
     pub fn undone(&self) -> &[String] {
         &self.0.undone
     }

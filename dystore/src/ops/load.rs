@@ -4,7 +4,7 @@
 
 use super::legacy::load_legacy;
 use super::stale::ItemKey;
-use super::{Env, batch::batch_get_all, check_key, not_found, operation, stored_node};
+use super::{Env, batch::batch_get_all, batch::batch_get_partial, check_key, not_found, operation, stored_node};
 use crate::backend::{Backoff, Item};
 use crate::chunk::{self, ChunkedLeaf, chunked_leaves};
 use crate::codec::{Codec, Site};
@@ -68,7 +68,8 @@ pub(crate) type Fetched = HashMap<(String, String), Item>;
 
 async fn try_load(env: &Env<'_>, resolved: &Resolved<'_>, key: &str, resolve: bool, raw: bool) -> Result<Result<Loaded, Torn>> {
     let wanted = first_keys(resolved, key, resolve);
-    let mut fetched = batch_get_all(env.backend, env.policy, &wanted).await.map_err(|e| e.with_key(key))?;
+    let (mut fetched, read) = batch_get_partial(env.backend, env.policy, &wanted).await;
+    read.map_err(|e| undone_by_root(resolved, key, resolve, &fetched, e).with_key(key))?;
     let more = match begin(env, resolved, key, resolve, raw, &wanted, &mut fetched).await? {
         Begun::Done(loaded) => return Ok(Ok(loaded)),
         Begun::More(more) => more,
@@ -143,19 +144,53 @@ pub(crate) async fn begin(
     root.remove(layout.key.as_ref());
     // The root's metadata gives every list length and large leaf, so every
     // key is known now: one more request fetches all that the first missed.
-    let (stored, leaves) = stored_shape(layout, &meta, key, resolve)?;
-    let stored = &stored.borrow_dependent().root;
-    let mut known = Vec::new();
-    if resolve {
-        all_shard_keys(stored, meta.keys(key), &PlainPath::root(), &meta.lists, &mut known);
-    }
-    let unfetched: Vec<_> = known
+    let unfetched: Vec<_> = named_items(layout, &meta, key, resolve)?
         .into_iter()
-        .map(|(l, k)| (l.table.to_string(), l.key.to_string(), k))
-        .chain(leaves.iter().flat_map(|leaf| leaf.keys.iter().map(|k| (leaf.table.clone(), leaf.key_name.clone(), k.clone()))))
         .filter(|item| !fetched.contains_key(&(item.0.clone(), item.2.clone())) && !asked.contains(item))
         .collect();
     Ok(Begun::More(More { root, meta, meta_value, unfetched }))
+}
+
+/// Every item the root metadata `meta` of the object keyed `key` names
+/// besides the root: with `resolve` its shard items, and the chunk items
+/// of its large leaves (without, the root's own large leaves' only).
+fn named_items(layout: &Layout, meta: &RootMeta, key: &str, resolve: bool) -> Result<Vec<ItemKey>> {
+    let (stored, leaves) = stored_shape(layout, meta, key, resolve)?;
+    let mut known = Vec::new();
+    if resolve {
+        all_shard_keys(&stored.borrow_dependent().root, meta.keys(key), &PlainPath::root(), &meta.lists, &mut known);
+    }
+    Ok(known
+        .into_iter()
+        .map(|(l, k)| (l.table.to_string(), l.key.to_string(), k))
+        .chain(leaves.into_iter().flat_map(|leaf| {
+            let (table, key_name) = (leaf.table, leaf.key_name);
+            leaf.keys.into_iter().map(move |k| (table.clone(), key_name.clone(), k))
+        }))
+        .collect())
+}
+
+/// `e`, the failure of a load's first read, naming as undone what a load
+/// of `key` would have read and did not: once the first read got the root,
+/// every item the root names that was not read (the keys of the read after
+/// the first, never sent, included; keys the first read only guessed at,
+/// which the root does not name, left out), else the first read's keys
+/// not read.
+pub(crate) fn undone_by_root(resolved: &Resolved<'_>, key: &str, resolve: bool, fetched: &Fetched, e: Error) -> Error {
+    let layout = resolved.root.layout;
+    let Some(meta) = fetched.get(&(layout.table.to_string(), key.to_owned())).and_then(|root| root.get(META)) else { return e };
+    // A dynamo-store 0.6 root names its items otherwise; a tombstone none.
+    if is_legacy_meta(meta) {
+        return e;
+    }
+    let Some(meta) = Root::decode(meta.clone()).ok().and_then(|(_, root)| root.object()) else { return e };
+    let Ok(named) = named_items(layout, &meta, key, resolve) else { return e };
+    let undone = named
+        .into_iter()
+        .filter(|(table, _, k)| !fetched.contains_key(&(table.clone(), k.clone())))
+        .map(|(table, _, k)| format!("{table}/{k}"));
+    let undone = undone.collect();
+    e.with_undone(undone)
 }
 
 /// The shard tree recorded in a root, and the large leaves it records

@@ -17,7 +17,7 @@
 
 use super::batch::{BATCH_GET_KEYS, batch_get_partial};
 use super::delete::{self, delete};
-use super::load::{Begun, Fetched, Loaded, More, Torn, begin, finish, first_keys, load};
+use super::load::{Begun, Fetched, Loaded, More, Torn, begin, finish, first_keys, load, undone_by_root};
 use super::save::{self, Packable, Saved, save};
 use super::stale::ItemKey;
 use super::transact::{TRANSACT_BYTES, TRANSACT_ITEMS, write_bytes};
@@ -70,10 +70,16 @@ async fn load_now(env: &Env<'_>, layout: &Layout, keys: &[String]) -> Answers<Lo
     let mut fetched = read_packed(env, keys, &first, &mut answers).await;
     let mut begun: Vec<(usize, More, Fetched)> = Vec::new();
     for (i, wanted) in &first {
+        let mut own = take(&mut fetched, wanted);
+        match answers[*i].take() {
+            // Its first read failed: undone, what its root names and was not read.
+            Some(Err(e)) => answers[*i] = Some(Err(undone_by_root(resolved, &keys[*i], true, &own, e))),
+            Some(answer) => answers[*i] = Some(answer),
+            None => {}
+        }
         if answers[*i].is_some() {
             continue;
         }
-        let mut own = take(&mut fetched, wanted);
         match begin(env, resolved, &keys[*i], true, false, wanted, &mut own).await {
             Ok(Begun::Done(loaded)) => answers[*i] = Some(Ok(loaded)),
             Ok(Begun::More(more)) => begun.push((*i, more, own)),
