@@ -36,6 +36,13 @@ async fn reference_object(target: Target) {
             assert_eq!(row.of(side).len(), 2, "{} {}", row.op.name(), side.name());
         }
     }
+    let warm = suite::latency::warm(&bench, 2, &Side::ALL).await.expect("the warm reads");
+    assert_eq!(warm.iter().map(|w| w.op).collect::<Vec<_>>(), suite::latency::WARM);
+    for row in &warm {
+        for side in Side::ALL {
+            assert_eq!(row.of(side).len(), 2, "warm {} {}", row.op.name(), side.name());
+        }
+    }
     let sent: Vec<Vec<&str>> = bench.recorded.iter().map(|r| r.iter().map(|q| q.op()).collect()).collect();
     let promised: Vec<Vec<&str>> = Op::ALL.iter().map(|op| vec![op.promised_request()]).collect();
     assert_eq!(sent, promised, "the request of each operation (docs/FORMAT.md, Round trips)");

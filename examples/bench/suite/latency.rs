@@ -2,7 +2,8 @@
 //! operation (dystore's, counted by `Client::measure`), and the median and
 //! p90 of dystore, of its requests replayed, and of the hand-written floor,
 //! the three interleaved iteration by iteration so that load from other
-//! processes falls on all of them alike.
+//! processes falls on all of them alike; then the reads alone, many times
+//! in a row (warm).
 
 use super::reference::{Bench, Op, Side};
 use super::stats::{Samples, fmt, ratio};
@@ -58,6 +59,83 @@ pub(crate) async fn run(bench: &Bench, iterations: usize, sides: &[Side]) -> Res
         }
     }
     Ok(rows)
+}
+
+/// The operations timed warm: the reads, which leave the object as they
+/// find it, so each can run many times in a row.
+pub(crate) const WARM: [Op; 2] = [Op::Load, Op::ReadPath];
+
+/// The warm figures of one operation: it alone, many times in a row on
+/// each side, so that its code and data stay in the caches (the cycle of
+/// [`run`] times each operation after four others, caches cold).
+#[derive(Debug, Clone)]
+pub(crate) struct Warm {
+    pub(crate) op: Op,
+    /// Timings by side, in [`Side::ALL`] order.
+    pub(crate) samples: [Samples; 3],
+}
+
+impl Warm {
+    pub(crate) fn of(&self, side: Side) -> &Samples {
+        &self.samples[Side::ALL.iter().position(|s| *s == side).expect("a side")]
+    }
+}
+
+/// Times each of [`WARM`] `iterations` times in a row per side in `sides`
+/// (after `iterations / 10` of warm-up), on the object as dystore saves
+/// it. Leaves the object absent, as [`run`] does.
+pub(crate) async fn warm(bench: &Bench, iterations: usize, sides: &[Side]) -> Result<Vec<Warm>> {
+    bench.run(Side::Dystore, Op::Save).await?;
+    let mut warm = Vec::new();
+    for op in WARM {
+        let mut samples: [Samples; 3] = Default::default();
+        for (s, side) in Side::ALL.iter().enumerate().filter(|(_, s)| sides.contains(s)) {
+            for i in 0..iterations + iterations / 10 {
+                let elapsed = bench.run(*side, op).await?;
+                if i >= iterations / 10 {
+                    samples[s].push(elapsed);
+                }
+            }
+        }
+        warm.push(Warm { op, samples });
+    }
+    bench.run(Side::Dystore, Op::Delete).await?;
+    Ok(warm)
+}
+
+/// Prints the warm figures under the cycle's table.
+pub(crate) fn print_warm(out: &mut Out, iterations: usize, warm: &[Warm]) {
+    say!(out, "warm: each read alone, {iterations} times in a row per side (the cycle above runs each after four others, caches cold)");
+    say!(
+        out,
+        "{:<11} {:>4} {:>22} {:>22} {:>22} {:>15} {:>9}",
+        "operation",
+        "",
+        "dystore p50 / p90",
+        "replay p50 / p90",
+        "floor p50 / p90",
+        "÷ floor p50/p90",
+        "own share"
+    );
+    for row in warm {
+        let cell = |side| {
+            let s: &Samples = row.of(side);
+            if s.len() == 0 { "-".to_owned() } else { format!("{} / {}", fmt(s.median()), fmt(s.p90())) }
+        };
+        let own = 1.0 - ratio(row.of(Side::Replay).median(), row.of(Side::Dystore).median());
+        say!(
+            out,
+            "{:<11} {:>4} {:>22} {:>22} {:>22} {:>6.2}× / {:>5.2}× {:>8.0}%",
+            row.op.name(),
+            "",
+            cell(Side::Dystore),
+            cell(Side::Replay),
+            cell(Side::Floor),
+            ratio(row.of(Side::Dystore).median(), row.of(Side::Floor).median()),
+            ratio(row.of(Side::Dystore).p90(), row.of(Side::Floor).p90()),
+            100.0 * own,
+        );
+    }
 }
 
 /// Prints the rows as a table.

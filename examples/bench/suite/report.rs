@@ -132,7 +132,9 @@ async fn latency_section(out: &mut Out, target: &Target, args: &Args) -> Result<
     let bench = Bench::new(target.connect().await, &suffix(), "ada").await?;
     bench.check().await?;
     let rows = latency::run(&bench, args.iterations, &args.sides).await?;
+    let warm = latency::warm(&bench, args.iterations, &args.sides).await?;
     latency::print(out, target.name(), args.iterations, &rows);
+    latency::print_warm(out, args.iterations, &warm);
     for (op, requests) in Op::ALL.iter().zip(&bench.recorded) {
         let ops: Vec<&str> = requests.iter().map(|r| r.op()).collect();
         let promise = if ops == [op.promised_request()] { "as docs/FORMAT.md promises" } else { "NOT as docs/FORMAT.md promises" };
