@@ -229,6 +229,24 @@ async fn a_batch_read_left_undone_says_what_and_how_often() {
     assert_eq!(e.undone(), [format!("{root}/u0"), format!("{shard}/u0#$.s")], "its own items only");
 }
 
+/// A read_path whose GetItem stayed throttled names the item it asked for
+/// as undone, as a batch read names its keys.
+#[tokio::test]
+async fn a_path_read_left_undone_names_its_item() {
+    let db = Client::memory().unwrap();
+    let store = Store::new(table("PathUndone"), "ID").shard(Store::new(table("PathUndoneShard"), "SID").at("$.s"));
+    db.store(&store).create_tables().await.unwrap();
+    db.store(&store).write_with_key("u1", json!({"s": {"x": 1}, "y": 2})).await.unwrap();
+    let policy = RetryPolicy { deadline: Duration::from_millis(30), first_backoff: Duration::from_millis(5), ..RetryPolicy::default() };
+    let (faulty, _) = db.with_retry_policy(policy).faulty(FaultPlan::seeded(5).fail_fraction(1.0, &[dystore::backend::Fault::Throttling]));
+    let (root, shard) = (&store.layout().table, &store.layout().shards[0].layout.table);
+    for (path, item) in [("$.s.x", format!("{shard}/u1#$.s")), ("$.y", format!("{root}/u1"))] {
+        let e = faulty.store(&store).read_path("u1", path).await.unwrap_err();
+        assert_eq!((e.kind(), e.request()), (ErrorKind::Throttled, Some(op::GET_ITEM)), "{e}");
+        assert_eq!(e.undone(), [item], "{path}: {e}");
+    }
+}
+
 /// A batch read whose keys came back unprocessed, then whose next request
 /// failed, names those keys as undone: what the failed request carried.
 #[tokio::test]

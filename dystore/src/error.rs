@@ -229,7 +229,8 @@ impl Error {
     /// read or write could not get through. A load that read the object's
     /// root names every item the root records that it did not read (those
     /// of the requests it never sent included), not the keys it only
-    /// guessed at before. Empty when nothing is known to be left.
+    /// guessed at before; a `read_path` whose GetItem failed, the item it
+    /// asked for. Empty when nothing is known to be left.
     pub fn undone(&self) -> &[String] {
         &self.0.undone
     }

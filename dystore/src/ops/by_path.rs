@@ -156,7 +156,9 @@ async fn read_in_item(env: &Env<'_>, rules: &Rules, root_layout: &Layout, root_k
     projection.text = format!("{key_operand}, {operand}");
     project_shape(&mut projection);
     let get = Get { table: layout.table.to_string(), key: key_item(&layout.key, at.key), projection: Some(projection), consistent: true };
-    let item = env.backend.get(get).await.map_err(|e| backend_error(e, &layout.table).with_key(root_key))?;
+    // Not read: the item, named as a batch read names what it left.
+    let undone = |e| backend_error(e, &layout.table).with_key(root_key).with_undone(vec![format!("{}/{}", layout.table, at.key)]);
+    let item = env.backend.get(get).await.map_err(undone)?;
     let Some(mut item) = item else {
         if at.base.steps.is_empty() {
             return Err(not_found(root_layout, root_key));
