@@ -65,26 +65,13 @@ pub(crate) async fn run(bench: &Bench, iterations: usize, sides: &[Side]) -> Res
 /// find it, so each can run many times in a row.
 pub(crate) const WARM: [Op; 2] = [Op::Load, Op::ReadPath];
 
-/// The warm figures of one operation: it alone, many times in a row on
-/// each side, so that its code and data stay in the caches (the cycle of
-/// [`run`] times each operation after four others, caches cold).
-#[derive(Debug, Clone)]
-pub(crate) struct Warm {
-    pub(crate) op: Op,
-    /// Timings by side, in [`Side::ALL`] order.
-    pub(crate) samples: [Samples; 3],
-}
-
-impl Warm {
-    pub(crate) fn of(&self, side: Side) -> &Samples {
-        &self.samples[Side::ALL.iter().position(|s| *s == side).expect("a side")]
-    }
-}
-
 /// Times each of [`WARM`] `iterations` times in a row per side in `sides`
 /// (after `iterations / 10` of warm-up), on the object as dystore saves
-/// it. Leaves the object absent, as [`run`] does.
-pub(crate) async fn warm(bench: &Bench, iterations: usize, sides: &[Side]) -> Result<Vec<Warm>> {
+/// it: each operation alone, its code and data kept in the caches (the
+/// cycle of [`run`] times each after four others, caches cold). Requests
+/// are not counted again (`requests` is 0). Leaves the object absent, as
+/// [`run`] does.
+pub(crate) async fn warm(bench: &Bench, iterations: usize, sides: &[Side]) -> Result<Vec<Row>> {
     bench.run(Side::Dystore, Op::Save).await?;
     let mut warm = Vec::new();
     for op in WARM {
@@ -97,80 +84,55 @@ pub(crate) async fn warm(bench: &Bench, iterations: usize, sides: &[Side]) -> Re
                 }
             }
         }
-        warm.push(Warm { op, samples });
+        warm.push(Row { op, requests: 0, samples });
     }
     bench.run(Side::Dystore, Op::Delete).await?;
     Ok(warm)
 }
 
-/// Prints the warm figures under the cycle's table.
-pub(crate) fn print_warm(out: &mut Out, iterations: usize, warm: &[Warm]) {
+/// Prints the warm rows under the cycle's table.
+pub(crate) fn print_warm(out: &mut Out, iterations: usize, warm: &[Row]) {
     say!(out, "warm: each read alone, {iterations} times in a row per side (the cycle above runs each after four others, caches cold)");
-    say!(
-        out,
-        "{:<11} {:>4} {:>22} {:>22} {:>22} {:>15} {:>9}",
-        "operation",
-        "",
-        "dystore p50 / p90",
-        "replay p50 / p90",
-        "floor p50 / p90",
-        "÷ floor p50/p90",
-        "own share"
-    );
+    say!(out, "{}", header());
     for row in warm {
-        let cell = |side| {
-            let s: &Samples = row.of(side);
-            if s.len() == 0 { "-".to_owned() } else { format!("{} / {}", fmt(s.median()), fmt(s.p90())) }
-        };
-        let own = 1.0 - ratio(row.of(Side::Replay).median(), row.of(Side::Dystore).median());
-        say!(
-            out,
-            "{:<11} {:>4} {:>22} {:>22} {:>22} {:>6.2}× / {:>5.2}× {:>8.0}%",
-            row.op.name(),
-            "",
-            cell(Side::Dystore),
-            cell(Side::Replay),
-            cell(Side::Floor),
-            ratio(row.of(Side::Dystore).median(), row.of(Side::Floor).median()),
-            ratio(row.of(Side::Dystore).p90(), row.of(Side::Floor).p90()),
-            100.0 * own,
-        );
+        say!(out, "{}", cells(row, ""));
     }
+}
+
+/// The columns [`cells`] fills.
+fn header() -> String {
+    format!(
+        "{:<11} {:>4} {:>22} {:>22} {:>22} {:>15} {:>9}",
+        "operation", "req", "dystore p50 / p90", "replay p50 / p90", "floor p50 / p90", "÷ floor p50/p90", "own share"
+    )
+}
+
+/// A row's operation, `requests`, the three sides' median and p90,
+/// dystore ÷ floor and the own share.
+fn cells(row: &Row, requests: &str) -> String {
+    let cell = |side| {
+        let s: &Samples = row.of(side);
+        if s.len() == 0 { "-".to_owned() } else { format!("{} / {}", fmt(s.median()), fmt(s.p90())) }
+    };
+    format!(
+        "{:<11} {:>4} {:>22} {:>22} {:>22} {:>6.2}× / {:>5.2}× {:>8.0}%",
+        row.op.name(),
+        requests,
+        cell(Side::Dystore),
+        cell(Side::Replay),
+        cell(Side::Floor),
+        ratio(row.of(Side::Dystore).median(), row.of(Side::Floor).median()),
+        ratio(row.of(Side::Dystore).p90(), row.of(Side::Floor).p90()),
+        100.0 * row.own_share(),
+    )
 }
 
 /// Prints the rows as a table.
 pub(crate) fn print(out: &mut Out, target: &str, iterations: usize, rows: &[Row]) {
     say!(out, "\n## latency: reference object (root + 3 shards, 6 encrypted leaves), {target}, {iterations} iterations");
-    say!(
-        out,
-        "{:<11} {:>4} {:>22} {:>22} {:>22} {:>15} {:>9} {:>10}",
-        "operation",
-        "req",
-        "dystore p50 / p90",
-        "replay p50 / p90",
-        "floor p50 / p90",
-        "÷ floor p50/p90",
-        "own share",
-        "over floor"
-    );
+    say!(out, "{} {:>10}", header(), "over floor");
     for row in rows {
-        let cell = |side| {
-            let s: &Samples = row.of(side);
-            if s.len() == 0 { "-".to_owned() } else { format!("{} / {}", fmt(s.median()), fmt(s.p90())) }
-        };
-        say!(
-            out,
-            "{:<11} {:>4} {:>22} {:>22} {:>22} {:>6.2}× / {:>5.2}× {:>8.0}% {:>9.0}%",
-            row.op.name(),
-            row.requests,
-            cell(Side::Dystore),
-            cell(Side::Replay),
-            cell(Side::Floor),
-            ratio(row.of(Side::Dystore).median(), row.of(Side::Floor).median()),
-            ratio(row.of(Side::Dystore).p90(), row.of(Side::Floor).p90()),
-            100.0 * row.own_share(),
-            100.0 * row.over_floor(),
-        );
+        say!(out, "{} {:>9.0}%", cells(row, &row.requests.to_string()), 100.0 * row.over_floor());
         if row.requests != row.op.promised_requests() {
             say!(out, "  ^ docs/FORMAT.md promises {} request(s) for {}", row.op.promised_requests(), row.op.name());
         }
