@@ -71,13 +71,9 @@ async fn load_now(env: &Env<'_>, layout: &Layout, keys: &[String]) -> Answers<Lo
     let mut begun: Vec<(usize, More, Fetched)> = Vec::new();
     for (i, wanted) in &first {
         let mut own = take(&mut fetched, wanted);
-        match answers[*i].take() {
+        if let Some(answer) = answers[*i].take() {
             // Its first read failed: undone, what its root names and was not read.
-            Some(Err(e)) => answers[*i] = Some(Err(undone_by_root(resolved, &keys[*i], true, &own, e))),
-            Some(answer) => answers[*i] = Some(answer),
-            None => {}
-        }
-        if answers[*i].is_some() {
+            answers[*i] = Some(answer.map_err(|e| undone_by_root(resolved, &keys[*i], true, &own, e)));
             continue;
         }
         match begin(env, resolved, &keys[*i], true, false, wanted, &mut own).await {
