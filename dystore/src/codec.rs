@@ -215,10 +215,10 @@ impl Codec<'_> {
         site: Site<'_>,
         shards: &[Branch<'_>],
         base: &PlainPath,
-        rel: PlainPath,
+        rel: &PlainPath,
         value: AttributeValue,
     ) -> Result<Value> {
-        self.decode_at(site, shards, base.steps.len(), &mut base.join(&rel), value)
+        self.decode_at(site, shards, base.steps.len(), &mut base.join(rel), value)
     }
 
     /// An item body (key and metadata already removed) of the object at

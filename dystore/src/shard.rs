@@ -7,6 +7,7 @@ use crate::layout::Layout;
 use crate::path::{PlainPath, Step};
 use crate::tree::Node;
 use serde_json::{Map, Value};
+use smallvec::SmallVec;
 use std::collections::BTreeMap;
 
 /// One item of a split document.
@@ -201,12 +202,38 @@ pub(crate) enum Holder<'a> {
 
 /// Finds the item holding `path` of the object whose items are keyed by `keys`.
 pub(crate) fn holder<'a>(root: &'a Node<'a>, keys: Keys<'_>, path: &PlainPath) -> Result<Holder<'a>> {
-    let (mut node, mut base, mut key, mut rest) = (root, PlainPath::root(), keys.root.to_owned(), path.clone());
+    let Some(Place { branches, base, rest }) = place(root, path)? else { return Ok(Holder::Spans) };
+    let key = if base.steps.is_empty() { keys.root.to_owned() } else { keys.at(&base) };
+    Ok(Holder::Item { node: node_at(root, &branches), base, key, rest })
+}
+
+/// Where a plain path lies in a resolved layout, whatever the object's
+/// keys: [`holder`] without the item's key, so that it can be kept.
+#[derive(Debug, Clone)]
+pub(crate) struct Place {
+    /// The branches taken from the root to the node of the item holding
+    /// the path, by index into each node's `shards`.
+    pub(crate) branches: SmallVec<[usize; 4]>,
+    /// Full path of that item's object from the root (`$` for the root).
+    pub(crate) base: PlainPath,
+    /// The path's remainder within the item.
+    pub(crate) rest: PlainPath,
+}
+
+/// The place of `path` below `root`; `None` when the path is a shard, a
+/// list of shards, or holds shards (it spans items).
+///
+/// # Errors
+///
+/// `InvalidPath` for a path into a list shard that does not index it.
+pub(crate) fn place(root: &Node<'_>, path: &PlainPath) -> Result<Option<Place>> {
+    let (mut node, mut base, mut rest) = (root, PlainPath::root(), path.clone());
+    let mut branches = SmallVec::new();
     'descend: loop {
-        for branch in &node.shards {
+        for (index, branch) in node.shards.iter().enumerate() {
             if branch.at.strip_prefix(&rest).is_some() {
                 // The path is this shard's position or above it.
-                return Ok(Holder::Spans);
+                return Ok(None);
             }
             let Some(after) = rest.strip_prefix(&branch.at) else { continue };
             let (into, after) = match (branch.list, after.steps.first()) {
@@ -222,14 +249,19 @@ pub(crate) fn holder<'a>(root: &'a Node<'a>, keys: Keys<'_>, path: &PlainPath) -
                 }
             };
             if after.steps.is_empty() {
-                return Ok(Holder::Spans);
+                return Ok(None);
             }
-            key = keys.at(&into);
+            branches.push(index);
             (node, base, rest) = (&branch.node, into, after);
             continue 'descend;
         }
-        return Ok(Holder::Item { node, base, key, rest });
+        return Ok(Some(Place { branches, base, rest }));
     }
+}
+
+/// The node reached from `root` by taking `branches` (a [`Place`]'s).
+pub(crate) fn node_at<'a>(root: &'a Node<'a>, branches: &[usize]) -> &'a Node<'a> {
+    branches.iter().fold(root, |node, &i| &node.shards[i].node)
 }
 
 #[cfg(test)]

@@ -35,7 +35,14 @@ pub(crate) struct Resolved<'l> {
     /// The most bytes a shard key outside lists adds to the root key (`#`
     /// and the shard's path).
     shard_key_tail: usize,
+    /// What `read_path` worked out for the plain paths read lately, by
+    /// path as given (see [`crate::ops::by_path::Route`]).
+    pub(crate) routes: std::sync::Mutex<lru::LruCache<String, std::sync::Arc<crate::ops::by_path::Route>>>,
 }
+
+/// How many paths' routes a resolved layout keeps: an application reads a
+/// handful of paths; past it, the least recently read is worked out again.
+const ROUTES: std::num::NonZeroUsize = std::num::NonZeroUsize::new(64).expect("not zero");
 
 self_cell::self_cell!(
     /// A layout and its resolution, kept together ([`Resolved::cached`]).
@@ -76,7 +83,7 @@ impl<'l> Resolved<'l> {
             .map(|(_, tail)| tail.len())
             .max()
             .unwrap_or(0);
-        Ok(Resolved { root, rules, shard_key_tail })
+        Ok(Resolved { root, rules, shard_key_tail, routes: std::sync::Mutex::new(lru::LruCache::new(ROUTES)) })
     }
 
     /// [`check_shard_keys`](crate::shard::check_shard_keys) of the object

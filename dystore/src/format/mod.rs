@@ -94,14 +94,15 @@ pub(crate) fn project_shape(projection: &mut Expr) {
 }
 
 /// The paths of the large leaves an item's (projected) metadata records.
-pub(crate) fn recorded_chunks(meta: Option<&AttributeValue>) -> Vec<String> {
-    match meta {
+pub(crate) fn recorded_chunks(meta: Option<&AttributeValue>) -> impl Iterator<Item = &str> {
+    let chunks = match meta {
         Some(AttributeValue::M(meta)) => match meta.get(CHUNKS) {
-            Some(AttributeValue::M(chunks)) => chunks.keys().cloned().collect(),
-            _ => Vec::new(),
+            Some(AttributeValue::M(chunks)) => Some(chunks),
+            _ => None,
         },
-        _ => Vec::new(),
-    }
+        _ => None,
+    };
+    chunks.into_iter().flat_map(|chunks| chunks.keys().map(String::as_str))
 }
 
 /// The shape recorded in an item's (projected) metadata attribute.

@@ -12,7 +12,7 @@ use crate::format::{
 use crate::layout::Layout;
 use crate::path::{Path, PlainPath, Step, parse, parse_plain_only, placeholder_for};
 use crate::rules::Rules;
-use crate::shard::{Holder, holder};
+use crate::shard::{Holder, Place, holder, node_at, place};
 use crate::tree::{Node, Resolved};
 use crate::value::MAX_ITEM_BYTES;
 use jsonpath_rust::JsonPath;
@@ -28,19 +28,22 @@ pub(crate) async fn read_path(env: &Env<'_>, layout: &Layout, key: &str, path: &
 async fn read_path_now(env: &Env<'_>, layout: &Layout, key: &str, path: &str) -> Result<Vec<Value>> {
     let cached = Resolved::cached(layout)?;
     let resolved = cached.borrow_dependent();
-    let plain = match parse(path).map_err(|e| e.with_table(layout.table.as_ref()))? {
-        Path::Plain(p) => p,
-        Path::Pattern(p) => {
-            let doc = Value::Object(load(env, layout, key, true, false).await?.body);
-            return Ok(p.find_all(&doc).into_iter().cloned().collect());
-        }
-        Path::Query(q) => return query_loaded(env, layout, key, &q).await,
+    let route = match Route::kept(resolved, path) {
+        Some(route) => route,
+        None => match parse(path).map_err(|e| e.with_table(layout.table.as_ref()))? {
+            Path::Plain(plain) => Route::keep(resolved, path, plain)?,
+            Path::Pattern(p) => {
+                let doc = Value::Object(load(env, layout, key, true, false).await?.body);
+                return Ok(p.find_all(&doc).into_iter().cloned().collect());
+            }
+            Path::Query(q) => return query_loaded(env, layout, key, &q).await,
+        },
     };
     check_key(layout, key)?;
     resolved.check_shard_keys(key)?;
     // Deterministic keys first; an object saved in several transactions
     // has keys carrying its write id, which its root gives.
-    let at = PathRead { env, resolved, layout, key, path, plain: &plain };
+    let at = PathRead { env, resolved, layout, key, path, route: &route };
     let mut missing = None;
     match at.read(Keys::plain(key)).await? {
         Some(Read::Found(found)) => return Ok(found),
@@ -64,7 +67,64 @@ async fn read_path_now(env: &Env<'_>, layout: &Layout, key: &str, path: &str) ->
             .with_key(key)
             .with_path(base.to_string()));
     }
-    Ok(plain.find(&doc).into_iter().cloned().collect())
+    Ok(route.plain.find(&doc).into_iter().cloned().collect())
+}
+
+/// What `read_path` works out from a plain path and the caller's layout
+/// alone, whatever the key: the path parsed, the item that holds it, and
+/// the GetItem's projection. Kept with the layout's resolution for the
+/// paths read lately (`Resolved::routes`), so a path read again is not
+/// parsed, placed or projected again.
+pub(crate) struct Route {
+    plain: PlainPath,
+    /// `None` when the path spans items (it is a shard, or holds one).
+    item: Option<RoutedItem>,
+    /// The shape of the caller's layout, which the item must record.
+    shape: String,
+}
+
+/// The item holding a routed path, and how to read the path from it.
+struct RoutedItem {
+    place: Place,
+    /// The key attribute and the path's remainder, and the shape and large
+    /// leaves the item records.
+    projection: Expr,
+    /// The full path printed, compared with the large leaves recorded.
+    full: String,
+}
+
+impl Route {
+    /// The route kept for `path` (as given), if any.
+    fn kept(resolved: &Resolved<'_>, path: &str) -> Option<std::sync::Arc<Route>> {
+        resolved.routes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(path).cloned()
+    }
+
+    /// Works out the route of `plain` (`path` parsed) and keeps it.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidPath` for a path into a list shard that does not index it
+    /// (nothing is kept then).
+    fn keep(resolved: &Resolved<'_>, path: &str, plain: PlainPath) -> Result<std::sync::Arc<Route>> {
+        let item = place(&resolved.root, &plain)?.map(|place| {
+            let layout = node_at(&resolved.root, &place.branches).layout;
+            // The key attribute is projected too, so an existing item
+            // without the path still comes back and "absent path" differs
+            // from "absent item"; so is the shape of the layout the item
+            // was saved with (every item of a save records it), so a path
+            // is never read by another shape.
+            let mut projection = Expr::default();
+            let key_operand = placeholder_for(&mut projection, &layout.key);
+            let operand = place.rest.operand(&mut projection);
+            projection.text = format!("{key_operand}, {operand}");
+            project_shape(&mut projection);
+            let full = place.base.join(&place.rest).to_string();
+            RoutedItem { place, projection, full }
+        });
+        let route = std::sync::Arc::new(Route { plain, item, shape: shape_of(resolved.root.layout) });
+        resolved.routes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).put(path.to_owned(), route.clone());
+        Ok(route)
+    }
 }
 
 /// One read_path request's fixed inputs.
@@ -74,14 +134,16 @@ struct PathRead<'a> {
     layout: &'a Layout,
     key: &'a str,
     path: &'a str,
-    plain: &'a PlainPath,
+    route: &'a Route,
 }
 
 impl PathRead<'_> {
     /// Reads the path from the one item holding it under `keys`; `None`
     /// when the path spans items.
     async fn read(&self, keys: Keys<'_>) -> Result<Option<Read>> {
-        let Holder::Item { node, base, key: item_key, rest } = holder(&self.resolved.root, keys, self.plain)? else { return Ok(None) };
+        let Some(routed) = &self.route.item else { return Ok(None) };
+        let Place { branches, base, rest } = &routed.place;
+        let node = node_at(&self.resolved.root, branches);
         match rest.steps.first() {
             None => return Ok(None),
             // An object is a map: nothing is at an index of it.
@@ -91,8 +153,9 @@ impl PathRead<'_> {
             }
             _ => {}
         }
-        let item = ItemAt { node, base: &base, key: &item_key, rest: &rest };
-        read_in_item(self.env, &self.resolved.rules, self.layout, self.key, item).await.map(Some)
+        let item_key = if base.steps.is_empty() { keys.root.to_owned() } else { keys.at(base) };
+        let item = ItemAt { node, base, key: &item_key, rest };
+        read_in_item(self.env, &self.resolved.rules, self.layout, self.key, item, routed, &self.route.shape).await.map(Some)
     }
 }
 
@@ -143,18 +206,19 @@ enum Read {
     NoShardItem { table: String, base: PlainPath },
 }
 
-/// One GetItem with a projection on the item holding the path.
-async fn read_in_item(env: &Env<'_>, rules: &Rules, root_layout: &Layout, root_key: &str, at: ItemAt<'_>) -> Result<Read> {
+/// One GetItem with the route's projection on the item holding the path;
+/// the item must record `shape` (the caller's layout's).
+async fn read_in_item(
+    env: &Env<'_>,
+    rules: &Rules,
+    root_layout: &Layout,
+    root_key: &str,
+    at: ItemAt<'_>,
+    routed: &RoutedItem,
+    shape: &str,
+) -> Result<Read> {
     let layout = at.node.layout;
-    // The key attribute is projected too, so an existing item without the
-    // path still comes back and "absent path" differs from "absent item";
-    // so is the shape of the layout the item was saved with (every item of
-    // a save records it), so a path is never read by another shape.
-    let mut projection = Expr::default();
-    let key_operand = placeholder_for(&mut projection, &layout.key);
-    let operand = at.rest.operand(&mut projection);
-    projection.text = format!("{key_operand}, {operand}");
-    project_shape(&mut projection);
+    let projection = routed.projection.clone();
     let get = Get { table: layout.table.to_string(), key: key_item(&layout.key, at.key), projection: Some(projection), consistent: true };
     // Not read: the item, named as a batch read names what it left.
     let undone = |e| backend_error(e, &layout.table).with_key(root_key).with_undone(vec![format!("{}/{}", layout.table, at.key)]);
@@ -169,7 +233,7 @@ async fn read_in_item(env: &Env<'_>, rules: &Rules, root_layout: &Layout, root_k
             Err(e) if e.kind() == ErrorKind::Format => Ok(Read::Elsewhere),
             Err(e) => Err(e),
             Ok(None) => Err(not_found(root_layout, root_key)),
-            Ok(Some(meta)) if shape_of(&meta.layout) != shape_of(root_layout) => Ok(Read::Elsewhere),
+            Ok(Some(meta)) if shape_of(&meta.layout) != shape => Ok(Read::Elsewhere),
             Ok(Some(meta)) if meta.keyed => Ok(Read::Keyed(Box::new(meta))),
             // The shard item was not there a request ago; the root that is
             // there now may be of a save or delete that raced this read.
@@ -180,16 +244,15 @@ async fn read_in_item(env: &Env<'_>, rules: &Rules, root_layout: &Layout, root_k
     let meta = item.remove(META);
     // A large leaf at, above or below the path is in chunk items: the whole
     // read puts it back together.
-    let full = at.base.join(at.rest).to_string();
-    let chunked = recorded_chunks(meta.as_ref()).iter().any(|leaf| overlaps(leaf, &full));
-    if chunked || recorded_shape(meta) != Some(shape_of(root_layout)) {
+    let chunked = recorded_chunks(meta.as_ref()).any(|leaf| overlaps(leaf, &routed.full));
+    if chunked || recorded_shape(meta).as_deref() != Some(shape) {
         return Ok(Read::Elsewhere);
     }
     item.remove(layout.key.as_ref());
     let Some(value) = projected(AttributeValue::M(item), at.rest) else { return Ok(Read::Found(Vec::new())) };
     let codec = Codec { loader: env.loader, rules, raw: false };
     let site = Site { table: &layout.table, root_key };
-    Ok(Read::Found(vec![codec.decode_value(site, &at.node.shards, at.base, at.rest.clone(), value)?]))
+    Ok(Read::Found(vec![codec.decode_value(site, &at.node.shards, at.base, at.rest, value)?]))
 }
 
 /// Whether one printed path is the other or lies below it.

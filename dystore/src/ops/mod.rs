@@ -12,7 +12,7 @@
 //! - `batch`: batched reads, and `transact`: transactions, within DynamoDB's limits.
 
 mod batch;
-mod by_path;
+pub(crate) mod by_path;
 mod delete;
 mod legacy;
 mod list;
@@ -131,7 +131,8 @@ pub(crate) async fn operation_with<T>(
         write_units = Empty,
         outcome = Empty,
     );
-    if let Some(shown) = key.and_then(|k| env.keys.show(k)) {
+    // Shown only to a subscriber that takes the span: a hashed key costs an HMAC.
+    if let Some(shown) = key.filter(|_| !span.is_disabled()).and_then(|k| env.keys.show(k)) {
         span.record("key", shown.as_str());
     }
     let (result, metered) = crate::usage::metered(parent, Some(env.meter.clone()), true, within_deadline(env, layout, key, writes, call))
