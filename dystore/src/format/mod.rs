@@ -21,7 +21,7 @@ use crate::path::PlainPath;
 use serde_dynamo::AttributeValue;
 use serde_json::{Map, Value, json};
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// Name of the metadata attribute in every item dystore writes.
 pub(crate) const META: &str = "__dystore_meta__";
@@ -163,6 +163,8 @@ pub(crate) fn layout_to_meta(layout: &Layout) -> Value {
 struct Recorded {
     /// [`layout_to_meta`].
     meta: Value,
+    /// The same as a stored attribute value, which a save's root records.
+    attr: AttributeValue,
     /// [`shape_of`].
     shape: String,
 }
@@ -175,7 +177,7 @@ fn recorded(layout: &Layout) -> std::sync::Arc<Recorded> {
         let meta = build_layout_meta(layout);
         let digest = Sha256::digest(meta.to_string().as_bytes());
         let shape = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-        Recorded { meta, shape }
+        Recorded { attr: crate::value::to_attr(meta.clone()), meta, shape }
     })
 }
 
@@ -440,6 +442,30 @@ impl Root {
         Ok((value, decoded))
     }
 
+    /// [`decode`](Self::decode) by a load that expects the object in
+    /// `expected`'s layout: a stored layout equal to what `expected`
+    /// records is taken as `expected`, without turning it into JSON and
+    /// reading it back. The metadata as JSON only with `keep` (for a loader
+    /// that keeps it), `null` otherwise.
+    pub(crate) fn decode_expecting(meta: AttributeValue, expected: &Layout, keep: bool) -> Result<(Value, Root)> {
+        let recorded = recorded(expected);
+        let AttributeValue::M(mut map) = meta else { return Self::decode(meta) };
+        if map.get("layout") != Some(&recorded.attr) {
+            return Self::decode(AttributeValue::M(map));
+        }
+        map.remove("layout");
+        let mut value = crate::value::to_json(AttributeValue::M(map))?;
+        // A root recording a layout holds an object (a tombstone has none).
+        let decoded = RootMeta::from_value_with(&value, Some(expected)).map(Root::Object)?;
+        match (keep, &mut value) {
+            (true, Value::Object(m)) => {
+                m.insert("layout".into(), recorded.meta.clone());
+            }
+            _ => value = Value::Null,
+        }
+        Ok((value, decoded))
+    }
+
     pub(crate) fn from_value(value: &Value) -> Result<Self> {
         check_version(value)?;
         if value.get("write_id").is_none() && value.get("layout").is_none() {
@@ -481,12 +507,15 @@ impl RootMeta {
     /// The metadata attribute of a root holding this object, recording
     /// these chunk counts and stale entries (a save's root records those
     /// of all its items, and what it owes; this one's own are not read).
-    pub(crate) fn to_value_with(
+    /// The layout's part is the attribute value kept for the layout, not
+    /// built again for every save.
+    pub(crate) fn to_attr_with(
         &self,
         region: Option<&str>,
         chunks: &BTreeMap<String, crate::chunk::Recorded>,
         stale: &BTreeMap<String, Stale>,
-    ) -> Value {
+    ) -> AttributeValue {
+        let recorded = recorded(&self.layout);
         let mut m = Map::new();
         m.insert("version".into(), VERSION.into());
         m.insert("table".into(), self.layout.table.as_ref().into());
@@ -496,8 +525,7 @@ impl RootMeta {
         }
         m.insert("write_id".into(), self.write_id.clone().into());
         m.insert("revision".into(), self.revision.clone().into());
-        m.insert("layout".into(), layout_to_meta(&self.layout));
-        m.insert("shape".into(), shape_of(&self.layout).into());
+        m.insert("shape".into(), recorded.shape.clone().into());
         if !self.lists.is_empty() {
             m.insert("lists".into(), json!(self.lists));
         }
@@ -510,17 +538,29 @@ impl RootMeta {
         if !stale.is_empty() {
             m.insert(STALE.into(), Stale::map_value(stale));
         }
-        Value::Object(m)
+        let mut attr: HashMap<String, AttributeValue> = m.into_iter().map(|(name, v)| (name, crate::value::to_attr(v))).collect();
+        attr.insert("layout".into(), recorded.attr.clone());
+        AttributeValue::M(attr)
     }
 
     pub(crate) fn from_value(value: &Value) -> Result<Self> {
+        Self::from_value_with(value, None)
+    }
+
+    /// [`from_value`](Self::from_value), with the layout given when it is
+    /// already known (then `value` need not hold it).
+    fn from_value_with(value: &Value, layout: Option<&Layout>) -> Result<Self> {
         check_version(value)?;
         let text =
             |name: &str| value.get(name).and_then(Value::as_str).map(str::to_owned).ok_or_else(|| format_error(&format!("lacks `{name}`")));
+        let layout = match layout {
+            Some(layout) => layout.clone(),
+            None => layout_from_meta(value.get("layout").ok_or_else(|| format_error("lacks `layout`"))?)?,
+        };
         Ok(RootMeta {
             write_id: text("write_id")?,
             revision: text("revision")?,
-            layout: layout_from_meta(value.get("layout").ok_or_else(|| format_error("lacks `layout`"))?)?,
+            layout,
             lists: lists_of(value)?,
             keyed: keyed_of(value)?,
             chunks: chunks_of(value)?,
@@ -621,6 +661,60 @@ mod tests {
             .into_layout();
         let back = layout_from_meta(&layout_to_meta(&layout)).unwrap();
         assert_eq!(back, layout);
+    }
+
+    #[test]
+    fn a_root_records_its_layout_and_the_rest_as_docs_format_says() {
+        let layout = Store::new("People", "ID").shard(Store::new("Loc", "IDX").at("$.location")).into_layout();
+        let meta = RootMeta {
+            write_id: "w".into(),
+            revision: "r".into(),
+            layout: layout.clone(),
+            lists: BTreeMap::from([("$.l".to_owned(), 2)]),
+            keyed: true,
+            chunks: BTreeMap::new(),
+            stale: BTreeMap::new(),
+        };
+        let chunks = BTreeMap::from([("$.big".to_owned(), crate::chunk::Recorded { n: 3, sha256: "ab".into() })]);
+        let stale = BTreeMap::from([("old".to_owned(), Stale::Items(vec![("T".into(), "K".into(), "k".into())]))]);
+        let stored = crate::value::to_json(meta.to_attr_with(Some("eu-west-1"), &chunks, &stale)).unwrap();
+        let expected = json!({
+            "version": VERSION, "table": "People", "key": "ID", "region": "eu-west-1", "write_id": "w", "revision": "r",
+            "layout": {"table": "People", "key": "ID", "shards": [{"path": "$.location", "layout": {"table": "Loc", "key": "IDX", "shards": []}}]},
+            "shape": shape_of(&layout), "lists": {"$.l": 2}, SHARD_KEYS: "write_id",
+            CHUNKS: {"$.big": {"n": 3, "sha256": "ab"}}, STALE: {"old": {"items": [["T", "K", "k"]]}},
+        });
+        assert_eq!(stored, expected);
+        assert_eq!(RootMeta::from_value(&stored).unwrap(), RootMeta { chunks, stale, ..meta });
+    }
+
+    #[test]
+    fn a_load_expecting_a_layout_decodes_as_any_reader_does() {
+        let people = Store::new("People", "ID").shard(Store::new("Loc", "IDX").at("$.location")).into_layout();
+        let other = Store::new("People", "ID").shard(Store::new("Loc", "IDX").at("$.place")).into_layout();
+        let meta = |layout: &Layout| RootMeta {
+            write_id: "w".into(),
+            revision: "r".into(),
+            layout: layout.clone(),
+            lists: BTreeMap::new(),
+            keyed: false,
+            chunks: BTreeMap::new(),
+            stale: BTreeMap::new(),
+        };
+        let tombstone = crate::value::to_attr(tombstone_meta("r", &BTreeMap::new()));
+        let bad = crate::value::to_attr(json!({"version": VERSION, "revision": "r", "layout": layout_to_meta(&people)}));
+        for attr in [
+            meta(&people).to_attr_with(None, &BTreeMap::new(), &BTreeMap::new()),
+            meta(&other).to_attr_with(None, &BTreeMap::new(), &BTreeMap::new()),
+            tombstone,
+            bad,
+        ] {
+            let any = Root::decode(attr.clone()).map_err(|e| e.to_string());
+            let kept = Root::decode_expecting(attr.clone(), &people, true).map_err(|e| e.to_string());
+            assert_eq!(kept, any, "{attr:?}");
+            let unkept = Root::decode_expecting(attr, &people, false).map_err(|e| e.to_string());
+            assert_eq!(unkept.map(|(_, root)| root), any.map(|(_, root)| root));
+        }
     }
 
     #[test]

@@ -29,7 +29,8 @@ pub(crate) struct Loaded {
     pub(crate) body: Map<String, Value>,
     /// `None` for an object written by dynamo-store 0.6.
     pub(crate) meta: Option<RootMeta>,
-    /// The metadata entry as stored, for loaders that keep it.
+    /// The metadata entry as stored, for loaders that keep it (`null` for
+    /// others, when the load did not need it as JSON).
     pub(crate) meta_value: Value,
 }
 
@@ -138,7 +139,8 @@ pub(crate) async fn begin(
         let meta_value = to_json(meta_attr)?;
         return Ok(Begun::Done(Loaded { body, meta: None, meta_value }));
     }
-    let (meta_value, root_state) = Root::decode(meta_attr).map_err(|e| e.with_table(layout.table.as_ref()).with_key(key))?;
+    let (meta_value, root_state) = Root::decode_expecting(meta_attr, layout, env.loader.keep_metadata())
+        .map_err(|e| e.with_table(layout.table.as_ref()).with_key(key))?;
     // A tombstone: the object was deleted, or its first save has not finished.
     let Some(meta) = root_state.object() else { return Err(not_found(layout, key)) };
     root.remove(layout.key.as_ref());

@@ -332,12 +332,12 @@ pub(super) fn encode_items(
             }
         }
         all_chunks.extend(own_chunks.clone());
-        let meta_value = if part.path.steps.is_empty() {
-            meta.to_value_with(root_region, &all_chunks, &meta.stale)
+        let meta_attr = if part.path.steps.is_empty() {
+            meta.to_attr_with(root_region, &all_chunks, &meta.stale)
         } else {
-            shard_meta(&meta.write_id, &shape, key, &part.path, &own_chunks)
+            to_attr(shard_meta(&meta.write_id, &shape, key, &part.path, &own_chunks))
         };
-        item.insert(META.to_owned(), to_attr(meta_value));
+        item.insert(META.to_owned(), meta_attr);
         item.insert(part_layout.key.to_string(), AttributeValue::S(part.key));
         let bytes = check_size(part_layout, &part.path, key, &item)?;
         puts.push((part_layout.table.to_string(), item, bytes));

@@ -154,7 +154,7 @@ impl Draft {
         let (_, root, _) = self.puts.last().expect("a plan always has its root part");
         let mut root = root.clone();
         if !stale.is_empty() {
-            root.insert(META.to_owned(), to_attr(self.meta.to_value_with(self.region.as_deref(), &self.meta.chunks, stale)));
+            root.insert(META.to_owned(), self.meta.to_attr_with(self.region.as_deref(), &self.meta.chunks, stale));
         }
         root
     }
