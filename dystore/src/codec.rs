@@ -30,6 +30,8 @@ pub(crate) struct Codec<'a> {
     pub(crate) rules: &'a Rules,
     /// Return ciphertexts as stored instead of decrypting them.
     pub(crate) raw: bool,
+    /// IVs for the leaves this codec seals (one system call for many).
+    pub(crate) ivs: std::sync::Mutex<crypto::Ivs>,
 }
 
 impl Codec<'_> {
@@ -174,7 +176,8 @@ impl Codec<'_> {
         }
         let key = self.key(site, path, key_id)?;
         let context = Context::new(site.table, site.root_key, path);
-        crypto::seal(key_id, &key, &context, &leaf).map(AttributeValue::B)
+        let mut ivs = self.ivs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        crypto::seal_from(&mut ivs, key_id, &key, &context, &leaf).map(AttributeValue::B)
     }
 
     /// Key material for `key_id`, or `MissingKey` naming where it was needed.

@@ -17,6 +17,7 @@ mod plaintext;
 #[cfg(test)]
 mod props;
 
+pub(crate) use envelope::{Ivs, seal_from};
 pub use envelope::{envelope_key_id, open, seal};
 pub use key::{Key, KeyId};
 pub use legacy::{is_legacy, open_legacy};

@@ -244,7 +244,7 @@ pub(crate) async fn finish(
             fetched.extend(more);
         }
     }
-    let codec = Codec { loader: env.loader, rules: &resolved.rules, raw };
+    let codec = Codec { loader: env.loader, rules: &resolved.rules, raw, ivs: Default::default() };
     let mut body = codec.decode_body(site, &stored.shards, &PlainPath::root(), root)?;
     if resolve {
         let mut ctx = Assembly { codec: &codec, fetched: &mut fetched, root_key: key, write_id: &meta.write_id, leaves: &leaves };

@@ -216,3 +216,20 @@ fn long_leaves_round_trip_with_exact_sizes() {
         assert_eq!(open(&key(), &CTX, &envelope).unwrap(), leaf, "length {len}");
     }
 }
+
+/// The IVs of one operation's seals: each handed out once, fresh across
+/// the pool's refills, and the envelopes they seal open.
+#[test]
+fn pooled_ivs_never_repeat_and_seal_as_seal_does() {
+    let mut ivs = Ivs::default();
+    let drawn: Vec<[u8; IV_LEN]> = (0..IVS_PER_DRAW * 3 + 1).map(|_| ivs.draw().unwrap()).collect();
+    let distinct: std::collections::HashSet<_> = drawn.iter().collect();
+    assert_eq!(distinct.len(), drawn.len(), "an IV came out twice");
+    assert!(ivs.pool[..ivs.next].iter().all(|&b| b == 0), "the pool keeps no copy of what it handed out");
+    let leaf = AttributeValue::S("x".into());
+    let a = seal_from(&mut ivs, "k1", &key(), &CTX, &leaf).unwrap();
+    let b = seal_from(&mut ivs, "k1", &key(), &CTX, &leaf).unwrap();
+    assert_ne!(a[4..20], b[4..20], "two seals, two IVs");
+    assert_eq!(open(&key(), &CTX, &a).unwrap(), leaf);
+    assert_eq!(open(&key(), &CTX, &b).unwrap(), leaf);
+}
