@@ -313,6 +313,35 @@ async fn paths_read_through_another_shape_follow_the_stored_one(target: Target) 
     }
 }
 
+/// An absent shard reads the same whether the object was saved in one
+/// transaction or staged (shard keys carrying the write id): `MissingShard`
+/// into it, no value at an absent plain path. A staged object's absent
+/// shard once read as no value.
+async fn absent_shards_read_alike_however_the_object_was_saved(target: Target) {
+    let store = Store::new(table("RaAbsent"), "ID")
+        .shard(Store::new(table("RaAbsentLoc"), "LX").at("$.location"))
+        .shard(Store::new(table("RaAbsentItems"), "IX").at("$.items[*]"));
+    let db = ready(target, &store).await;
+    let objects = db.store(&store);
+    let items = |n: usize| (0..n).map(|i| json!({"n": i})).collect::<Vec<_>>();
+    // Over DynamoDB's 100 writes per transaction: staged.
+    for (key, doc) in [("one", json!({"items": items(3)})), ("staged", json!({"items": items(150)}))] {
+        objects.write_with_key(key, doc.clone()).await.unwrap();
+        let count = doc["items"].as_array().unwrap().len();
+        for path in ["$.location.city", "$.location", "$.items[1].n", "$.items[1].absent", "$.items[200].n", "$.items[200]", "$.other"] {
+            let got = objects.read_path(key, path).await;
+            match path {
+                "$.location.city" | "$.items[200].n" => {
+                    let e = got.unwrap_err();
+                    assert_eq!(e.kind(), ErrorKind::MissingShard, "{key} {path}: {e}");
+                }
+                "$.items[1].n" => assert_eq!(got.unwrap(), [json!(1)], "{key} {path}"),
+                _ => assert_eq!(got.unwrap(), Vec::<Value>::new(), "{key} {path} (of {count} items)"),
+            }
+        }
+    }
+}
+
 async fn key_attributes_and_metadata_are_not_document_paths(target: Target) {
     let store = shards();
     let db = ready(target, &store).await;
@@ -359,6 +388,7 @@ async fn shard_keys_over_the_limit_are_invalid_keys_for_every_operation(target: 
 }
 
 conformance!(
+    absent_shards_read_alike_however_the_object_was_saved,
     paths_read_through_another_shape_follow_the_stored_one,
     key_attributes_and_metadata_are_not_document_paths,
     shard_keys_over_the_limit_are_invalid_keys_for_every_operation,

@@ -50,7 +50,10 @@ async fn read_path_now(env: &Env<'_>, layout: &Layout, key: &str, path: &str) ->
         Some(Read::Keyed(meta)) => match at.read(meta.keys(key)).await? {
             Some(Read::Found(found)) => return Ok(found),
             Some(Read::NoShardItem { table, base }) => missing = Some((table, base)),
-            _ => {}
+            // Missing under a newer save's write id too (a save raced this
+            // read): the whole read says whether the shard is there.
+            Some(Read::Keyed(_)) => missing = at.shard_item(),
+            Some(Read::Elsewhere) | None => {}
         },
         Some(Read::NoShardItem { table, base }) => missing = Some((table, base)),
         Some(Read::Elsewhere) | None => {}
@@ -138,6 +141,13 @@ struct PathRead<'a> {
 }
 
 impl PathRead<'_> {
+    /// The table and object path of the shard item holding the path.
+    fn shard_item(&self) -> Option<(String, PlainPath)> {
+        let place = &self.route.item.as_ref()?.place;
+        let node = node_at(&self.resolved.root, &place.branches);
+        Some((node.layout.table.to_string(), place.base.clone()))
+    }
+
     /// Reads the path from the one item holding it under `keys`; `None`
     /// when the path spans items.
     async fn read(&self, keys: Keys<'_>) -> Result<Option<Read>> {
@@ -154,7 +164,7 @@ impl PathRead<'_> {
             _ => {}
         }
         let item_key = if base.steps.is_empty() { keys.root.to_owned() } else { keys.at(base) };
-        let item = ItemAt { node, base, key: &item_key, rest };
+        let item = ItemAt { node, base, key: &item_key, rest, write_id: keys.write_id };
         read_in_item(self.env, &self.resolved.rules, self.layout, self.key, item, routed, &self.route.shape).await.map(Some)
     }
 }
@@ -190,6 +200,8 @@ struct ItemAt<'a> {
     base: &'a PlainPath,
     key: &'a str,
     rest: &'a PlainPath,
+    /// The write id the item's key carries, if any.
+    write_id: Option<&'a str>,
 }
 
 /// What reading the item holding a path found.
@@ -234,7 +246,9 @@ async fn read_in_item(
             Err(e) => Err(e),
             Ok(None) => Err(not_found(root_layout, root_key)),
             Ok(Some(meta)) if shape_of(&meta.layout) != shape => Ok(Read::Elsewhere),
-            Ok(Some(meta)) if meta.keyed => Ok(Read::Keyed(Box::new(meta))),
+            // Keys carrying the write id: read again by them, unless they
+            // were the ones just read.
+            Ok(Some(meta)) if meta.keyed && at.write_id != Some(meta.write_id.as_str()) => Ok(Read::Keyed(Box::new(meta))),
             // The shard item was not there a request ago; the root that is
             // there now may be of a save or delete that raced this read.
             // The whole read, which sees one version, says.
