@@ -315,7 +315,7 @@ async fn paths_read_through_another_shape_follow_the_stored_one(target: Target) 
 
 /// An absent shard reads the same whether the object was saved in one
 /// transaction or staged (shard keys carrying the write id): `MissingShard`
-/// into it, no value at an absent plain path. A staged object's absent
+/// into it (for write_path too), no value at an absent plain path. A staged object's absent
 /// shard once read as no value.
 async fn absent_shards_read_alike_however_the_object_was_saved(target: Target) {
     let store = Store::new(table("RaAbsent"), "ID")
@@ -338,6 +338,10 @@ async fn absent_shards_read_alike_however_the_object_was_saved(target: Target) {
                 "$.items[1].n" => assert_eq!(got.unwrap(), [json!(1)], "{key} {path}"),
                 _ => assert_eq!(got.unwrap(), Vec::<Value>::new(), "{key} {path} (of {count} items)"),
             }
+        }
+        for path in ["$.location.city", "$.items[200].n"] {
+            let e = objects.write_path(key, path, json!(1)).await.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::MissingShard, "write_path {key} {path}: {e}");
         }
     }
 }
