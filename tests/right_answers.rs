@@ -346,6 +346,21 @@ async fn absent_shards_read_alike_however_the_object_was_saved(target: Target) {
     }
 }
 
+/// Two spellings of one shard path are one shape: the root records shard
+/// paths in normal form (docs/FORMAT.md, "Paths"), so an object saved
+/// through `$['location']` is read through `$.location` by one GetItem, not
+/// as an object of another shape. It once recorded the path as written.
+async fn two_spellings_of_a_shard_path_are_one_shape(target: Target) {
+    let (root, loc) = (table("RaSpell"), table("RaSpellLoc"));
+    let quoted = Store::new(root.clone(), "ID").shard(Store::new(loc.clone(), "LX").at("$['location']"));
+    let dotted = Store::new(root, "ID").shard(Store::new(loc, "LX").at("$.location"));
+    let db = ready(target, &quoted).await;
+    db.store(&quoted).write_with_key("k", json!({"location": {"city": "Oslo"}})).await.unwrap();
+    let (counted, requests) = db.clone().counted();
+    assert_eq!(counted.store(&dotted).read_path("k", "$.location.city").await.unwrap(), [json!("Oslo")]);
+    assert_eq!(requests.total(), 1, "one GetItem: the stored shape is the reader's");
+}
+
 async fn key_attributes_and_metadata_are_not_document_paths(target: Target) {
     let store = shards();
     let db = ready(target, &store).await;
@@ -393,6 +408,7 @@ async fn shard_keys_over_the_limit_are_invalid_keys_for_every_operation(target: 
 
 conformance!(
     absent_shards_read_alike_however_the_object_was_saved,
+    two_spellings_of_a_shard_path_are_one_shape,
     paths_read_through_another_shape_follow_the_stored_one,
     key_attributes_and_metadata_are_not_document_paths,
     shard_keys_over_the_limit_are_invalid_keys_for_every_operation,

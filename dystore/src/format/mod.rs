@@ -182,8 +182,13 @@ fn recorded(layout: &Layout) -> std::sync::Arc<Recorded> {
 }
 
 fn build_layout_meta(layout: &Layout) -> Value {
+    // Shard paths in the normal form (docs/FORMAT.md, "Paths"): two spellings
+    // of one path (`$.location`, `$['location']`) are one shape. A path that
+    // does not parse is recorded as written; no operation gets past
+    // resolving such a layout.
+    let normal = |path: &str| crate::path::parse_pattern(path).map_or_else(|_| path.to_owned(), |p| p.to_string());
     let shards: Vec<Value> =
-        layout.shards.iter().map(|s| json!({"path": s.path.as_ref(), "layout": build_layout_meta(&s.layout)})).collect();
+        layout.shards.iter().map(|s| json!({"path": normal(&s.path), "layout": build_layout_meta(&s.layout)})).collect();
     let mut m = Map::new();
     m.insert("table".into(), layout.table.as_ref().into());
     m.insert("key".into(), layout.key.as_ref().into());
@@ -715,6 +720,19 @@ mod tests {
             let unkept = Root::decode_expecting(attr, &people, false).map_err(|e| e.to_string());
             assert_eq!(unkept.map(|(_, root)| root), any.map(|(_, root)| root));
         }
+    }
+
+    #[test]
+    fn shard_paths_are_recorded_in_normal_form() {
+        let spelled = |loc: &str, items: &str| {
+            Store::new("People", "ID").shard(Store::new("Loc", "IDX").at(loc)).shard(Store::new("Items", "I").at(items)).into_layout()
+        };
+        let normal = spelled("$.location", "$.items[*]");
+        for other in [spelled("$['location']", "$['items'][*]"), spelled("$[\"location\"]", "$[\"items\"][*]")] {
+            assert_eq!(layout_to_meta(&other), layout_to_meta(&normal));
+            assert_eq!(shape_of(&other), shape_of(&normal));
+        }
+        assert_eq!(layout_to_meta(&normal)["shards"][1]["path"], json!("$.items[*]"));
     }
 
     #[test]
