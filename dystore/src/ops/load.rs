@@ -109,6 +109,9 @@ pub(crate) struct More {
     root: Item,
     meta: RootMeta,
     meta_value: Value,
+    /// The shard tree the root records, and its large leaves
+    /// ([`stored_shape`]), worked out once for both steps.
+    stored: (Arc<Cached>, Vec<ChunkedLeaf>),
     pub(crate) unfetched: Vec<ItemKey>,
 }
 
@@ -146,30 +149,28 @@ pub(crate) async fn begin(
     root.remove(layout.key.as_ref());
     // The root's metadata gives every list length and large leaf, so every
     // key is known now: one more request fetches all that the first missed.
-    let unfetched: Vec<_> = named_items(layout, &meta, key, resolve)?
+    let stored = stored_shape(layout, &meta, key, resolve)?;
+    let unfetched: Vec<_> = named_items(&stored, &meta, key, resolve)
         .into_iter()
         .filter(|item| !fetched.contains_key(&(item.0.clone(), item.2.clone())) && !asked.contains(item))
         .collect();
-    Ok(Begun::More(More { root, meta, meta_value, unfetched }))
+    Ok(Begun::More(More { root, meta, meta_value, stored, unfetched }))
 }
 
 /// Every item the root metadata `meta` of the object keyed `key` names
 /// besides the root: with `resolve` its shard items, and the chunk items
 /// of its large leaves (without, the root's own large leaves' only).
-fn named_items(layout: &Layout, meta: &RootMeta, key: &str, resolve: bool) -> Result<Vec<ItemKey>> {
-    let (stored, leaves) = stored_shape(layout, meta, key, resolve)?;
+/// (`stored`: the root's [`stored_shape`].)
+fn named_items((stored, leaves): &(Arc<Cached>, Vec<ChunkedLeaf>), meta: &RootMeta, key: &str, resolve: bool) -> Vec<ItemKey> {
     let mut known = Vec::new();
     if resolve {
         all_shard_keys(&stored.borrow_dependent().root, meta.keys(key), &PlainPath::root(), &meta.lists, &mut known);
     }
-    Ok(known
+    known
         .into_iter()
         .map(|(l, k)| (l.table.to_string(), l.key.to_string(), k))
-        .chain(leaves.into_iter().flat_map(|leaf| {
-            let (table, key_name) = (leaf.table, leaf.key_name);
-            leaf.keys.into_iter().map(move |k| (table.clone(), key_name.clone(), k))
-        }))
-        .collect())
+        .chain(leaves.iter().flat_map(|leaf| leaf.keys.iter().map(|k| (leaf.table.clone(), leaf.key_name.clone(), k.clone()))))
+        .collect()
 }
 
 /// `e`, the failure of a load's first read, naming as undone what a load
@@ -186,7 +187,8 @@ pub(crate) fn undone_by_root(resolved: &Resolved<'_>, key: &str, resolve: bool, 
         return e;
     }
     let Some(meta) = Root::decode(meta.clone()).ok().and_then(|(_, root)| root.object()) else { return e };
-    let Ok(named) = named_items(layout, &meta, key, resolve) else { return e };
+    let Ok(stored) = stored_shape(layout, &meta, key, resolve) else { return e };
+    let named = named_items(&stored, &meta, key, resolve);
     let undone = named
         .into_iter()
         .filter(|(table, _, k)| !fetched.contains_key(&(table.clone(), k.clone())))
@@ -219,8 +221,7 @@ pub(crate) async fn finish(
     mut fetched: Fetched,
 ) -> Result<Result<Loaded, Torn>> {
     let layout = resolved.root.layout;
-    let More { mut root, meta, meta_value, .. } = more;
-    let (stored, leaves) = stored_shape(layout, &meta, key, resolve)?;
+    let More { mut root, meta, meta_value, stored: (stored, leaves), .. } = more;
     let stored = &stored.borrow_dependent().root;
     let site = Site { table: &layout.table, root_key: key };
     let context = |e: Error| e.with_table(layout.table.as_ref()).with_key(key);
