@@ -313,33 +313,41 @@ async fn paths_read_through_another_shape_follow_the_stored_one(target: Target) 
     }
 }
 
-/// An absent shard reads the same whether the object was saved in one
-/// transaction or staged (shard keys carrying the write id): `MissingShard`
-/// into it (for write_path too), no value at an absent plain path. A staged object's absent
-/// shard once read as no value.
+/// An absent shard reads the same however the object was saved (in one
+/// transaction, staged with shard keys carrying the write id, or with a
+/// leaf in chunk items): `MissingShard` for a path into it, a shard inside
+/// it included, for write_path too; no value at the place of a shard, or at
+/// a plain path simply absent. A staged object's absent shard once read as
+/// no value, a nested shard's place inside an absent shard too, and
+/// write_path into an absent shard of an object with a large leaf was
+/// `InvalidPath`.
 async fn absent_shards_read_alike_however_the_object_was_saved(target: Target) {
     let store = Store::new(table("RaAbsent"), "ID")
-        .shard(Store::new(table("RaAbsentLoc"), "LX").at("$.location"))
-        .shard(Store::new(table("RaAbsentItems"), "IX").at("$.items[*]"));
+        .shard(Store::new(table("RaAbsentLoc"), "LX").at("$.location").shard(Store::new(table("RaAbsentGeo"), "GX").at("$.geo")))
+        .shard(Store::new(table("RaAbsentItems"), "IX").at("$.items[*]").shard(Store::new(table("RaAbsentSub"), "SX").at("$.sub")));
     let db = ready(target, &store).await;
     let objects = db.store(&store);
     let items = |n: usize| (0..n).map(|i| json!({"n": i})).collect::<Vec<_>>();
-    // Over DynamoDB's 100 writes per transaction: staged.
-    for (key, doc) in [("one", json!({"items": items(3)})), ("staged", json!({"items": items(150)}))] {
-        objects.write_with_key(key, doc.clone()).await.unwrap();
-        let count = doc["items"].as_array().unwrap().len();
-        for path in ["$.location.city", "$.location", "$.items[1].n", "$.items[1].absent", "$.items[200].n", "$.items[200]", "$.other"] {
-            let got = objects.read_path(key, path).await;
-            match path {
-                "$.location.city" | "$.items[200].n" => {
-                    let e = got.unwrap_err();
-                    assert_eq!(e.kind(), ErrorKind::MissingShard, "{key} {path}: {e}");
-                }
-                "$.items[1].n" => assert_eq!(got.unwrap(), [json!(1)], "{key} {path}"),
-                _ => assert_eq!(got.unwrap(), Vec::<Value>::new(), "{key} {path} (of {count} items)"),
-            }
+    let saves = [
+        ("one", json!({"items": items(3)})),
+        // Over DynamoDB's 100 writes per transaction: staged.
+        ("staged", json!({"items": items(150)})),
+        // A leaf over the item limit: in chunk items.
+        ("large", json!({"items": items(3), "big": "x".repeat(500 * 1024)})),
+    ];
+    let missing = ["$.location.city", "$.location.geo", "$.location.geo.g", "$.items[1].sub.s", "$.items[200].n", "$.items[200].sub"];
+    let no_value = ["$.location", "$.items[1].absent", "$.items[1].sub", "$.items[200]", "$.other"];
+    for (key, doc) in saves {
+        objects.write_with_key(key, doc).await.unwrap();
+        for path in missing {
+            let e = objects.read_path(key, path).await.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::MissingShard, "{key} {path}: {e}");
         }
-        for path in ["$.location.city", "$.items[200].n"] {
+        for path in no_value {
+            assert_eq!(objects.read_path(key, path).await.unwrap(), Vec::<Value>::new(), "{key} {path}");
+        }
+        assert_eq!(objects.read_path(key, "$.items[1].n").await.unwrap(), [json!(1)], "{key}");
+        for path in ["$.location.city", "$.location.geo.g", "$.items[1].sub.s", "$.items[200].n"] {
             let e = objects.write_path(key, path, json!(1)).await.unwrap_err();
             assert_eq!(e.kind(), ErrorKind::MissingShard, "write_path {key} {path}: {e}");
         }

@@ -259,6 +259,36 @@ pub(crate) fn place(root: &Node<'_>, path: &PlainPath) -> Result<Option<Place>> 
     }
 }
 
+/// The first shard on the way to `path` that `doc` (the whole object, by
+/// `root`'s layout) lacks while `path` goes on below it: its layout and the
+/// path of its place (for a list shard, of the element), absent or `null`
+/// in `doc`. `None` when every shard on the way is there, and for a path
+/// that stops at a shard's place (which reads as no value).
+pub(crate) fn absent_shard_above<'a>(root: &'a Node<'a>, path: &PlainPath, doc: &Value) -> Option<(&'a Layout, PlainPath)> {
+    let (mut node, mut base, mut rest) = (root, PlainPath::root(), path.clone());
+    'descend: loop {
+        for branch in &node.shards {
+            let Some(after) = rest.strip_prefix(&branch.at) else { continue };
+            let (into, after) = match (branch.list, after.steps.first()) {
+                (false, _) => (base.join(&branch.at), after),
+                (true, Some(Step::Index(i))) => {
+                    (base.join(&branch.at).child(Step::Index(*i)), PlainPath { steps: after.steps[1..].to_vec() })
+                }
+                (true, _) => return None,
+            };
+            if after.steps.is_empty() {
+                return None;
+            }
+            if into.find(doc).is_none_or(Value::is_null) {
+                return Some((branch.node.layout, into));
+            }
+            (node, base, rest) = (&branch.node, into, after);
+            continue 'descend;
+        }
+        return None;
+    }
+}
+
 /// The node reached from `root` by taking `branches` (a [`Place`]'s).
 pub(crate) fn node_at<'a>(root: &'a Node<'a>, branches: &[usize]) -> &'a Node<'a> {
     branches.iter().fold(root, |node, &i| &node.shards[i].node)

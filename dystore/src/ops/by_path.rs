@@ -12,7 +12,7 @@ use crate::format::{
 use crate::layout::Layout;
 use crate::path::{Path, PlainPath, Step, parse, parse_plain_only, placeholder_for};
 use crate::rules::Rules;
-use crate::shard::{Holder, Place, holder, node_at, place};
+use crate::shard::{Holder, Place, absent_shard_above, holder, node_at, place};
 use crate::tree::{Node, Resolved};
 use crate::value::MAX_ITEM_BYTES;
 use jsonpath_rust::JsonPath;
@@ -44,31 +44,22 @@ async fn read_path_now(env: &Env<'_>, layout: &Layout, key: &str, path: &str) ->
     // Deterministic keys first; an object saved in several transactions
     // has keys carrying its write id, which its root gives.
     let at = PathRead { env, resolved, layout, key, path, route: &route };
-    let mut missing = None;
     match at.read(Keys::plain(key)).await? {
         Some(Read::Found(found)) => return Ok(found),
-        Some(Read::Keyed(meta)) => match at.read(meta.keys(key)).await? {
-            Some(Read::Found(found)) => return Ok(found),
-            Some(Read::NoShardItem { table, base }) => missing = Some((table, base)),
-            // Missing under a newer save's write id too (a save raced this
-            // read): the whole read says whether the shard is there.
-            Some(Read::Keyed(_)) => missing = at.shard_item(),
-            Some(Read::Elsewhere) | None => {}
-        },
-        Some(Read::NoShardItem { table, base }) => missing = Some((table, base)),
-        Some(Read::Elsewhere) | None => {}
+        Some(Read::Keyed(meta)) => {
+            if let Some(Read::Found(found)) = at.read(meta.keys(key)).await? {
+                return Ok(found);
+            }
+        }
+        Some(Read::NoShardItem | Read::Elsewhere) | None => {}
     }
     // The path spans items, or the object is stored in another shape than
-    // `layout`'s, or a shard item was missing: read it whole, by the shape
-    // recorded in its root.
+    // `layout`'s, or a shard item was missing (absent from the object, or a
+    // save or delete raced the read): read it whole, by the shape recorded
+    // in its root, which sees one version.
     let doc = Value::Object(load(env, layout, key, true, false).await?.body);
-    if let Some((table, base)) = missing
-        && base.find(&doc).is_none_or(Value::is_null)
-    {
-        return Err(Error::new(ErrorKind::MissingShard, "the object has no shard here")
-            .with_table(table)
-            .with_key(key)
-            .with_path(base.to_string()));
+    if let Some((shard, base)) = absent_shard_above(&resolved.root, &route.plain, &doc) {
+        return Err(no_shard_here(shard, key, &base));
     }
     Ok(route.plain.find(&doc).into_iter().cloned().collect())
 }
@@ -141,13 +132,6 @@ struct PathRead<'a> {
 }
 
 impl PathRead<'_> {
-    /// The table and object path of the shard item holding the path.
-    fn shard_item(&self) -> Option<(String, PlainPath)> {
-        let place = &self.route.item.as_ref()?.place;
-        let node = node_at(&self.resolved.root, &place.branches);
-        Some((node.layout.table.to_string(), place.base.clone()))
-    }
-
     /// Reads the path from the one item holding it under `keys`; `None`
     /// when the path spans items.
     async fn read(&self, keys: Keys<'_>) -> Result<Option<Read>> {
@@ -213,9 +197,9 @@ enum Read {
     Keyed(Box<RootMeta>),
     /// The object is stored in another shape than the one tried.
     Elsewhere,
-    /// The item of the shard at `base` (in `table`) was absent while the
-    /// root was there: absent from the object, or a read that raced a save.
-    NoShardItem { table: String, base: PlainPath },
+    /// The shard item holding the path was absent while the root was
+    /// there: absent from the object, or a read that raced a save.
+    NoShardItem,
 }
 
 /// One GetItem with the route's projection on the item holding the path;
@@ -252,7 +236,7 @@ async fn read_in_item(
             // The shard item was not there a request ago; the root that is
             // there now may be of a save or delete that raced this read.
             // The whole read, which sees one version, says.
-            Ok(Some(_)) => Ok(Read::NoShardItem { table: layout.table.to_string(), base: at.base.clone() }),
+            Ok(Some(_)) => Ok(Read::NoShardItem),
         };
     };
     let meta = item.remove(META);
@@ -371,6 +355,11 @@ async fn write_whole(env: &Env<'_>, layout: &Layout, key: &str, path: &PlainPath
             return Err(super::conflict(layout, key));
         }
         let mut doc = Value::Object(loaded.body);
+        // Into a shard the object does not have, as the update would say.
+        let cached = Resolved::cached(layout)?;
+        if let Some((shard, base)) = absent_shard_above(&cached.borrow_dependent().root, path, &doc) {
+            return Err(no_shard_here(shard, key, &base));
+        }
         set_at(&mut doc, path, value.clone()).map_err(|e| e.with_table(layout.table.as_ref()).with_key(key))?;
         match save(env, layout, doc, Some(key.to_owned()), When::Revision(&revision)).await {
             Err(e) if e.is_conflict() && expect.is_none() && backoff.again("lost a race to another writer").await => continue,
