@@ -354,6 +354,33 @@ async fn absent_shards_read_alike_however_the_object_was_saved(target: Target) {
     }
 }
 
+/// Whether a path leads into an absent shard is decided by the shape the
+/// object is stored in (docs/FORMAT.md, "Another shape"), for read_path and
+/// write_path alike: through a layout without the shard, a path into the
+/// stored shard that is absent is `MissingShard`; through a layout with a
+/// shard where the stored object has plain data, an absent path reads as
+/// no value. Both once followed the caller's layout, and read_path and
+/// write_path disagreed.
+async fn absent_shards_follow_the_stored_shape(target: Target) {
+    let root = table("RaStShape");
+    let sharded = Store::new(root.clone(), "ID").shard(Store::new(table("RaStShapeLoc"), "LX").at("$.location"));
+    let bare = Store::new(root, "ID");
+    let db = ready(target, &sharded).await;
+    let big = "x".repeat(450 * 1024);
+    for (key, doc) in [("small", json!({"name": "n"})), ("large", json!({"name": "n", "big": big}))] {
+        db.store(&sharded).write_with_key(key, doc.clone()).await.unwrap();
+        let e = db.store(&bare).read_path(key, "$.location.city").await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::MissingShard, "{key}: {e}");
+        let e = db.store(&bare).write_path(key, "$.location.city", json!(1)).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::MissingShard, "{key}: {e}");
+        // Stored without the shard: plain data, absent.
+        db.store(&bare).write_with_key(key, doc).await.unwrap();
+        assert_eq!(db.store(&sharded).read_path(key, "$.location.city").await.unwrap(), Vec::<Value>::new(), "{key}");
+        let e = db.store(&sharded).write_path(key, "$.location.city", json!(1)).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidPath, "{key}: {e}");
+    }
+}
+
 /// Two spellings of one shard path are one shape: the root records shard
 /// paths in normal form (docs/FORMAT.md, "Paths"), so an object saved
 /// through `$['location']` is read through `$.location` by one GetItem, not
@@ -416,6 +443,7 @@ async fn shard_keys_over_the_limit_are_invalid_keys_for_every_operation(target: 
 
 conformance!(
     absent_shards_read_alike_however_the_object_was_saved,
+    absent_shards_follow_the_stored_shape,
     two_spellings_of_a_shard_path_are_one_shape,
     paths_read_through_another_shape_follow_the_stored_one,
     key_attributes_and_metadata_are_not_document_paths,

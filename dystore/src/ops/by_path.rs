@@ -57,11 +57,25 @@ async fn read_path_now(env: &Env<'_>, layout: &Layout, key: &str, path: &str) ->
     // `layout`'s, or a shard item was missing (absent from the object, or a
     // save or delete raced the read): read it whole, by the shape recorded
     // in its root, which sees one version.
-    let doc = Value::Object(load(env, layout, key, true, false).await?.body);
-    if let Some((shard, base)) = absent_shard_above(&resolved.root, &route.plain, &doc) {
-        return Err(no_shard_here(shard, key, &base));
-    }
+    let loaded = load(env, layout, key, true, false).await?;
+    let doc = Value::Object(loaded.body);
+    into_absent_shard(resolved, loaded.meta.as_ref(), key, &route.plain, &doc)?;
     Ok(route.plain.find(&doc).into_iter().cloned().collect())
+}
+
+/// `MissingShard` for a path into a shard that `doc` (the object read
+/// whole) lacks, by the shape it is stored in: the layout its root records
+/// (`meta`), or for a dynamo-store 0.6 object the caller's (`resolved`).
+fn into_absent_shard(resolved: &Resolved<'_>, meta: Option<&RootMeta>, key: &str, path: &PlainPath, doc: &Value) -> Result<()> {
+    let stored = meta.map(|meta| stored_node(&meta.layout, key)).transpose()?;
+    let root = match &stored {
+        Some(stored) => &stored.borrow_dependent().root,
+        None => &resolved.root,
+    };
+    match absent_shard_above(root, path, doc) {
+        Some((shard, base)) => Err(no_shard_here(shard, key, &base)),
+        None => Ok(()),
+    }
 }
 
 /// What `read_path` works out from a plain path and the caller's layout
@@ -346,7 +360,7 @@ async fn write_whole(env: &Env<'_>, layout: &Layout, key: &str, path: &PlainPath
     let mut backoff = crate::backend::Backoff::jittered(env.policy);
     loop {
         let loaded = load(env, layout, key, true, false).await?;
-        let revision = loaded.meta.map(|m| m.revision).ok_or_else(|| {
+        let revision = loaded.meta.as_ref().map(|m| m.revision.clone()).ok_or_else(|| {
             Error::new(ErrorKind::Format, "a dynamo-store 0.6 object is read-only until upgraded")
                 .with_table(layout.table.as_ref())
                 .with_key(key)
@@ -357,9 +371,7 @@ async fn write_whole(env: &Env<'_>, layout: &Layout, key: &str, path: &PlainPath
         let mut doc = Value::Object(loaded.body);
         // Into a shard the object does not have, as the update would say.
         let cached = Resolved::cached(layout)?;
-        if let Some((shard, base)) = absent_shard_above(&cached.borrow_dependent().root, path, &doc) {
-            return Err(no_shard_here(shard, key, &base));
-        }
+        into_absent_shard(cached.borrow_dependent(), loaded.meta.as_ref(), key, path, &doc)?;
         set_at(&mut doc, path, value.clone()).map_err(|e| e.with_table(layout.table.as_ref()).with_key(key))?;
         match save(env, layout, doc, Some(key.to_owned()), When::Revision(&revision)).await {
             Err(e) if e.is_conflict() && expect.is_none() && backoff.again("lost a race to another writer").await => continue,
