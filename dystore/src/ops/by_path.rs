@@ -51,7 +51,7 @@ async fn read_path_now(env: &Env<'_>, layout: &Layout, key: &str, path: &str) ->
                 return Ok(found);
             }
         }
-        Some(Read::NoShardItem | Read::Elsewhere) | None => {}
+        Some(Read::Whole) | None => {}
     }
     // The path spans items, or the object is stored in another shape than
     // `layout`'s, or a shard item was missing (absent from the object, or a
@@ -209,11 +209,11 @@ enum Read {
     /// The item is not there, and the object's shard keys carry the write
     /// id its root (this metadata) records.
     Keyed(Box<RootMeta>),
-    /// The object is stored in another shape than the one tried.
-    Elsewhere,
-    /// The shard item holding the path was absent while the root was
-    /// there: absent from the object, or a read that raced a save.
-    NoShardItem,
+    /// Only the whole object can answer: it is stored in another shape
+    /// than the one tried, a large leaf is at, above or below the path, or
+    /// the shard item holding the path was absent while the root was there
+    /// (absent from the object, or a read that raced a save).
+    Whole,
 }
 
 /// One GetItem with the route's projection on the item holding the path;
@@ -240,17 +240,17 @@ async fn read_in_item(
         return match read_meta(env, root_layout, root_key).await {
             // Not format-1 metadata (a dynamo-store 0.6 object, say): the
             // whole read knows how to read it, or says why not.
-            Err(e) if e.kind() == ErrorKind::Format => Ok(Read::Elsewhere),
+            Err(e) if e.kind() == ErrorKind::Format => Ok(Read::Whole),
             Err(e) => Err(e),
             Ok(None) => Err(not_found(root_layout, root_key)),
-            Ok(Some(meta)) if shape_of(&meta.layout) != shape => Ok(Read::Elsewhere),
+            Ok(Some(meta)) if shape_of(&meta.layout) != shape => Ok(Read::Whole),
             // Keys carrying the write id: read again by them, unless they
             // were the ones just read.
             Ok(Some(meta)) if meta.keyed && at.write_id != Some(meta.write_id.as_str()) => Ok(Read::Keyed(Box::new(meta))),
             // The shard item was not there a request ago; the root that is
             // there now may be of a save or delete that raced this read.
             // The whole read, which sees one version, says.
-            Ok(Some(_)) => Ok(Read::NoShardItem),
+            Ok(Some(_)) => Ok(Read::Whole),
         };
     };
     let meta = item.remove(META);
@@ -258,7 +258,7 @@ async fn read_in_item(
     // read puts it back together.
     let chunked = recorded_chunks(meta.as_ref()).any(|leaf| overlaps(leaf, &routed.full));
     if chunked || recorded_shape(meta).as_deref() != Some(shape) {
-        return Ok(Read::Elsewhere);
+        return Ok(Read::Whole);
     }
     item.remove(layout.key.as_ref());
     let Some(value) = projected(AttributeValue::M(item), at.rest) else { return Ok(Read::Found(Vec::new())) };
