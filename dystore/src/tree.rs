@@ -38,6 +38,9 @@ pub(crate) struct Resolved<'l> {
     /// What `read_path` worked out for the plain paths read lately, by
     /// path as given (see [`crate::ops::by_path::Route`]).
     pub(crate) routes: std::sync::Mutex<lru::LruCache<String, std::sync::Arc<crate::ops::by_path::Route>>>,
+    /// What a root records of the layout ([`crate::format::recorded`]),
+    /// kept here so that an operation looks its layout up once.
+    pub(crate) recorded: std::sync::Arc<crate::format::Recorded>,
 }
 
 /// How many paths' routes a resolved layout keeps: an application reads a
@@ -83,7 +86,13 @@ impl<'l> Resolved<'l> {
             .map(|(_, tail)| tail.len())
             .max()
             .unwrap_or(0);
-        Ok(Resolved { root, rules, shard_key_tail, routes: std::sync::Mutex::new(lru::LruCache::new(ROUTES)) })
+        let recorded = crate::format::recorded(layout);
+        Ok(Resolved { root, rules, shard_key_tail, routes: std::sync::Mutex::new(lru::LruCache::new(ROUTES)), recorded })
+    }
+
+    /// The layout's shape ([`crate::format::shape_of`]).
+    pub(crate) fn shape(&self) -> &str {
+        &self.recorded.shape
     }
 
     /// [`check_shard_keys`](crate::shard::check_shard_keys) of the object

@@ -159,18 +159,20 @@ pub(crate) fn layout_to_meta(layout: &Layout) -> Value {
     recorded(layout).meta.clone()
 }
 
-/// What a root records of a layout, worked out once per layout.
-struct Recorded {
+/// What a root records of a layout, worked out once per layout (and kept
+/// with its resolution, [`crate::tree::Resolved::recorded`]).
+#[derive(Debug)]
+pub(crate) struct Recorded {
     /// [`layout_to_meta`].
     meta: Value,
     /// The same as a stored attribute value, which a save's root records.
     attr: AttributeValue,
     /// [`shape_of`].
-    shape: String,
+    pub(crate) shape: String,
 }
 
 /// The recorded form of `layout` (see [`crate::layout_cache`]).
-fn recorded(layout: &Layout) -> std::sync::Arc<Recorded> {
+pub(crate) fn recorded(layout: &Layout) -> std::sync::Arc<Recorded> {
     static RECORDED: crate::layout_cache::ByLayout<Recorded> = crate::layout_cache::ByLayout::new();
     RECORDED.get_or(layout, || {
         use sha2::{Digest, Sha256};
@@ -452,8 +454,8 @@ impl Root {
     /// records is taken as `expected`, without turning it into JSON and
     /// reading it back. The metadata as JSON only with `keep` (for a loader
     /// that keeps it), `null` otherwise.
-    pub(crate) fn decode_expecting(meta: AttributeValue, expected: &Layout, keep: bool) -> Result<(Value, Root)> {
-        let recorded = recorded(expected);
+    /// (`recorded`: what `expected` records, [`recorded`]`(expected)`.)
+    pub(crate) fn decode_expecting(meta: AttributeValue, expected: &Layout, recorded: &Recorded, keep: bool) -> Result<(Value, Root)> {
         let AttributeValue::M(mut map) = meta else { return Self::decode(meta) };
         if map.get("layout") != Some(&recorded.attr) {
             return Self::decode(AttributeValue::M(map));
@@ -512,15 +514,15 @@ impl RootMeta {
     /// The metadata attribute of a root holding this object, recording
     /// these chunk counts and stale entries (a save's root records those
     /// of all its items, and what it owes; this one's own are not read).
-    /// The layout's part is the attribute value kept for the layout, not
-    /// built again for every save.
+    /// The layout's part is `recorded`, the attribute value kept for the
+    /// layout ([`recorded`]`(&self.layout)`), not built again for every save.
     pub(crate) fn to_attr_with(
         &self,
+        recorded: &Recorded,
         region: Option<&str>,
         chunks: &BTreeMap<String, crate::chunk::Recorded>,
         stale: &BTreeMap<String, Stale>,
     ) -> AttributeValue {
-        let recorded = recorded(&self.layout);
         let mut m = Map::new();
         m.insert("version".into(), VERSION.into());
         m.insert("table".into(), self.layout.table.as_ref().into());
@@ -682,7 +684,7 @@ mod tests {
         };
         let chunks = BTreeMap::from([("$.big".to_owned(), crate::chunk::Recorded { n: 3, sha256: "ab".into() })]);
         let stale = BTreeMap::from([("old".to_owned(), Stale::Items(vec![("T".into(), "K".into(), "k".into())]))]);
-        let stored = crate::value::to_json(meta.to_attr_with(Some("eu-west-1"), &chunks, &stale)).unwrap();
+        let stored = crate::value::to_json(meta.to_attr_with(&recorded(&layout), Some("eu-west-1"), &chunks, &stale)).unwrap();
         let expected = json!({
             "version": VERSION, "table": "People", "key": "ID", "region": "eu-west-1", "write_id": "w", "revision": "r",
             "layout": {"table": "People", "key": "ID", "shards": [{"path": "$.location", "layout": {"table": "Loc", "key": "IDX", "shards": []}}]},
@@ -709,15 +711,15 @@ mod tests {
         let tombstone = crate::value::to_attr(tombstone_meta("r", &BTreeMap::new()));
         let bad = crate::value::to_attr(json!({"version": VERSION, "revision": "r", "layout": layout_to_meta(&people)}));
         for attr in [
-            meta(&people).to_attr_with(None, &BTreeMap::new(), &BTreeMap::new()),
-            meta(&other).to_attr_with(None, &BTreeMap::new(), &BTreeMap::new()),
+            meta(&people).to_attr_with(&recorded(&people), None, &BTreeMap::new(), &BTreeMap::new()),
+            meta(&other).to_attr_with(&recorded(&other), None, &BTreeMap::new(), &BTreeMap::new()),
             tombstone,
             bad,
         ] {
             let any = Root::decode(attr.clone()).map_err(|e| e.to_string());
-            let kept = Root::decode_expecting(attr.clone(), &people, true).map_err(|e| e.to_string());
+            let kept = Root::decode_expecting(attr.clone(), &people, &recorded(&people), true).map_err(|e| e.to_string());
             assert_eq!(kept, any, "{attr:?}");
-            let unkept = Root::decode_expecting(attr, &people, false).map_err(|e| e.to_string());
+            let unkept = Root::decode_expecting(attr, &people, &recorded(&people), false).map_err(|e| e.to_string());
             assert_eq!(unkept.map(|(_, root)| root), any.map(|(_, root)| root));
         }
     }

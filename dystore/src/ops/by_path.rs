@@ -129,7 +129,7 @@ impl Route {
             let full = place.base.join(&place.rest).to_string();
             RoutedItem { place, projection, full }
         });
-        let route = std::sync::Arc::new(Route { plain, item, shape: shape_of(resolved.root.layout) });
+        let route = std::sync::Arc::new(Route { plain, item, shape: resolved.shape().to_owned() });
         resolved.routes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).put(path.to_owned(), route.clone());
         Ok(route)
     }

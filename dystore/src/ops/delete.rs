@@ -8,7 +8,7 @@ use super::transact::fits_one_transaction;
 use super::{Env, check_key, conflict, key_item, not_found, operation, read_root};
 use crate::backend::{Backoff, Write};
 use crate::error::Result;
-use crate::format::{self, Guard, Keys, META, Root, RootMeta, Stale, token, tombstone_meta};
+use crate::format::{Guard, Keys, META, Root, RootMeta, Stale, token, tombstone_meta};
 use crate::layout::Layout;
 use crate::path::PlainPath;
 use crate::shard::all_shard_keys;
@@ -37,7 +37,7 @@ async fn delete_now(env: &Env<'_>, layout: &Layout, key: &str, expect: Option<&s
     let resolved = cached.borrow_dependent();
     check_key(layout, key)?;
     resolved.check_shard_keys(key)?;
-    let shape = format::shape_of(layout);
+    let shape = resolved.shape();
     let mut read_first = resolved.root.has_lists() || expect.is_some();
     let mut backoff = Backoff::new(env.policy);
     // Whether an attempt that failed may have deleted the object after all.
@@ -65,7 +65,7 @@ async fn delete_now(env: &Env<'_>, layout: &Layout, key: &str, expect: Option<&s
         }
         let (items, guard) = match &old {
             Some(old) => (stored_items(old, key)?, Guard::Revision(&old.revision)),
-            None => (settled_items(resolved, key), Guard::Settled(&shape)),
+            None => (settled_items(resolved, key), Guard::Settled(shape)),
         };
         let writes = delete_writes(layout, key, items, &guard);
         let outcome = match (&old, fits_one_transaction(&writes)) {
@@ -103,8 +103,8 @@ pub(crate) fn packable(resolved: &Resolved<'_>, layout: &Layout, key: &str) -> R
     if resolved.root.has_lists() {
         return Ok(None);
     }
-    let shape = format::shape_of(layout);
-    let writes = delete_writes(layout, key, settled_items(resolved, key), &Guard::Settled(&shape));
+    let shape = resolved.shape();
+    let writes = delete_writes(layout, key, settled_items(resolved, key), &Guard::Settled(shape));
     Ok(fits_one_transaction(&writes).then_some(writes))
 }
 

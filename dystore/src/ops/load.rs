@@ -142,7 +142,7 @@ pub(crate) async fn begin(
         let meta_value = to_json(meta_attr)?;
         return Ok(Begun::Done(Loaded { body, meta: None, meta_value }));
     }
-    let (meta_value, root_state) = Root::decode_expecting(meta_attr, layout, env.loader.keep_metadata())
+    let (meta_value, root_state) = Root::decode_expecting(meta_attr, layout, &resolved.recorded, env.loader.keep_metadata())
         .map_err(|e| e.with_table(layout.table.as_ref()).with_key(key))?;
     // A tombstone: the object was deleted, or its first save has not finished.
     let Some(meta) = root_state.object() else { return Err(not_found(layout, key)) };

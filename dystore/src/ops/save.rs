@@ -58,7 +58,7 @@ async fn save_now(env: &Env<'_>, layout: &Layout, doc: Value, key: Option<String
     // Everything is encoded and measured before the first request.
     let mut draft = Draft::new(env, resolved, layout, &key, &doc, &write_id, false)?;
     let mut staged_draft = None;
-    let shape = format::shape_of(layout);
+    let shape = resolved.shape();
 
     let mut read_first = resolved.root.has_lists();
     let mut backoff = Backoff::new(env.policy);
@@ -83,7 +83,7 @@ async fn save_now(env: &Env<'_>, layout: &Layout, doc: Value, key: Option<String
             (_, Some(old)) => Guard::Revision(old.revision()),
             (When::Absent, None) => Guard::Absent,
             (When::Always, None) if read_first => Guard::Absent,
-            (When::Always, None) => Guard::AbsentOrSettled(&shape),
+            (When::Always, None) => Guard::AbsentOrSettled(shape),
         };
         let mut writes = stale_deletes(&key, &draft.plan_keys, &draft.absent, old.as_ref())?;
         let condition = guard.condition(&layout.key);
@@ -151,9 +151,9 @@ pub(crate) fn packable(env: &Env<'_>, resolved: &Resolved<'_>, layout: &Layout, 
         return Ok(Packable::Alone { key, doc });
     }
     let mut draft = Draft::new(env, resolved, layout, &key, &doc, &token(), false)?;
-    let shape = format::shape_of(layout);
+    let shape = resolved.shape();
     let mut writes = stale_deletes(&key, &draft.plan_keys, &draft.absent, None)?;
-    let condition = Guard::AbsentOrSettled(&shape).condition(&layout.key);
+    let condition = Guard::AbsentOrSettled(shape).condition(&layout.key);
     if !draft.fits_one_transaction_with(&writes, &condition) {
         return Ok(Packable::Alone { key, doc });
     }
@@ -281,7 +281,7 @@ pub(super) type Encoded = (Vec<(String, Item, usize)>, BTreeMap<String, chunk::R
 /// counts of those leaves, by full path, which the root records.
 pub(super) fn encode_items(
     env: &Env<'_>,
-    rules: &Rules,
+    (rules, recorded): (&Rules, &format::Recorded),
     layout: &Layout,
     keys: Keys<'_>,
     parts: Vec<Part<'_>>,
@@ -293,7 +293,7 @@ pub(super) fn encode_items(
     let root_region = layout.region.as_deref().or(env.region);
     let mut puts = Vec::with_capacity(parts.len());
     let mut all_chunks = BTreeMap::new();
-    let shape = format::shape_of(layout);
+    let shape = &recorded.shape;
     // Each part's body moves into its item: no copy of the document.
     for part in parts.into_iter().rev() {
         let part_layout = part.node.layout;
@@ -333,9 +333,9 @@ pub(super) fn encode_items(
         }
         all_chunks.extend(own_chunks.clone());
         let meta_attr = if part.path.steps.is_empty() {
-            meta.to_attr_with(root_region, &all_chunks, &meta.stale)
+            meta.to_attr_with(recorded, root_region, &all_chunks, &meta.stale)
         } else {
-            to_attr(shard_meta(&meta.write_id, &shape, key, &part.path, &own_chunks))
+            to_attr(shard_meta(&meta.write_id, shape, key, &part.path, &own_chunks))
         };
         item.insert(META.to_owned(), meta_attr);
         item.insert(part_layout.key.to_string(), AttributeValue::S(part.key));

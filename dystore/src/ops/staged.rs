@@ -49,6 +49,8 @@ pub(crate) struct Draft {
     /// Items of optional shards absent from the document (deterministic keys).
     pub(crate) absent: Vec<ItemKey>,
     region: Option<String>,
+    /// What the root records of the layout.
+    recorded: std::sync::Arc<crate::format::Recorded>,
 }
 
 impl Draft {
@@ -97,6 +99,8 @@ impl Draft {
         (write_id, revision): (&str, &str),
         keyed: bool,
     ) -> Result<Self> {
+        // The root records what `resolved` records of its layout.
+        debug_assert!(resolved.root.layout == layout, "a draft encodes by its layout's own resolution");
         let keys = Keys { root: key, write_id: keyed.then_some(write_id) };
         // The one copy of the document a save makes: the split moves it
         // into parts, and the encoding moves the parts' strings into items.
@@ -114,7 +118,7 @@ impl Draft {
             chunks: BTreeMap::new(),
             stale: BTreeMap::new(),
         };
-        let (puts, chunks) = encode_items(env, &resolved.rules, layout, keys, plan.parts, &meta, doc)?;
+        let (puts, chunks) = encode_items(env, (&resolved.rules, &resolved.recorded), layout, keys, plan.parts, &meta, doc)?;
         meta.chunks = chunks;
         let plan_keys = puts
             .iter()
@@ -127,7 +131,7 @@ impl Draft {
             })
             .collect();
         let region = layout.region.as_deref().or(env.region).map(str::to_owned);
-        Ok(Draft { meta, puts, plan_keys, absent, region })
+        Ok(Draft { meta, puts, plan_keys, absent, region, recorded: resolved.recorded.clone() })
     }
 
     /// The writes of the items, moved out of the draft (no copy of a
@@ -154,7 +158,7 @@ impl Draft {
         let (_, root, _) = self.puts.last().expect("a plan always has its root part");
         let mut root = root.clone();
         if !stale.is_empty() {
-            root.insert(META.to_owned(), self.meta.to_attr_with(self.region.as_deref(), &self.meta.chunks, stale));
+            root.insert(META.to_owned(), self.meta.to_attr_with(&self.recorded, self.region.as_deref(), &self.meta.chunks, stale));
         }
         root
     }
