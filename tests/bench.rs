@@ -36,7 +36,7 @@ async fn reference_object(target: Target) {
             assert_eq!(row.of(side).len(), 2, "{} {}", row.op.name(), side.name());
         }
     }
-    let warm = suite::latency::warm(&bench, 2, &Side::ALL).await.expect("the warm reads");
+    let warm = suite::latency::warm(&bench, 2, &Side::ALL).await.expect("the warm rows");
     assert_eq!(warm.iter().map(|w| w.op).collect::<Vec<_>>(), suite::latency::WARM);
     for row in &warm {
         for side in Side::ALL {

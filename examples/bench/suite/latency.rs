@@ -2,8 +2,8 @@
 //! operation (dystore's, counted by `Client::measure`), and the median and
 //! p90 of dystore, of its requests replayed, and of the hand-written floor,
 //! the three interleaved iteration by iteration so that load from other
-//! processes falls on all of them alike; then the reads alone, many times
-//! in a row (warm).
+//! processes falls on all of them alike; then each operation but delete
+//! alone, many times in a row (warm).
 
 use super::reference::{Bench, Op, Side};
 use super::stats::{Samples, fmt, ratio};
@@ -61,16 +61,23 @@ pub(crate) async fn run(bench: &Bench, iterations: usize, sides: &[Side]) -> Res
     Ok(rows)
 }
 
-/// The operations timed warm: the reads, which leave the object as they
-/// find it, so each can run many times in a row.
-pub(crate) const WARM: [Op; 2] = [Op::Load, Op::ReadPath];
+/// The operations timed warm: those that can run many times in a row on
+/// one object, each side's requests as recorded. A save over the object as
+/// the same side saved it (the first attempt's guard passes on an object
+/// already settled in this shape), a write_path (its guard names the
+/// shape, not a revision), and the reads, which leave the object as they
+/// find it. A delete cannot run twice in a row, so it is timed in the
+/// cycle only.
+pub(crate) const WARM: [Op; 4] = [Op::Save, Op::WritePath, Op::Load, Op::ReadPath];
 
 /// Times each of [`WARM`] `iterations` times in a row per side in `sides`
 /// (after `iterations / 10` of warm-up), on the object as dystore saves
 /// it: each operation alone, its code and data kept in the caches (the
-/// cycle of [`run`] times each after four others, caches cold). Requests
-/// are not counted again (`requests` is 0). Leaves the object absent, as
-/// [`run`] does.
+/// cycle of [`run`] times each after four others, caches cold). After a
+/// side's saves the side deletes its object and dystore saves it again,
+/// after a side's writes dystore does, so that every block starts from
+/// the object as dystore saves it. Requests are not counted again
+/// (`requests` is 0). Leaves the object absent, as [`run`] does.
 pub(crate) async fn warm(bench: &Bench, iterations: usize, sides: &[Side]) -> Result<Vec<Row>> {
     bench.run(Side::Dystore, Op::Save).await?;
     let mut warm = Vec::new();
@@ -83,6 +90,17 @@ pub(crate) async fn warm(bench: &Bench, iterations: usize, sides: &[Side]) -> Re
                     samples[s].push(elapsed);
                 }
             }
+            match op {
+                Op::Save => {
+                    bench.run(*side, Op::Delete).await?;
+                    bench.run(Side::Dystore, Op::Save).await?;
+                }
+                Op::WritePath => {
+                    bench.run(Side::Dystore, Op::Delete).await?;
+                    bench.run(Side::Dystore, Op::Save).await?;
+                }
+                _ => {}
+            }
         }
         warm.push(Row { op, requests: 0, samples });
     }
@@ -92,7 +110,10 @@ pub(crate) async fn warm(bench: &Bench, iterations: usize, sides: &[Side]) -> Re
 
 /// Prints the warm rows under the cycle's table.
 pub(crate) fn print_warm(out: &mut Out, iterations: usize, warm: &[Row]) {
-    say!(out, "warm: each read alone, {iterations} times in a row per side (the cycle above runs each after four others, caches cold)");
+    say!(
+        out,
+        "warm: each operation alone, {iterations} times in a row per side (the cycle above runs each after four others, caches cold; a delete cannot repeat)"
+    );
     say!(out, "{}", header());
     for row in warm {
         say!(out, "{}", cells(row, ""));
