@@ -27,6 +27,12 @@ pub(crate) struct Point {
     /// The recorded save and load sent again.
     pub(crate) save_replay: Samples,
     pub(crate) load_replay: Samples,
+    /// Write capacity units a save consumed (as the engine reports them,
+    /// by DynamoDB's rules), all tables and the root's table alone.
+    pub(crate) save_units: f64,
+    pub(crate) save_root_units: f64,
+    /// Read capacity units a load consumed.
+    pub(crate) load_units: f64,
 }
 
 /// The default curves.
@@ -69,6 +75,9 @@ pub(crate) async fn point(db: &Client, shards: usize, leaf: usize, encrypted: bo
         load: Samples::default(),
         save_replay: Samples::default(),
         load_replay: Samples::default(),
+        save_units: 0.0,
+        save_root_units: 0.0,
+        load_units: 0.0,
     };
     let mut recorded: Option<(Vec<Request>, Vec<Request>)> = None;
     for i in 0..iterations + 1 {
@@ -97,6 +106,9 @@ pub(crate) async fn point(db: &Client, shards: usize, leaf: usize, encrypted: bo
         // Counted on the client measured (the recording one's requests
         // pass through two meters).
         (point.save_requests, point.load_requests) = (save_usage.requests, load_usage.requests);
+        point.save_units = save_usage.consumed.total().write;
+        point.save_root_units = save_usage.consumed.table(&store.layout().table).write;
+        point.load_units = load_usage.consumed.total().read;
         point.save.push(save);
         point.load.push(load);
     }
@@ -125,7 +137,7 @@ pub(crate) fn print(out: &mut Out, title: &str, points: &[Point], per: impl Fn(&
     say!(out, "\n## growth: {title}");
     say!(
         out,
-        "{:>6} {:>8} {:>4} {:>4} {:>10} {:>10} {:>4} {:>10} {:>10} {:>16} {:>7}",
+        "{:>6} {:>8} {:>4} {:>4} {:>10} {:>10} {:>4} {:>10} {:>10} {:>16} {:>7} {:>15} {:>7}",
         "shards",
         "leaf B",
         "enc",
@@ -136,7 +148,9 @@ pub(crate) fn print(out: &mut Out, title: &str, points: &[Point], per: impl Fn(&
         "load p50",
         "replay",
         "save+load/unit",
-        "own"
+        "own",
+        "WCU save (root)",
+        "RCU load"
     );
     for p in points {
         let (units, unit) = per(p);
@@ -151,7 +165,7 @@ pub(crate) fn print(out: &mut Out, title: &str, points: &[Point], per: impl Fn(&
         let or_dash = |s: &Samples| if s.len() == 0 { "-".to_owned() } else { fmt(s.median()) };
         say!(
             out,
-            "{:>6} {:>8} {:>4} {:>4} {:>10} {:>10} {:>4} {:>10} {:>10} {:>10.2} µs/{unit:<5} {:>6}",
+            "{:>6} {:>8} {:>4} {:>4} {:>10} {:>10} {:>4} {:>10} {:>10} {:>10.2} µs/{unit:<5} {:>6} {:>15} {:>7}",
             p.shards,
             p.leaf,
             if p.encrypted { "yes" } else { "no" },
@@ -162,9 +176,13 @@ pub(crate) fn print(out: &mut Out, title: &str, points: &[Point], per: impl Fn(&
             fmt(p.load.median()),
             or_dash(&p.load_replay),
             per_unit,
-            own
+            own,
+            format!("{} ({})", p.save_units, p.save_root_units),
+            p.load_units
         );
     }
     say!(out, "req: requests per operation; replay: dystore's recorded requests sent again through its backend;");
-    say!(out, "own: 1 - replay/dystore (save + load); save+load/unit: both medians over the shards or the kB of leaves.");
+    say!(out, "own: 1 - replay/dystore (save + load); save+load/unit: both medians over the shards or the kB of leaves;");
+    say!(out, "WCU save (root): write capacity units of one save, all tables (the root's table); RCU load: read units of one load,");
+    say!(out, "as the engine reports them by DynamoDB's rules (ReturnConsumedCapacity).");
 }
