@@ -122,17 +122,175 @@ async fn legacy_objects_are_read_only_until_upgraded(target: Target) {
 
 /// The layout the package's own example had, on `named` tables, with
 /// today's encryption marks (key "k1").
+/// Today's layout of the fixture's objects, marking every path the
+/// package encrypted (an upgrade never stores those in clear).
 fn example_store(named: &impl Fn(&str) -> String) -> Store {
     Store::new(named("DynamoStoreRootDB"), "ID")
         .encrypt_with("$.firstname", "k1")
         .encrypt_with("$.lastname", "k1")
-        .shard(Store::new(named("DynamoStoreShard1"), "ID").at("$.birth_details").encrypt_with("$.dob", "k1"))
+        .encrypt_with("$.friends[*]", "k1")
+        .encrypt_with("$.locales[*].type", "k1")
         .shard(
-            Store::new(named("DynamoDBShard2"), "IDX")
-                .at("$.location")
-                .encrypt_with("$.city", "k1")
-                .shard(Store::new(named("DynamoStoreShard3Deep"), "ShardID").at("$.geolocation")),
+            Store::new(named("DynamoStoreShard1"), "ID").at("$.birth_details").encrypt_with("$.dob", "k1").encrypt_with("$.hospital", "k1"),
         )
+        .shard(
+            Store::new(named("DynamoDBShard2"), "IDX").at("$.location").encrypt_with("$.city", "k1").encrypt_with("$.country", "k1").shard(
+                Store::new(named("DynamoStoreShard3Deep"), "ShardID")
+                    .at("$.geolocation")
+                    .encrypt_with("$.lattitude", "k1")
+                    .encrypt_with("$.longitude", "k1"),
+            ),
+        )
+}
+
+/// The fixture's layout without a mark.
+fn unmarked_store(named: &impl Fn(&str) -> String) -> Store {
+    Store::new(named("DynamoStoreRootDB"), "ID").shard(Store::new(named("DynamoStoreShard1"), "ID").at("$.birth_details")).shard(
+        Store::new(named("DynamoDBShard2"), "IDX")
+            .at("$.location")
+            .shard(Store::new(named("DynamoStoreShard3Deep"), "ShardID").at("$.geolocation")),
+    )
+}
+
+/// A path as the package wrote it (`friends.[0]`) in dystore's form
+/// (`$.friends[0]`).
+fn dystore_path(package: &str) -> String {
+    format!("$.{package}").replace(".[", "[")
+}
+
+/// The fixture table holding the leaf at a package path.
+fn table_of(package: &str) -> &'static str {
+    match package.split('.').take(2).collect::<Vec<_>>().as_slice() {
+        ["birth_details", ..] => "DynamoStoreShard1",
+        ["location", "geolocation"] => "DynamoStoreShard3Deep",
+        ["location", ..] => "DynamoDBShard2",
+        _ => "DynamoStoreRootDB",
+    }
+}
+
+/// The old key for the package's paths; "k1" for today's paths in `sealed`.
+fn sealing_loader(key_string: &str, sealed: HashSet<String>) -> FnLoader {
+    let (old, new) = (Key::from_legacy_string(key_string), Key::new([4u8; 32]).unwrap());
+    FnLoader::new()
+        .on_key_for(move |path, _doc| match path.starts_with('$') {
+            false => Some("legacy".to_owned()),
+            true => sealed.contains(path).then(|| "k1".to_owned()),
+        })
+        .on_key(move |id| match id.as_str() {
+            "legacy" => Some(old.clone()),
+            "k1" => Some(new.clone()),
+            _ => None,
+        })
+}
+
+/// Every string and number in a stored value (binaries as lossy UTF-8).
+fn strings(value: &AttributeValue, out: &mut Vec<String>) {
+    match value {
+        AttributeValue::S(s) | AttributeValue::N(s) => out.push(s.clone()),
+        AttributeValue::B(b) => out.push(String::from_utf8_lossy(b).into_owned()),
+        AttributeValue::Ss(v) | AttributeValue::Ns(v) => out.extend(v.iter().cloned()),
+        AttributeValue::L(items) => items.iter().for_each(|v| strings(v, out)),
+        AttributeValue::M(map) => map.values().for_each(|v| strings(v, out)),
+        _ => {}
+    }
+}
+
+/// An upgrade never stores in clear what the package encrypted (the
+/// break test's finding: MIGRATING.md's example upgrade, whose layout
+/// marked only `$.firstname`, stored 12 of `compat-2`'s 13 encrypted values
+/// in clear). For every encrypted path of every document, today's loader
+/// sealing every other one: `MissingKey` naming the table, key and path,
+/// and nothing written; sealing them all, the upgrade goes through and no
+/// item holds any of their plaintexts; exempting one with `no_encrypt`
+/// stores that one in clear, on purpose.
+async fn an_upgrade_never_stores_in_clear_what_the_package_encrypted(target: Target) {
+    let (fixture, named) = fixture("documents.json");
+    let key_string = fixture["key_string"].as_str().unwrap();
+    let db = client(target).await;
+    put_fixture(&db, &fixture).await;
+    let store = unmarked_store(&named);
+    let tables = ["DynamoStoreRootDB", "DynamoStoreShard1", "DynamoDBShard2", "DynamoStoreShard3Deep"];
+    let before: Vec<Vec<Item>> = all_items(&db, &tables, &named).await;
+    for (name, doc) in fixture["documents"].as_object().unwrap() {
+        let key = doc["primary_key"].as_str().unwrap();
+        let encrypted: Vec<&str> = doc["encrypted_paths"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+        let all: HashSet<String> = encrypted.iter().map(|p| dystore_path(p)).collect();
+        for left_out in &encrypted {
+            let mut sealed = all.clone();
+            sealed.remove(&dystore_path(left_out));
+            let db = db.clone().with_loader(sealing_loader(key_string, sealed));
+            let e = db.store(&store).upgrade(key).await.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::MissingKey, "{name} without {left_out}: {e}");
+            let expected_path = dystore_path(left_out);
+            assert_eq!(
+                (e.table(), e.key(), e.path()),
+                (Some(named(table_of(left_out)).as_str()), Some(key), Some(expected_path.as_str())),
+                "{name} without {left_out}: {e}"
+            );
+            let clear = read_leaf(&doc["expected"], left_out);
+            assert!(clear.len() < 4 || !format!("{e} {e:?}").contains(&clear), "{name}: the plaintext of {left_out} in the error");
+        }
+        assert_eq!(all_items(&db, &tables, &named).await, before, "{name}: a refused upgrade writes nothing");
+    }
+    for (name, doc) in fixture["documents"].as_object().unwrap() {
+        let key = doc["primary_key"].as_str().unwrap();
+        let encrypted: Vec<&str> = doc["encrypted_paths"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+        let sealed = encrypted.iter().map(|p| dystore_path(p)).collect();
+        let db = db.clone().with_loader(sealing_loader(key_string, sealed));
+        assert_eq!(db.store(&store).upgrade(key).await.unwrap(), Upgrade::Upgraded, "{name}");
+        assert_eq!(db.store(&store).read(key).await.unwrap(), doc["expected"], "{name}");
+        // The object's own items: keyed by its key, or by its key and a path.
+        let mut stored = Vec::new();
+        for (table, key_name) in tables.iter().zip(["ID", "ID", "IDX", "ShardID"]) {
+            for item in items_of(&db, &named(table)).await {
+                let own = matches!(item.get(key_name), Some(AttributeValue::S(k)) if k == key || k.starts_with(&format!("{key}#")));
+                if own {
+                    strings(&AttributeValue::M(item), &mut stored);
+                }
+            }
+        }
+        assert!(stored.len() > encrypted.len(), "{name}: the object's items were found");
+        for path in &encrypted {
+            let plain = dystore_path(path);
+            let clear = read_leaf(&doc["expected"], path);
+            assert!(!stored.iter().any(|s| s == &clear), "{name}: `{clear}` (at {plain}) is stored in clear");
+        }
+    }
+    // On purpose: `no_encrypt` stores a value in clear.
+    let (fixture, named) = common::legacy::fixture("documents.json");
+    let db = client(target).await;
+    put_fixture(&db, &fixture).await;
+    let doc = &fixture["documents"]["compat-1"];
+    let mut sealed: HashSet<String> =
+        doc["encrypted_paths"].as_array().unwrap().iter().map(|p| dystore_path(p.as_str().unwrap())).collect();
+    sealed.remove("$.lastname");
+    let db = db.with_loader(sealing_loader(key_string, sealed));
+    let exempt = unmarked_store(&named).no_encrypt("$.lastname");
+    assert_eq!(db.store(&exempt).upgrade("compat-1").await.unwrap(), Upgrade::Upgraded);
+    assert_eq!(db.store(&exempt).read_raw("compat-1").await.unwrap()["lastname"], doc["expected"]["lastname"], "exempt: in clear");
+}
+
+/// The leaf at a package path of a document.
+fn read_leaf(doc: &Value, package: &str) -> String {
+    let mut at = doc;
+    for step in package.split('.') {
+        at = match step.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
+            Some(i) => &at[i.parse::<usize>().unwrap()],
+            None => &at[step],
+        };
+    }
+    at.as_str().map_or_else(|| at.to_string(), str::to_owned)
+}
+
+/// Every item of each table, in a stable order.
+async fn all_items(db: &Client, tables: &[&str], named: &impl Fn(&str) -> String) -> Vec<Vec<Item>> {
+    let mut all = Vec::new();
+    for table in tables {
+        let mut items = items_of(db, &named(table)).await;
+        items.sort_by_key(|i| format!("{:?}", i.iter().collect::<std::collections::BTreeMap<_, _>>()));
+        all.push(items);
+    }
+    all
 }
 
 /// Old key string for the package's paths, "k1" for today's marks.
@@ -200,6 +358,7 @@ async fn a_whole_table_upgrades_and_a_rerun_changes_nothing(target: Target) {
 struct Root {
     #[dystore(encrypt = "k1")]
     firstname: String,
+    #[dystore(encrypt = "k1")]
     lastname: String,
     #[dystore(shard)]
     location: Location,
@@ -210,7 +369,9 @@ struct Root {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DyObject)]
 #[dystore(table = "DynamoDBShard2", key = "IDX")]
 struct Location {
+    #[dystore(encrypt = "k1")]
     city: String,
+    #[dystore(encrypt = "k1")]
     country: String,
     #[dystore(shard)]
     geolocation: GeoLocation,
@@ -219,6 +380,7 @@ struct Location {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DyObject)]
 #[dystore(table = "DynamoStoreShard3Deep", key = "ShardID")]
 struct GeoLocation {
+    #[dystore(encrypt = "k1")]
     lattitude: f64,
     longitude: f64,
 }
@@ -228,6 +390,7 @@ struct GeoLocation {
 struct BirthDetails {
     #[dystore(encrypt = "k1")]
     dob: String,
+    #[dystore(encrypt = "k1")]
     hospital: String,
 }
 
@@ -263,13 +426,75 @@ async fn class_objects_load_typed_and_upgrade(target: Target) {
     assert_eq!(db.load::<Root>("obj-1").await.unwrap(), expected, "the same object, now in format 1");
     assert_eq!(db.upgrade::<Root>("obj-1").await.unwrap(), Upgrade::AlreadyCurrent);
     let raw = db.objects(Root::layout()).read_raw("obj-1").await.unwrap();
-    assert!(raw.get("__class__").is_none() && raw["location"]["geolocation"]["lattitude"] == json!(51.5074), "the struct's form: {raw}");
+    assert!(raw.get("__class__").is_none() && raw["location"]["geolocation"]["longitude"] == json!(-0.1278), "the struct's form: {raw}");
+    // What the package encrypted stays sealed (the class API's values,
+    // unwrapped: `lattitude.value` is now `lattitude`).
+    for sealed in [&raw["firstname"], &raw["lastname"], &raw["location"]["city"], &raw["location"]["geolocation"]["lattitude"]] {
+        assert!(sealed.is_string() && sealed != "Ada" && sealed != "Lovelace" && sealed != "London", "sealed: {sealed}");
+    }
+}
+
+/// The class model with `lastname` left unmarked.
+mod lastname_unmarked {
+    use dystore::DyObject;
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DyObject)]
+    #[dystore(table = "DynamoStoreRootDB", key = "ID")]
+    pub(super) struct Root {
+        #[dystore(encrypt = "k1")]
+        pub(super) firstname: String,
+        pub(super) lastname: String,
+        #[dystore(shard)]
+        pub(super) location: super::Location,
+        #[dystore(shard)]
+        pub(super) birth_details: super::BirthDetails,
+    }
+}
+
+/// A typed upgrade unwraps the class API's values (`lastname.value`
+/// becomes `lastname`) and is held to the same rule: a value the package
+/// encrypted that today's struct leaves unmarked is `MissingKey` at its
+/// unwrapped path, and nothing is written.
+async fn a_typed_upgrade_never_stores_in_clear_what_the_package_encrypted(target: Target) {
+    let path = format!("{}/dystore/tests/fixtures/dynamo-store-0.6/objects.json", env!("CARGO_MANIFEST_DIR"));
+    let fixture: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let db = client(target).await.with_loader(migrating_loader(fixture["key_string"].as_str().unwrap())).with_legacy_number_strings(true);
+    put_fixture(&db, &fixture).await;
+    let root = db.backend().get(dystore::backend::Get {
+        table: "DynamoStoreRootDB".into(),
+        key: [("ID".to_owned(), AttributeValue::S("obj-1".into()))].into(),
+        projection: None,
+        consistent: true,
+    });
+    let before = root.await.unwrap();
+    let e = db.upgrade::<lastname_unmarked::Root>("obj-1").await.unwrap_err();
+    assert_eq!(
+        (e.kind(), e.table(), e.key(), e.path()),
+        (ErrorKind::MissingKey, Some("DynamoStoreRootDB"), Some("obj-1"), Some("$.lastname")),
+        "{e}"
+    );
+    assert!(!format!("{e} {e:?}").contains("Lovelace"), "no plaintext in the error");
+    let after = db
+        .backend()
+        .get(dystore::backend::Get {
+            table: "DynamoStoreRootDB".into(),
+            key: [("ID".to_owned(), AttributeValue::S("obj-1".into()))].into(),
+            projection: None,
+            consistent: true,
+        })
+        .await
+        .unwrap();
+    assert_eq!(after, before, "the legacy root is untouched");
+    assert_eq!(db.upgrade::<Root>("obj-1").await.unwrap(), Upgrade::Upgraded, "marked, it goes through");
 }
 
 conformance!(
     a_whole_table_upgrades_and_a_rerun_changes_nothing,
     upgrades_rewrite_in_place_and_leave_only_format_1,
     class_objects_load_typed_and_upgrade,
+    an_upgrade_never_stores_in_clear_what_the_package_encrypted,
+    a_typed_upgrade_never_stores_in_clear_what_the_package_encrypted,
     legacy_objects_are_read_only_until_upgraded,
     dict_documents_read_back_exactly,
     class_objects_read_back_exactly,

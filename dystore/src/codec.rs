@@ -152,7 +152,7 @@ impl Codec<'_> {
     /// `None` to store it in clear. A leaf a rule marks encrypted gets a key
     /// id or an error: never stored in clear.
     /// (`text`: the same path as the loader is given it.)
-    fn key_id_for(&self, full: &PlainPath, text: &str, doc: &Value) -> Result<Option<String>> {
+    pub(crate) fn key_id_for(&self, full: &PlainPath, text: &str, doc: &Value) -> Result<Option<String>> {
         match self.rules.decide(&full.steps) {
             Some(r) if r.exempt => Ok(None),
             Some(Rule { key_id: Some(k), .. }) => Ok(Some(k.clone())),

@@ -58,7 +58,9 @@ pub enum ErrorKind {
     /// A value could not be converted to or from the application's type.
     #[error("serialization failed")]
     Serialization,
-    /// No key material for a key id.
+    /// No key material for a key id, or no key id for a value that must
+    /// be encrypted (a marked path; in an upgrade, a value dynamo-store 0.6
+    /// stored encrypted).
     #[error("missing encryption key")]
     MissingKey,
     /// A ciphertext failed authentication: tampered, truncated, wrong key, or

@@ -281,7 +281,13 @@ impl<'a> Objects<'a> {
     /// # Errors
     ///
     /// `NotFound`; `Conflict` if the object was written meanwhile; the
-    /// errors of a legacy read (keys, ciphertexts, missing shard items).
+    /// errors of a legacy read (keys, ciphertexts, missing shard items);
+    /// `MissingKey`, naming the table, key and path, before anything is
+    /// written, for a value the package stored encrypted that this layout
+    /// and the loader would store in clear: an upgrade never decrypts
+    /// into storage. Mark such a path, have the loader name a key id for
+    /// it, or exempt it (`no_encrypt`) to store it in clear on purpose
+    /// (docs/MIGRATING.md, "Upgrade").
     pub async fn upgrade(&self, key: &str) -> Result<ops::Upgrade> {
         ops::upgrade(&self.env, self.layout, key, |body| Ok(Value::Object(body))).await
     }

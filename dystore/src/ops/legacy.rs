@@ -36,6 +36,9 @@ pub(crate) struct LegacyRead {
     /// For each shard item read, by (table, key), a condition that holds
     /// while it is still as read.
     pub(crate) guards: HashMap<(String, String), crate::backend::Expr>,
+    /// Every leaf that was a package ciphertext, opened: its path in the
+    /// document and the table of the item that held it.
+    pub(crate) opened: Vec<(PlainPath, String)>,
 }
 
 /// The document of the legacy root `root` (its key attribute still in it),
@@ -125,9 +128,9 @@ pub(crate) async fn read_legacy(
     // The package asked its loader with the whole object as stored, its
     // shards put back and its values still encrypted (`data=root`).
     let document = if raw { Value::Null } else { to_json(body.clone()).unwrap_or(Value::Null) };
-    let decoder = Decoder { env, layout, key, raw, tables, document };
+    let decoder = Decoder { env, layout, key, raw, tables, document, opened: Default::default() };
     match decoder.decode(body, &PlainPath::root(), layout.table.as_ref())? {
-        Value::Object(body) => Ok(LegacyRead { body, shard_items, guards }),
+        Value::Object(body) => Ok(LegacyRead { body, shard_items, guards, opened: decoder.opened.into_inner() }),
         _ => Err(context(Error::new(ErrorKind::Format, "a dynamo-store 0.6 root item is not a map"))),
     }
 }
@@ -166,6 +169,8 @@ struct Decoder<'a> {
     tables: HashMap<PlainPath, String>,
     /// The object as the package's loader saw it.
     document: Value,
+    /// The leaves opened so far ([`LegacyRead::opened`]).
+    opened: std::cell::RefCell<Vec<(PlainPath, String)>>,
 }
 
 impl Decoder<'_> {
@@ -211,7 +216,9 @@ impl Decoder<'_> {
         let Some(key) = loader.key(&key_id) else {
             return Err(missing("the loader has no key material for this key id").with_key_id(key_id));
         };
-        open_legacy(&key, &bytes).map(Value::String).map_err(|e| self.context(e, path, table).with_key_id(key_id))
+        let opened = open_legacy(&key, &bytes).map(Value::String).map_err(|e| self.context(e, path, table).with_key_id(key_id))?;
+        self.opened.borrow_mut().push((path.clone(), table.to_owned()));
+        Ok(opened)
     }
 
     fn context(&self, e: Error, path: &PlainPath, table: &str) -> Error {
