@@ -191,6 +191,61 @@ async fn chunk_keys_over_the_limit_are_invalid_keys() {
     assert_eq!(db.store(&store).read("short").await.unwrap(), doc);
 }
 
+/// A key attribute named like dystore's own attributes (break test): named
+/// `__dystore_meta__`, the name of every item's metadata, a layout is
+/// `InvalidKey` before any request, at the root and in a shard (saves went
+/// through before and left objects that could not be read or deleted);
+/// named `data`, which a chunk item holds its piece in, a table works
+/// until a leaf must go to chunk items in it, which is then `InvalidKey`
+/// naming the table, key and path before any request (an untyped backend
+/// error before).
+#[tokio::test]
+async fn key_attributes_named_like_dystores_own_attributes() {
+    let (db, requests) = Client::memory().unwrap().counted();
+    let meta_root = Store::new(table("MetaKeyRoot"), "__dystore_meta__");
+    let meta_shard = Store::new(table("MetaKeyParent"), "ID").shard(Store::new(table("MetaKeyShard"), "__dystore_meta__").at("$.s"));
+    for store in [&meta_root, &meta_shard] {
+        let objects = db.store(store);
+        let doc = json!({"a": 1, "s": {"b": 2}});
+        let failures = [
+            objects.create_tables().await.unwrap_err(),
+            objects.write_with_key("k", doc.clone()).await.unwrap_err(),
+            objects.read("k").await.unwrap_err(),
+            objects.read_path("k", "$.s.b").await.unwrap_err(),
+            objects.write_path("k", "$.a", json!(3)).await.unwrap_err(),
+            objects.delete("k").await.unwrap_err(),
+        ];
+        for e in failures {
+            assert_eq!(e.kind(), ErrorKind::InvalidKey, "{e}");
+            assert!(e.to_string().contains("__dystore_meta__") && e.table().is_some(), "{e}");
+        }
+    }
+    assert_eq!(requests.total(), 0, "refused before any request");
+
+    let data_root = Store::new(table("DataKeyRoot"), "data");
+    let data_shard = Store::new(table("DataKeyParent"), "ID").shard(Store::new(table("DataKeyShard"), "data").at("$.s"));
+    for (store, path, holder) in [
+        (&data_root, "$.big", data_root.layout().table.to_string()),
+        (&data_shard, "$.s.big", data_shard.layout().shards[0].layout.table.to_string()),
+    ] {
+        let objects = db.store(store);
+        objects.create_tables().await.unwrap();
+        let small = json!({"a": 1, "s": {"b": 2}});
+        objects.write_with_key("k", small.clone()).await.unwrap();
+        assert_eq!(objects.read("k").await.unwrap(), small, "a table keyed `data` holds small objects");
+        let mut large = small.clone();
+        match path {
+            "$.big" => large["big"] = json!("x".repeat(500 * 1024)),
+            _ => large["s"]["big"] = json!("x".repeat(500 * 1024)),
+        }
+        requests.reset();
+        let e = objects.write_with_key("k", large).await.unwrap_err();
+        assert_eq!((e.kind(), e.table(), e.key(), e.path()), (ErrorKind::InvalidKey, Some(holder.as_str()), Some("k"), Some(path)), "{e}");
+        assert_eq!(requests.total(), 0, "refused before any request");
+        assert_eq!(objects.read("k").await.unwrap(), small, "the object is as it was");
+    }
+}
+
 /// Thousands of leaves each moved to chunk items fill the root's metadata:
 /// the error says so and what to do, before any request.
 #[tokio::test]

@@ -81,6 +81,8 @@ fn check_key_name(cx: &Ctxt, input: &Input<'_>) {
     let Some(lit) = input.attrs.key.get() else { return };
     if !(1..=255).contains(&lit.value().len()) {
         cx.error_spanned_by(lit, format_args!("`{KEY}` must be 1 to 255 bytes long, as DynamoDB requires"));
+    } else if lit.value() == "__dystore_meta__" {
+        cx.error_spanned_by(lit, format_args!("`{KEY}` cannot be `__dystore_meta__`: every item holds dystore's metadata under that name"));
     }
 }
 

@@ -23,6 +23,9 @@ use serde_dynamo::AttributeValue;
 /// 400 KB for the key (up to 2 KB) and the metadata.
 pub(crate) const CHUNK_BYTES: usize = 380 * 1024;
 
+/// The attribute of a chunk item holding its piece of the leaf.
+pub(crate) const DATA: &str = "data";
+
 /// Room kept in an item that gave leaves away, for its metadata.
 const META_ROOM: usize = 8 * 1024;
 

@@ -115,6 +115,14 @@ impl<'l> Node<'l> {
                 Error::new(ErrorKind::InvalidKey, "the key attribute name must be 1 to 255 bytes").with_table(layout.table.as_ref())
             );
         }
+        if layout.key == META {
+            // Every item dystore writes holds its metadata under this name.
+            return Err(Error::new(
+                ErrorKind::InvalidKey,
+                format!("the key attribute cannot be named `{META}`: every item holds dystore's metadata under that name"),
+            )
+            .with_table(layout.table.as_ref()));
+        }
         let shards = layout
             .shards
             .iter()

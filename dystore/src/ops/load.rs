@@ -346,7 +346,7 @@ fn put_back(item: &mut Item, base: &PlainPath, leaves: &[ChunkedLeaf], fetched: 
                 return Ok(Err(Torn));
             }
             let data = piece
-                .remove("data")
+                .remove(crate::chunk::DATA)
                 .ok_or_else(|| Error::new(ErrorKind::Format, "a chunk item holds no `data`").with_path(base.join(&leaf.rel).to_string()))?;
             pieces.push(data);
         }

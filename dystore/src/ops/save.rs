@@ -304,6 +304,19 @@ pub(super) fn encode_items(
             .map_err(|e| e.with_table(part_layout.table.as_ref()).with_key(key))?;
         let mut own_chunks = BTreeMap::new();
         for leaf in chunk::spill(&mut item, &part.path, &[]) {
+            if part_layout.key == chunk::DATA {
+                // A chunk item holds its piece under `data`, beside its key.
+                return Err(Error::new(
+                    ErrorKind::InvalidKey,
+                    format!(
+                        "the leaf is too large for its item and goes to chunk items, which hold their piece in an attribute named `{}`: the table's key attribute has that name, so this table cannot hold chunk items (docs/FORMAT.md, \"Large leaves\")",
+                        chunk::DATA
+                    ),
+                )
+                .with_table(part_layout.table.as_ref())
+                .with_key(key)
+                .with_path(leaf.path.to_string()));
+            }
             let leaf_key = keys.at(&leaf.path);
             let last_key = chunk::chunk_key(&leaf_key, leaf.pieces.len().saturating_sub(1));
             if last_key.len() > crate::shard::MAX_KEY_BYTES {
@@ -323,7 +336,7 @@ pub(super) fn encode_items(
             for (i, piece) in leaf.pieces.into_iter().enumerate() {
                 let chunk: Item = [
                     (part_layout.key.to_string(), AttributeValue::S(chunk::chunk_key(&leaf_key, i))),
-                    ("data".to_owned(), piece),
+                    (chunk::DATA.to_owned(), piece),
                     (META.to_owned(), to_attr(chunk_meta(&meta.write_id, key, &leaf.path, i))),
                 ]
                 .into();

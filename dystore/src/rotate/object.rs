@@ -292,7 +292,7 @@ impl Walk<'_> {
                     self.tear(ErrorKind::Format, "a chunk item of this large leaf holds another save's data", &leaf.table, &path);
                     return;
                 }
-                pieces.push(piece.remove("data").unwrap_or(AttributeValue::Null(true)));
+                pieces.push(piece.remove(crate::chunk::DATA).unwrap_or(AttributeValue::Null(true)));
             }
             let joined = chunk::join_checked(pieces, &leaf.recorded).and_then(|leaf_value| chunk::splice(item, &leaf.rel, leaf_value));
             if let Err(e) = joined {
