@@ -441,7 +441,22 @@ async fn shard_keys_over_the_limit_are_invalid_keys_for_every_operation(target: 
     objects.write_with_key("short", json!({long.clone(): {"b": 1}})).await.unwrap();
 }
 
+/// `[*]` selects a map's member values as it selects a list's elements
+/// (RFC 9535's wildcard selector, as `.*` does): the break test's example,
+/// where `$.m[*]`, `$.location[*]` (a shard) and `$[*]` read as no value.
+async fn a_wildcard_index_selects_the_values_of_a_map(target: Target) {
+    let store = shards();
+    let db = ready(target, &store).await;
+    let objects = db.store(&store);
+    objects.write_with_key("k", json!({"m": {"a": 1, "b": 2}, "location": {"city": "Paris"}})).await.unwrap();
+    assert_eq!(objects.read_path("k", "$.m[*]").await.unwrap(), [json!(1), json!(2)]);
+    assert_eq!(objects.read_path("k", "$.location[*]").await.unwrap(), [json!("Paris")]);
+    assert_eq!(objects.read_path("k", "$[*]").await.unwrap(), [json!({"city": "Paris"}), json!({"a": 1, "b": 2})]);
+    assert_eq!(objects.read_path("k", "$.m[*]").await.unwrap(), objects.read_path("k", "$.m.*").await.unwrap());
+}
+
 conformance!(
+    a_wildcard_index_selects_the_values_of_a_map,
     absent_shards_read_alike_however_the_object_was_saved,
     absent_shards_follow_the_stored_shape,
     two_spellings_of_a_shard_path_are_one_shape,

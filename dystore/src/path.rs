@@ -433,6 +433,10 @@ impl Pattern {
     }
 
     /// The values this pattern names in a JSON value, in document order.
+    /// `[*]` selects every element of a list and every member value of a
+    /// map, as JSONPath's wildcard selector does (RFC 9535, 2.3.2): this is
+    /// `read_path`'s reading; in layouts and encryption rules `[*]` stands
+    /// for list elements only ([`PatternStep::matches`]).
     pub(crate) fn find_all<'a>(&self, value: &'a serde_json::Value) -> Vec<&'a serde_json::Value> {
         let mut found = vec![value];
         for step in &self.steps {
@@ -442,7 +446,11 @@ impl Pattern {
                     match step {
                         PatternStep::Step(Step::Field(name)) => v.as_object().and_then(|m| m.get(name)).into_iter().collect(),
                         PatternStep::Step(Step::Index(i)) => v.as_array().and_then(|l| l.get(*i)).into_iter().collect(),
-                        PatternStep::AnyIndex => v.as_array().map(|l| l.iter().collect()).unwrap_or_default(),
+                        PatternStep::AnyIndex => match v {
+                            serde_json::Value::Array(l) => l.iter().collect(),
+                            serde_json::Value::Object(m) => m.values().collect(),
+                            _ => Vec::new(),
+                        },
                     }
                 })
                 .collect();

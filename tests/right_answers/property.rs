@@ -168,6 +168,20 @@ async fn read_path_agrees_with_read(db: &Client, store: &Store, doc: Value) -> R
             }
         }
     }
+    // `[*]` and `.*` below every map and list select every member value or
+    // element, as JSONPath's wildcard does (RFC 9535; `[*]` on a map read
+    // as no value before the break test found it).
+    for (path, pointer) in &all {
+        let children: Vec<Value> = match read.pointer(pointer) {
+            Some(Value::Object(m)) => m.values().cloned().collect(),
+            Some(Value::Array(l)) => l.clone(),
+            _ => continue,
+        };
+        for wildcard in [format!("{path}[*]"), format!("{path}.*")] {
+            let got = objects.read_path(&key, &wildcard).await.map_err(|e| failed(&wildcard, e))?;
+            prop_assert_eq!(&got, &children, "read_path {}", wildcard);
+        }
+    }
     // Into the shards, whether they are there or not: at them, below them,
     // and below a shard inside them (`$.s.x` where `$.s` is absent).
     let probes: [(&str, bool, Option<usize>, &str); 8] = [
