@@ -171,6 +171,11 @@ async fn bad_input_gets_clear_errors(target: Target) {
     assert_eq!((e.kind(), e.path()), (ErrorKind::InvalidDocument, Some("$.location")));
     let e = objects.write(json!({"ID": "x"})).await.unwrap_err();
     assert_eq!((e.kind(), e.path()), (ErrorKind::InvalidDocument, Some("$.ID")));
+    // With the key given, the error names it too (break test).
+    let e = objects.write_with_key("ada", json!({"ID": 1})).await.unwrap_err();
+    assert_eq!((e.kind(), e.key(), e.path()), (ErrorKind::InvalidDocument, Some("ada"), Some("$.ID")), "{e}");
+    let e = objects.write_with_key("ada", json!([1])).await.unwrap_err();
+    assert_eq!((e.kind(), e.key()), (ErrorKind::InvalidDocument, Some("ada")), "{e}");
     let e = objects.read_path("k", "location.city").await.unwrap_err();
     assert_eq!((e.kind(), e.path()), (ErrorKind::InvalidPath, Some("location.city")));
 

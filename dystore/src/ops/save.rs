@@ -249,14 +249,21 @@ pub(super) fn legacy_delete((table, key_name, k): &ItemKey, guards: &HashMap<(St
 
 /// Checks the document and settles its key.
 fn prepare(env: &Env<'_>, layout: &Layout, doc: Value, key: Option<String>) -> Result<(Value, String)> {
+    // Named by the key when the caller gave one (a generated key is not
+    // settled yet).
+    let with_key = |e: Error| match &key {
+        Some(k) => e.with_key(k.as_str()),
+        None => e,
+    };
     let Value::Object(mut body) = doc else {
-        return Err(invalid_document(layout, "a document is a JSON object"));
+        return Err(with_key(invalid_document(layout, "a document is a JSON object")));
     };
     body.remove(META);
     if body.contains_key(layout.key.as_ref()) {
-        return Err(
-            invalid_document(layout, "the document has a field named like the key attribute").with_path(format!("$.{}", layout.key))
-        );
+        let path = PlainPath::root().child(Step::Field(layout.key.to_string()));
+        return Err(with_key(
+            invalid_document(layout, "the document has a field named like the key attribute").with_path(path.to_string()),
+        ));
     }
     let doc = Value::Object(body);
     let key = match key {
