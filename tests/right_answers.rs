@@ -455,7 +455,37 @@ async fn a_wildcard_index_selects_the_values_of_a_map(target: Target) {
     assert_eq!(objects.read_path("k", "$.m[*]").await.unwrap(), objects.read_path("k", "$.m.*").await.unwrap());
 }
 
+/// A shard table that does not exist, or is keyed by another attribute,
+/// is named by the error of every operation that meets it (break test:
+/// `TableNotFound` named the root table, which existed, and a shard table
+/// keyed otherwise was an untyped `Backend` error naming the root).
+async fn a_missing_or_mis_keyed_shard_table_is_named(target: Target) {
+    let db = client(target).await;
+    let (root, shard) = (table("RaNamedRoot"), table("RaNamedShard"));
+    let store = Store::new(root.as_str(), "ID").shard(Store::new(shard.as_str(), "IDX").at("$.location"));
+    db.store(&Store::new(root.as_str(), "ID")).create_tables().await.unwrap();
+    let objects = db.store(&store);
+    let doc = json!({"name": "Ada", "location": {"city": "Paris"}});
+    let check = |e: dystore::Error, kind: ErrorKind, what: &str| {
+        assert_eq!((e.kind(), e.table(), e.key()), (kind, Some(shard.as_str()), Some("k")), "{what}: {e}");
+    };
+    // The shard's table is missing.
+    check(objects.write_with_key("k", doc.clone()).await.unwrap_err(), ErrorKind::TableNotFound, "write");
+    db.store(&Store::new(root.as_str(), "ID")).write_with_key("k", json!({"name": "Ada"})).await.unwrap();
+    check(objects.read("k").await.unwrap_err(), ErrorKind::TableNotFound, "read");
+    check(objects.read_path("k", "$.location.city").await.unwrap_err(), ErrorKind::TableNotFound, "read_path");
+    check(objects.delete("k").await.unwrap_err(), ErrorKind::TableNotFound, "delete");
+    // The shard's table is keyed by another attribute.
+    db.store(&Store::new(shard.as_str(), "OTHER")).create_tables().await.unwrap();
+    check(objects.write_with_key("k", doc.clone()).await.unwrap_err(), ErrorKind::SchemaMismatch, "write, keyed otherwise");
+    check(objects.read("k").await.unwrap_err(), ErrorKind::SchemaMismatch, "read, keyed otherwise");
+    check(objects.read_path("k", "$.location.city").await.unwrap_err(), ErrorKind::SchemaMismatch, "read_path, keyed otherwise");
+    let e = objects.write_with_key("k", doc).await.unwrap_err();
+    assert!(e.to_string().contains("IDX") && e.to_string().contains("OTHER"), "says what each key is: {e}");
+}
+
 conformance!(
+    a_missing_or_mis_keyed_shard_table_is_named,
     a_wildcard_index_selects_the_values_of_a_map,
     absent_shards_read_alike_however_the_object_was_saved,
     absent_shards_follow_the_stored_shape,

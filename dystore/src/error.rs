@@ -46,10 +46,15 @@ pub enum ErrorKind {
     /// An item would exceed DynamoDB's 400 KB limit.
     #[error("item too large")]
     ItemTooLarge,
-    /// A table the layout names does not exist (see `create_tables`).
+    /// A table the layout names does not exist (see `create_tables`). The
+    /// error names that table: DynamoDB names none when a transaction or a
+    /// batch meets a missing table, so an operation on several tables
+    /// finds which by a DescribeTable of each (on this failure only).
     #[error("table does not exist")]
     TableNotFound,
-    /// An existing table's key schema differs from the layout's.
+    /// An existing table's key schema differs from the layout's, found by
+    /// `create_tables`, or (as for `TableNotFound`) by an operation whose
+    /// request DynamoDB refused for a key the table is not keyed by.
     #[error("table schema mismatch")]
     SchemaMismatch,
     /// The stored data is not in a format dystore can read.
@@ -282,6 +287,23 @@ impl Error {
     }
 
     /// Records work the call left undone.
+    /// What happened, in words (without the table, key and path).
+    pub(crate) fn detail(&self) -> &str {
+        &self.0.detail
+    }
+
+    /// `other`'s key, retries, work left undone and whether the object may
+    /// have changed: this error replaces `other` as the account of the same
+    /// call.
+    pub(crate) fn with_context_of(mut self, other: &Error) -> Self {
+        let (inner, theirs) = (&mut *self.0, &*other.0);
+        inner.key = inner.key.take().or_else(|| theirs.key.clone());
+        inner.retries = inner.retries.take().or_else(|| theirs.retries.clone());
+        inner.undone.extend(theirs.undone.iter().cloned());
+        inner.may_have_changed |= theirs.may_have_changed;
+        self
+    }
+
     pub(crate) fn with_undone(mut self, undone: Vec<String>) -> Self {
         self.0.undone = undone;
         self

@@ -254,7 +254,15 @@ impl Client {
     /// As [`Objects::write_path`](crate::Objects::write_path), plus, before any request, `InvalidPath`
     /// for a path `T` has no field for, and `InvalidDocument` (naming the
     /// path, not the value) for a value that does not fit the field's type,
-    /// so that `load::<T>` keeps working. The dynamic
+    /// so that `load::<T>` keeps working. The check drives `T`'s own
+    /// `Deserialize` along the path, and cannot see inside everything: a
+    /// path into an enum (any representation), into an element of a tuple
+    /// or a fixed-size array, or below a field that takes any value
+    /// (`serde_json::Value`, a flattened struct) is written unchecked, so a
+    /// value that does not fit there makes a later `load::<T>` fail with
+    /// `Serialization`; write such fields whole (`$.pair`, `$.kind`), which
+    /// is checked. A map keyed by integers is reached by its keys in string
+    /// form only through the dynamic API. The dynamic
     /// [`Objects::write_path`](crate::Objects::write_path) takes any path and value.
     pub async fn write_path<T: DyObject>(&self, key: &str, path: &str, value: Value) -> Result<()> {
         let call = async {

@@ -138,6 +138,10 @@ pub(crate) async fn operation_with<T>(
     let (result, metered) = crate::usage::metered(parent, Some(env.meter.clone()), true, within_deadline(env, layout, key, writes, call))
         .instrument(span.clone())
         .await;
+    let result = match result {
+        Err(e) if table_in_doubt(layout, &e) => Err(located(env, layout, e).instrument(span.clone()).await),
+        other => other,
+    };
     let result = flag(result, metered.maybe_applied);
     let units = metered.usage.consumed.total();
     span.record("requests", metered.usage.requests);
@@ -149,6 +153,56 @@ pub(crate) async fn operation_with<T>(
         Err(e) => span.record("outcome", tracing::field::debug(e.kind())),
     };
     result.map_err(|e| e.redact(env.keys))
+}
+
+/// Whether `e` may be about another table of `layout` than the one it
+/// names: DynamoDB's ResourceNotFoundException of a transaction or a batch
+/// names no table, and a request naming a key attribute the table is not
+/// keyed by fails validation without naming one either.
+fn table_in_doubt(layout: &Layout, e: &Error) -> bool {
+    use std::error::Error as _;
+    let several = !layout.shards.is_empty();
+    match e.source().and_then(|s| s.downcast_ref::<BackendError>()).map(|b| b.clone().split().0) {
+        Some(BackendError::TableNotFound(_)) => e.kind() == ErrorKind::TableNotFound && several,
+        // Undecoded, or decoded as a key DynamoDB refused ("the provided
+        // key element does not match the schema").
+        Some(BackendError::Validation(_)) => matches!(e.kind(), ErrorKind::Backend | ErrorKind::InvalidKey),
+        Some(BackendError::TransactionCanceled { reasons }) => {
+            e.kind() == ErrorKind::Backend && reasons.iter().flatten().any(|code| code == "ValidationError")
+        }
+        _ => false,
+    }
+}
+
+/// `e` (see [`table_in_doubt`]) naming the table of `layout` at fault,
+/// found by a DescribeTable of each (requests made only on this failure
+/// path): `TableNotFound` for a table that does not exist,
+/// `SchemaMismatch` for one keyed otherwise, the original error as its
+/// source; `e` itself if every table is as the layout says.
+async fn located(env: &Env<'_>, layout: &Layout, e: Error) -> Error {
+    fn tables<'a>(layout: &'a Layout, out: &mut Vec<(&'a str, &'a str)>) {
+        if !out.contains(&(layout.table.as_ref(), layout.key.as_ref())) {
+            out.push((layout.table.as_ref(), layout.key.as_ref()));
+        }
+        layout.shards.iter().for_each(|s| tables(&s.layout, out));
+    }
+    let mut all = Vec::new();
+    tables(layout, &mut all);
+    for (table, key_name) in all {
+        match tables::check_table(env, table, key_name).await {
+            Ok(()) => {}
+            Err(found) if matches!(found.kind(), ErrorKind::TableNotFound | ErrorKind::SchemaMismatch) => {
+                let detail = match found.kind() {
+                    ErrorKind::TableNotFound => "a table the layout names does not exist: create it with `create_tables`".to_owned(),
+                    _ => found.detail().to_owned(),
+                };
+                return Error::new(found.kind(), detail).with_table(table).with_context_of(&e).with_source(e);
+            }
+            // The check itself failed: the original error stands.
+            Err(_) => return e,
+        }
+    }
+    e
 }
 
 async fn within_deadline<T>(
