@@ -83,7 +83,8 @@ pub(crate) fn borrowed_steps(path: &str) -> Option<smallvec::SmallVec<[StepRef<'
             let after = rest.strip_prefix('[')?;
             let close = after.find(']')?;
             let body = &after[..close];
-            if body.is_empty() || !body.bytes().all(|b| b.is_ascii_digit()) {
+            // Leading zeros are refused by the parser (RFC 9535).
+            if body.is_empty() || !body.bytes().all(|b| b.is_ascii_digit()) || (body.len() > 1 && body.starts_with('0')) {
                 return None;
             }
             steps.push(StepRef::Index(body.parse().ok()?));
@@ -236,6 +237,11 @@ fn parse_bracket(text: &str) -> Result<(PatternStep, usize), Unplain> {
                 return Ok((PatternStep::AnyIndex, close + 2));
             }
             if !body.is_empty() && body.bytes().all(|b| b.is_ascii_digit()) {
+                // JSONPath writes an index without leading zeros (RFC 9535,
+                // 2.3.3): `[01]` is no index, not index 1.
+                if body.len() > 1 && body.starts_with('0') {
+                    return Err(Unplain::Invalid("an index is written without leading zeros (`[1]`, not `[01]`)"));
+                }
                 let index = body.parse().map_err(|_| Unplain::Invalid("list index too large"))?;
                 return Ok((PatternStep::Step(Step::Index(index)), close + 2));
             }

@@ -205,3 +205,15 @@ fn a_pattern_index_of_a_very_deep_pattern_copies_and_drops_without_recursing() {
     copy.covering(path[..100_000].iter().map(Step::as_ref), |id, whole| found.push((id, whole)));
     assert_eq!(found, [(3, false), (7, true)]);
 }
+
+#[test]
+fn indexes_have_no_leading_zeros() {
+    // RFC 9535, 2.3.3: `[01]` is no index (it read as index 1 before).
+    for bad in ["$.a[01]", "$[00]", "$.a[007].b", "$.a[01][*]"] {
+        assert_eq!(parse(bad).unwrap_err().kind(), ErrorKind::InvalidPath, "{bad}");
+        assert!(borrowed_steps(bad).is_none(), "{bad} read in place");
+    }
+    for good in ["$.a[0]", "$.a[10]", "$.a[100].b", "$[0]"] {
+        assert!(parse(good).is_ok(), "{good}");
+    }
+}
