@@ -38,10 +38,11 @@ pub(crate) async fn main(opt: Opt) -> ExitCode {
 
 /// The exit code for a run that could not start or stopped: a mistake in
 /// what was asked (`Config`: a key id to retire nobody has, another number
-/// of segments than the interrupted run's) is a usage error.
+/// of segments than the interrupted run's, a table or key attribute name
+/// DynamoDB would refuse) is a usage error.
 fn exit_code(e: &anyhow::Error) -> u8 {
     match e.chain().find_map(|cause| cause.downcast_ref::<dystore::Error>()).map(dystore::Error::kind) {
-        Some(dystore::ErrorKind::Config) => EXIT_USAGE,
+        Some(dystore::ErrorKind::Config | dystore::ErrorKind::InvalidTableName | dystore::ErrorKind::InvalidKey) => EXIT_USAGE,
         _ => EXIT_FAILED,
     }
 }
@@ -69,6 +70,10 @@ async fn run(client: &Client, opt: &Opt) -> Result<Report> {
         Command::Rotate(rotate) => &rotate.scope,
         Command::Verify(verify) => &verify.scope,
     };
+    // The names as typed are checked before any request, as the library
+    // checks a layout: a name DynamoDB would refuse is a usage error.
+    let placeholder = scope.key_name.clone().unwrap_or_else(|| "key".to_owned());
+    Store::new(scope.table.clone(), placeholder).layout().validate()?;
     let key_name = match &scope.key_name {
         Some(name) => name.clone(),
         None => connect::key_name(client, &scope.table).await?,

@@ -369,6 +369,16 @@ async fn retiring_a_key_id_nobody_has_is_a_usage_error() {
     let missing = dystore(&["--embedded", &db, "--keys", &keys, "--json", "plan", "--table", "Nope", "--key-name", "ID"], &[]);
     let doc = report(&missing);
     assert_eq!((code(&missing), doc["error"]["kind"].as_str()), (3, Some("TableNotFound")), "{doc}");
+    // A name DynamoDB would refuse is a usage error with its kind, before
+    // any request (break test: `kind: null`, exit 3, after a DescribeTable).
+    for bad in [&["plan", "--table", "X\u{1b}"][..], &["plan", "--table", "People", "--key-name", ""][..]] {
+        let mut args = vec!["--embedded", db.as_str(), "--keys", keys.as_str(), "--json"];
+        args.extend(bad.iter().copied());
+        let out = dystore(&args, &[]);
+        let doc = report(&out);
+        assert_eq!(code(&out), 2, "{bad:?}: {doc}");
+        assert!(matches!(doc["error"]["kind"].as_str(), Some("InvalidTableName" | "InvalidKey")), "{bad:?}: {doc}");
+    }
 }
 
 /// A stdout that is full is reported (exit 3), one closed by its reader
