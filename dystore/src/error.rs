@@ -367,7 +367,11 @@ impl Error {
                     inner.detail = inner.detail.replace(&quoted, &shown);
                 }
             }
-            if inner.source.as_ref().is_some_and(|s| s.to_string().contains(&key)) {
+            // (A dystore error as the source escapes what it prints.)
+            if inner.source.as_ref().is_some_and(|s| {
+                let text = s.to_string();
+                text.contains(&key) || text.contains(escaped(&key).as_ref())
+            }) {
                 inner.source = None;
             }
             inner.key = shown.show(&key);
@@ -390,12 +394,37 @@ impl Error {
 }
 
 impl fmt::Display for Error {
+    /// Control characters and bidirectional overrides in the message (a key
+    /// or a path as the caller gave it, a name read from data) are escaped
+    /// as Rust escapes them (`\n`, `\u{1b}`), so that a message cannot
+    /// break a log line or rewrite a terminal; the accessors (`key()`,
+    /// `path()`) give the values as they are.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0.kind)?;
-        if !self.0.detail.is_empty() {
-            write!(f, ": {}", self.0.detail)?;
+        f.write_str(&escaped(&Plain(self).to_string()))
+    }
+}
+
+/// `text` with control characters and bidirectional overrides escaped as
+/// Rust escapes them.
+fn escaped(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    text.chars().map(|c| if unsafe_char(c) { c.escape_default().to_string() } else { c.to_string() }).collect::<String>().into()
+}
+
+/// An error's message as written, before [`Error`]'s `Display` escapes it.
+struct Plain<'a>(&'a Error);
+
+impl fmt::Display for Plain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let error = self.0;
+        write!(f, "{}", error.0.kind)?;
+        if !error.0.detail.is_empty() {
+            write!(f, ": {}", error.0.detail)?;
         }
-        let context = [("table", &self.0.table), ("key", &self.0.key), ("path", &self.0.path), ("key id", &self.0.key_id)];
+        let context = [("table", &error.0.table), ("key", &error.0.key), ("path", &error.0.path), ("key id", &error.0.key_id)];
         let mut first = true;
         for (name, value) in context {
             if let Some(value) = value {
@@ -407,13 +436,13 @@ impl fmt::Display for Error {
         if !first {
             f.write_str(")")?;
         }
-        if let Some(r) = self.0.retries.as_ref().filter(|r| r.attempts > 1) {
+        if let Some(r) = error.0.retries.as_ref().filter(|r| r.attempts > 1) {
             write!(f, "; {} attempts of {}", r.attempts, r.request)?;
         }
-        if !self.0.undone.is_empty() {
-            write!(f, "; {} items left undone", self.0.undone.len())?;
+        if !error.0.undone.is_empty() {
+            write!(f, "; {} items left undone", error.0.undone.len())?;
         }
-        if self.object_may_have_changed() {
+        if error.object_may_have_changed() {
             f.write_str("; the object may have changed")?;
         }
         Ok(())
@@ -505,6 +534,27 @@ mod tests {
         let e = Error::new(ErrorKind::NotFound, "no root item").with_path("$.a").with_table("People").with_key("k1");
         assert_eq!(e.to_string(), "object not found: no root item (table `People`, key `k1`, path `$.a`)");
         assert!(e.is_not_found());
+    }
+
+    #[test]
+    fn messages_escape_control_characters() {
+        // Break test: a key `k\n` put a real newline into the message.
+        for (key, path, shown) in [
+            ("k\n", "$.name\n", "(key `k\\n`, path `$.name\\n`)"),
+            ("k\u{1b}[2J", "$.a", "(key `k\\u{1b}[2J`, path `$.a`)"),
+            ("\u{202e}k", "$['\t']", "(key `\\u{202e}k`, path `$['\\t']`)"),
+        ] {
+            let e = Error::new(ErrorKind::NotFound, "no root item").with_key(key).with_path(path);
+            let text = e.to_string();
+            assert!(text.ends_with(shown), "{text}");
+            assert!(!text.chars().any(char::is_control), "{text:?}");
+            assert_eq!((e.key(), e.path()), (Some(key), Some(path)), "the accessors give the values as they are");
+        }
+        // A source that quotes the key goes when the key is hidden, escaped or not.
+        let source = Error::new(ErrorKind::Backend, "inner").with_key("k\n");
+        let outer = Error::new(ErrorKind::Backend, "outer").with_key("k\n").with_source(source);
+        let hidden = outer.redact(&KeyDisplay::Hidden);
+        assert!(std::error::Error::source(&hidden).is_none(), "{hidden}");
     }
 
     #[test]
