@@ -532,7 +532,7 @@ async fn a_checkpoint_file_is_checked_and_removed_when_done() {
 #[test]
 fn an_unreachable_endpoint_is_said_in_words() {
     let env = [("AWS_ACCESS_KEY_ID", "x"), ("AWS_SECRET_ACCESS_KEY", "y")];
-    let out = dystore(&["--endpoint", "http://127.0.0.1:1", "--json", "plan", "--table", "T"], &env);
+    let out = dystore(&["--endpoint", "http://127.0.0.1:1", "--json", "plan", "--table", "Things"], &env);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(code(&out), 3, "{stderr}");
     assert!(stderr.contains("Connection refused") && !stderr.contains("DispatchFailure {") && !stderr.contains("source:"), "{stderr}");
