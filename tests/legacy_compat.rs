@@ -452,6 +452,85 @@ mod lastname_unmarked {
     }
 }
 
+/// The class model with `lastname` renamed by serde: read from the old
+/// name, stored under a new one, unmarked.
+mod lastname_renamed {
+    use dystore::DyObject;
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DyObject)]
+    #[dystore(table = "DynamoStoreRootDB", key = "ID")]
+    pub(super) struct Aliased {
+        #[dystore(encrypt = "k1")]
+        pub(super) firstname: String,
+        #[serde(alias = "lastname")]
+        pub(super) surname: String,
+        #[dystore(encrypt = "k1")]
+        pub(super) location: serde_json::Value,
+        #[dystore(encrypt = "k1")]
+        pub(super) birth_details: serde_json::Value,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DyObject)]
+    #[dystore(table = "DynamoStoreRootDB", key = "ID")]
+    pub(super) struct Renamed {
+        #[dystore(encrypt = "k1")]
+        pub(super) firstname: String,
+        #[serde(rename(deserialize = "lastname", serialize = "family"))]
+        pub(super) family: String,
+        #[dystore(encrypt = "k1")]
+        pub(super) location: serde_json::Value,
+        #[dystore(encrypt = "k1")]
+        pub(super) birth_details: serde_json::Value,
+    }
+}
+
+/// A value the package encrypted that the type's serde attributes move to
+/// another, unmarked field (second break test: `#[serde(alias)]` and
+/// `rename(deserialize = ..)` stored `lastname` in clear under its new
+/// name) is refused where it would be stored, and so is one the loader
+/// names a key for when asked once and not when asked again (the refusal
+/// is the encoder's own decision, not a check before it).
+async fn an_upgrade_refuses_a_package_ciphertext_moved_or_left_unsealed_later(target: Target) {
+    let path = format!("{}/dystore/tests/fixtures/dynamo-store-0.6/objects.json", env!("CARGO_MANIFEST_DIR"));
+    let fixture: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let key_string = fixture["key_string"].as_str().unwrap();
+    let db = client(target).await.with_loader(migrating_loader(key_string)).with_legacy_number_strings(true);
+    put_fixture(&db, &fixture).await;
+    let e = db.upgrade::<lastname_renamed::Aliased>("obj-1").await.unwrap_err();
+    assert_eq!((e.kind(), e.key(), e.path()), (ErrorKind::MissingKey, Some("obj-1"), Some("$.surname")), "{e}");
+    let e = db.upgrade::<lastname_renamed::Renamed>("obj-1").await.unwrap_err();
+    assert_eq!((e.kind(), e.key(), e.path()), (ErrorKind::MissingKey, Some("obj-1"), Some("$.family")), "{e}");
+    let report = db.upgrade_table::<lastname_renamed::Aliased>().await.unwrap();
+    assert_eq!(report.upgraded, 0, "{report:?}");
+    // (`obj-2`, a list of locations, does not fit the struct.)
+    let obj1 = report.failed.iter().find(|(key, _)| key == "obj-1").map(|(_, e)| (e.kind(), e.path()));
+    assert_eq!(obj1, Some((ErrorKind::MissingKey, Some("$.surname"))), "{report:?}");
+
+    // A loader that names a key for `$.lastname` once, then no more.
+    let (old, new) = (Key::from_legacy_string(key_string), Key::new([4u8; 32]).unwrap());
+    let asked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let fickle = FnLoader::new()
+        .on_key_for(move |path, _doc| match path {
+            p if !p.starts_with('$') => Some("legacy".to_owned()),
+            "$.lastname" => (asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0).then(|| "k1".to_owned()),
+            _ => None,
+        })
+        .on_key(move |id| match id.as_str() {
+            "legacy" => Some(old.clone()),
+            "k1" => Some(new.clone()),
+            _ => None,
+        });
+    let fickle_db = db.clone().with_loader(fickle);
+    match fickle_db.upgrade::<Root>("obj-1").await {
+        Ok(_) => {
+            let raw = db.objects(Root::layout()).read_raw("obj-1").await.unwrap();
+            assert_ne!(raw["lastname"], json!("Lovelace"), "stored in clear: {raw}");
+        }
+        Err(e) => assert_eq!((e.kind(), e.path()), (ErrorKind::MissingKey, Some("$.lastname")), "{e}"),
+    }
+}
+
 /// A typed upgrade unwraps the class API's values (`lastname.value`
 /// becomes `lastname`) and is held to the same rule: a value the package
 /// encrypted that today's struct leaves unmarked is `MissingKey` at its
@@ -495,6 +574,7 @@ conformance!(
     class_objects_load_typed_and_upgrade,
     an_upgrade_never_stores_in_clear_what_the_package_encrypted,
     a_typed_upgrade_never_stores_in_clear_what_the_package_encrypted,
+    an_upgrade_refuses_a_package_ciphertext_moved_or_left_unsealed_later,
     legacy_objects_are_read_only_until_upgraded,
     dict_documents_read_back_exactly,
     class_objects_read_back_exactly,

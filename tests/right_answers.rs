@@ -484,6 +484,42 @@ async fn a_missing_or_mis_keyed_shard_table_is_named(target: Target) {
     assert!(e.to_string().contains("IDX") && e.to_string().contains("OTHER"), "says what each key is: {e}");
 }
 
+/// Through a root-only layout (which reads any object, following the
+/// shape its root records) a shard table dropped or re-created keyed
+/// otherwise after the save is named too (second break test: a read named
+/// another shard table, a delete was an untyped `Backend` error naming the
+/// root). Embedded: the test drops tables on the engine itself.
+#[tokio::test]
+async fn a_dropped_or_rekeyed_shard_table_is_named_through_a_root_only_layout() {
+    let database = dynoxide::Database::memory().unwrap();
+    let db = Client::new(dystore::backend::Embedded::from_database(database.clone()));
+    let (root, loc, items) = (table("RaDropRoot"), table("RaDropLoc"), table("RaDropItems"));
+    let full = Store::new(root.as_str(), "ID")
+        .shard(Store::new(loc.as_str(), "IDX").at("$.location"))
+        .shard(Store::new(items.as_str(), "LID").at("$.locales[*]"));
+    db.store(&full).create_tables().await.unwrap();
+    db.store(&full).write_with_key("k", json!({"location": {"city": "c"}, "locales": [{"t": 1}]})).await.unwrap();
+    let drop =
+        |name: &str| database.delete_table(dynoxide::actions::delete_table::DeleteTableRequest { table_name: name.to_owned() }).unwrap();
+    drop(&items);
+    let root_only = Store::new(root.as_str(), "ID");
+    let objects = db.store(&root_only);
+    for (e, what) in [(objects.read("k").await.unwrap_err(), "read"), (objects.delete("k").await.unwrap_err(), "delete")] {
+        assert_eq!((e.kind(), e.table(), e.key()), (ErrorKind::TableNotFound, Some(items.as_str()), Some("k")), "{what}: {e}");
+    }
+    db.store(&Store::new(items.as_str(), "OTHER")).create_tables().await.unwrap();
+    for (e, what) in [
+        (objects.read("k").await.unwrap_err(), "read"),
+        (objects.read_path("k", "$.locales[0].t").await.unwrap_err(), "read_path"),
+        (objects.write_path("k", "$.locales[0].t", json!(2)).await.unwrap_err(), "write_path"),
+        (objects.delete("k").await.unwrap_err(), "delete"),
+    ] {
+        assert_eq!((e.kind(), e.table(), e.key()), (ErrorKind::SchemaMismatch, Some(items.as_str()), Some("k")), "{what}: {e}");
+    }
+    // Nothing was half-done: the root and the location item are still there.
+    assert_eq!((items_in(&db, &root).await, items_in(&db, &loc).await), (1, 1));
+}
+
 conformance!(
     a_missing_or_mis_keyed_shard_table_is_named,
     a_wildcard_index_selects_the_values_of_a_map,

@@ -33,14 +33,24 @@ pub(crate) async fn client(connect: &Connect) -> Result<Client> {
     Ok(Client::from_conf(&conf))
 }
 
-/// The key attribute of `table`, from its key schema.
+/// The key attribute of `table`, from its key schema. Its failures are
+/// dystore errors, so that `--json` gives their kind.
 pub(crate) async fn key_name(client: &Client, table: &str) -> Result<String> {
+    use dystore::backend::BackendError;
+    use dystore::{Error, ErrorKind};
     let info = client
         .backend()
         .describe_table(table)
         .await
-        .with_context(|| format!("cannot describe the table `{table}`"))?
-        .ok_or_else(|| anyhow!("the table `{table}` does not exist"))?;
+        .map_err(|e| {
+            let kind = match e.clone().split().0 {
+                BackendError::Throttled(_) => ErrorKind::Throttled,
+                BackendError::Unavailable(_) => ErrorKind::Unavailable,
+                _ => ErrorKind::Backend,
+            };
+            Error::new(kind, "cannot describe the table").with_table(table).with_source(e)
+        })?
+        .ok_or_else(|| Error::new(ErrorKind::TableNotFound, "the table does not exist").with_table(table))?;
     info.key_schema
         .into_iter()
         .find(|(_, kind)| kind == "HASH")

@@ -369,6 +369,11 @@ async fn retiring_a_key_id_nobody_has_is_a_usage_error() {
     let missing = dystore(&["--embedded", &db, "--keys", &keys, "--json", "plan", "--table", "Nope", "--key-name", "ID"], &[]);
     let doc = report(&missing);
     assert_eq!((code(&missing), doc["error"]["kind"].as_str()), (3, Some("TableNotFound")), "{doc}");
+    // Without `--key-name` too (the key attribute read from the table's
+    // schema): second break test, `kind: null`.
+    let missing = dystore(&["--embedded", &db, "--keys", &keys, "--json", "plan", "--table", "Nope"], &[]);
+    let doc = report(&missing);
+    assert_eq!((code(&missing), doc["error"]["kind"].as_str()), (3, Some("TableNotFound")), "{doc}");
     // A name DynamoDB would refuse is a usage error with its kind, before
     // any request (break test: `kind: null`, exit 3, after a DescribeTable).
     for bad in [&["plan", "--table", "X\u{1b}"][..], &["plan", "--table", "People", "--key-name", ""][..]] {
@@ -538,4 +543,5 @@ fn an_unreachable_endpoint_is_said_in_words() {
     assert!(stderr.contains("Connection refused") && !stderr.contains("DispatchFailure {") && !stderr.contains("source:"), "{stderr}");
     let doc = report(&out);
     assert!(doc["exit"] == json!(3) && doc["error"]["message"].as_str().is_some_and(|m| m.contains("Connection refused")), "{doc}");
+    assert_eq!(doc["error"]["kind"].as_str(), Some("Unavailable"), "{doc}");
 }

@@ -280,6 +280,7 @@ impl Client {
             deadline: self.deadline,
             meter: &self.meter,
             keys: &self.key_display,
+            sealed_before: None,
         }
     }
 

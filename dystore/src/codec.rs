@@ -32,6 +32,8 @@ pub(crate) struct Codec<'a> {
     pub(crate) raw: bool,
     /// IVs for the leaves this codec seals (one system call for many).
     pub(crate) ivs: std::sync::Mutex<crypto::Ivs>,
+    /// Values that may not be stored in clear (an upgrade's).
+    pub(crate) sealed_before: Option<&'a crate::ops::Sealed>,
 }
 
 impl Codec<'_> {
@@ -136,6 +138,18 @@ impl Codec<'_> {
         match self.key_id_for(full, &text, doc)? {
             Some(key_id) => self.seal_leaf(site, &text, &key_id, to_attr(leaf)),
             None => {
+                // An upgrade never stores in clear what dynamo-store 0.6
+                // encrypted, unless a rule exempts the path on purpose.
+                if let Some(sealed) = self.sealed_before
+                    && sealed.holds(&text, &leaf)
+                    && !self.rules.decide(&full.steps).is_some_and(|rule| rule.exempt)
+                {
+                    return Err(Error::new(
+                        ErrorKind::MissingKey,
+                        "dynamo-store 0.6 stored this value encrypted, and today's layout and loader name no key id for its path: an upgrade never stores in clear what the package encrypted (mark the path encrypted, have the loader name a key id for it, or exempt it with `no_encrypt` to store it in clear on purpose)",
+                    )
+                    .with_path(text));
+                }
                 // Only what DynamoDB sees is held to its number limits: a
                 // sealed number is bytes to it.
                 if let Value::Number(n) = &leaf
@@ -152,7 +166,7 @@ impl Codec<'_> {
     /// `None` to store it in clear. A leaf a rule marks encrypted gets a key
     /// id or an error: never stored in clear.
     /// (`text`: the same path as the loader is given it.)
-    pub(crate) fn key_id_for(&self, full: &PlainPath, text: &str, doc: &Value) -> Result<Option<String>> {
+    fn key_id_for(&self, full: &PlainPath, text: &str, doc: &Value) -> Result<Option<String>> {
         match self.rules.decide(&full.steps) {
             Some(r) if r.exempt => Ok(None),
             Some(Rule { key_id: Some(k), .. }) => Ok(Some(k.clone())),

@@ -48,8 +48,9 @@ pub enum ErrorKind {
     ItemTooLarge,
     /// A table the layout names does not exist (see `create_tables`). The
     /// error names that table: DynamoDB names none when a transaction or a
-    /// batch meets a missing table, so an operation on several tables
-    /// finds which by a DescribeTable of each (on this failure only).
+    /// batch meets a missing table, so an operation finds which by a
+    /// DescribeTable of each table of its layout and of the layout the
+    /// object's root records (on this failure only).
     #[error("table does not exist")]
     TableNotFound,
     /// An existing table's key schema differs from the layout's, found by

@@ -262,7 +262,7 @@ async fn read_in_item(
     }
     item.remove(layout.key.as_ref());
     let Some(value) = projected(AttributeValue::M(item), at.rest) else { return Ok(Read::Found(Vec::new())) };
-    let codec = Codec { loader: env.loader, rules, raw: false, ivs: Default::default() };
+    let codec = Codec { loader: env.loader, rules, raw: false, ivs: Default::default(), sealed_before: env.sealed_before };
     let site = Site { table: &layout.table, root_key };
     Ok(Read::Found(vec![codec.decode_value(site, &at.node.shards, at.base, at.rest, value)?]))
 }
@@ -472,7 +472,7 @@ impl Request<'_> {
             _ => {}
         }
         let item_layout = node.layout;
-        let codec = Codec { loader: env.loader, rules: self.rules, raw: false, ivs: Default::default() };
+        let codec = Codec { loader: env.loader, rules: self.rules, raw: false, ivs: Default::default(), sealed_before: env.sealed_before };
         let site = Site { table: &item_layout.table, root_key: key };
         let encoded = codec
             .encode_value(site, &node.shards, &base, rest.clone(), value, &Value::Null)

@@ -37,7 +37,7 @@ pub(crate) struct LegacyRead {
     /// while it is still as read.
     pub(crate) guards: HashMap<(String, String), crate::backend::Expr>,
     /// Every leaf that was a package ciphertext, opened: its path in the
-    /// document and the table of the item that held it.
+    /// document and its plaintext.
     pub(crate) opened: Vec<(PlainPath, String)>,
 }
 
@@ -216,9 +216,9 @@ impl Decoder<'_> {
         let Some(key) = loader.key(&key_id) else {
             return Err(missing("the loader has no key material for this key id").with_key_id(key_id));
         };
-        let opened = open_legacy(&key, &bytes).map(Value::String).map_err(|e| self.context(e, path, table).with_key_id(key_id))?;
-        self.opened.borrow_mut().push((path.clone(), table.to_owned()));
-        Ok(opened)
+        let opened = open_legacy(&key, &bytes).map_err(|e| self.context(e, path, table).with_key_id(key_id))?;
+        self.opened.borrow_mut().push((path.clone(), opened.clone()));
+        Ok(Value::String(opened))
     }
 
     fn context(&self, e: Error, path: &PlainPath, table: &str) -> Error {

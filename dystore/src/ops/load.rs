@@ -245,7 +245,7 @@ pub(crate) async fn finish(
             fetched.extend(more);
         }
     }
-    let codec = Codec { loader: env.loader, rules: &resolved.rules, raw, ivs: Default::default() };
+    let codec = Codec { loader: env.loader, rules: &resolved.rules, raw, ivs: Default::default(), sealed_before: env.sealed_before };
     let mut body = codec.decode_body(site, &stored.shards, &PlainPath::root(), root)?;
     if resolve {
         let mut ctx = Assembly { codec: &codec, fetched: &mut fetched, root_key: key, write_id: &meta.write_id, leaves: &leaves };

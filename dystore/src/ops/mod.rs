@@ -67,6 +67,38 @@ pub(crate) struct Env<'a> {
     pub(crate) meter: &'a std::sync::Arc<crate::usage::Meter>,
     /// How keys appear in errors and spans.
     pub(crate) keys: &'a crate::error::KeyDisplay,
+    /// For an upgrade: the values dynamo-store 0.6 stored encrypted, which
+    /// its saves may not store in clear ([`Sealed`]).
+    pub(crate) sealed_before: Option<&'a Sealed>,
+}
+
+/// The values of a dynamo-store 0.6 object that the package stored
+/// encrypted, which an upgrade may not store in clear: by the path they
+/// keep in the document to save, and (for values the document holds
+/// elsewhere, moved by the type's serde attributes: a renamed field) by
+/// their plaintext. A rule exempting a path (`no_encrypt`) lets its value
+/// be stored in clear, on purpose.
+#[derive(Debug, Default)]
+pub(crate) struct Sealed {
+    pub(crate) paths: std::collections::HashSet<String>,
+    pub(crate) moved: std::collections::HashSet<String>,
+}
+
+impl Sealed {
+    /// Whether the clear `leaf` at `path` is one of these values.
+    pub(crate) fn holds(&self, path: &str, leaf: &serde_json::Value) -> bool {
+        if self.paths.contains(path) {
+            return true;
+        }
+        match leaf {
+            serde_json::Value::String(s) => self.moved.contains(s),
+            // Decrypted values are strings; `with_legacy_number_strings`
+            // turns them into numbers and booleans.
+            serde_json::Value::Number(n) => self.moved.contains(&n.to_string()),
+            serde_json::Value::Bool(b) => self.moved.iter().any(|t| t.eq_ignore_ascii_case(if *b { "true" } else { "false" })),
+            _ => false,
+        }
+    }
 }
 
 /// Runs the operation `name` (`call`, on the object keyed `key` of
@@ -139,7 +171,7 @@ pub(crate) async fn operation_with<T>(
         .instrument(span.clone())
         .await;
     let result = match result {
-        Err(e) if table_in_doubt(layout, &e) => Err(located(env, layout, e).instrument(span.clone()).await),
+        Err(e) if table_in_doubt(&e) => Err(located(env, layout, e).instrument(span.clone()).await),
         other => other,
     };
     let result = flag(result, metered.maybe_applied);
@@ -159,11 +191,12 @@ pub(crate) async fn operation_with<T>(
 /// names: DynamoDB's ResourceNotFoundException of a transaction or a batch
 /// names no table, and a request naming a key attribute the table is not
 /// keyed by fails validation without naming one either.
-fn table_in_doubt(layout: &Layout, e: &Error) -> bool {
+fn table_in_doubt(e: &Error) -> bool {
     use std::error::Error as _;
-    let several = !layout.shards.is_empty();
     match e.source().and_then(|s| s.downcast_ref::<BackendError>()).map(|b| b.clone().split().0) {
-        Some(BackendError::TableNotFound(_)) => e.kind() == ErrorKind::TableNotFound && several,
+        // Even with a layout of one table: the object may be stored in a
+        // shape with shards (a root-only `Store` reads any object).
+        Some(BackendError::TableNotFound(_)) => e.kind() == ErrorKind::TableNotFound,
         // Undecoded, or decoded as a key DynamoDB refused ("the provided
         // key element does not match the schema").
         Some(BackendError::Validation(_)) => matches!(e.kind(), ErrorKind::Backend | ErrorKind::InvalidKey),
@@ -174,21 +207,30 @@ fn table_in_doubt(layout: &Layout, e: &Error) -> bool {
     }
 }
 
-/// `e` (see [`table_in_doubt`]) naming the table of `layout` at fault,
-/// found by a DescribeTable of each (requests made only on this failure
-/// path): `TableNotFound` for a table that does not exist,
-/// `SchemaMismatch` for one keyed otherwise, the original error as its
-/// source; `e` itself if every table is as the layout says.
+/// `e` (see [`table_in_doubt`]) naming the table at fault, among those of
+/// `layout` and of the layout the object's root records (the shape it is
+/// stored in, which a root-only layout does not know), found by reading
+/// the root's metadata and a DescribeTable of each table (requests made
+/// only on this failure path): `TableNotFound` for a table that does not
+/// exist, `SchemaMismatch` for one keyed otherwise, the original error as
+/// its source; `e` itself if every table is as the layouts say.
 async fn located(env: &Env<'_>, layout: &Layout, e: Error) -> Error {
-    fn tables<'a>(layout: &'a Layout, out: &mut Vec<(&'a str, &'a str)>) {
-        if !out.contains(&(layout.table.as_ref(), layout.key.as_ref())) {
-            out.push((layout.table.as_ref(), layout.key.as_ref()));
+    fn tables(layout: &Layout, out: &mut Vec<(String, String)>) {
+        let pair = (layout.table.to_string(), layout.key.to_string());
+        if !out.contains(&pair) {
+            out.push(pair);
         }
         layout.shards.iter().for_each(|s| tables(&s.layout, out));
     }
     let mut all = Vec::new();
     tables(layout, &mut all);
-    for (table, key_name) in all {
+    if let Some(key) = e.key()
+        && let Ok(Some(Root::Object(stored))) = read_root(env, layout, key).await
+    {
+        tables(&stored.layout, &mut all);
+    }
+    for (table, key_name) in &all {
+        let (table, key_name) = (table.as_str(), key_name.as_str());
         match tables::check_table(env, table, key_name).await {
             Ok(()) => {}
             Err(found) if matches!(found.kind(), ErrorKind::TableNotFound | ErrorKind::SchemaMismatch) => {

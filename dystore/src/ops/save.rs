@@ -296,7 +296,7 @@ pub(super) fn encode_items(
     doc: &Value,
 ) -> Result<Encoded> {
     let key = keys.root;
-    let codec = Codec { loader: env.loader, rules, raw: false, ivs: Default::default() };
+    let codec = Codec { loader: env.loader, rules, raw: false, ivs: Default::default(), sealed_before: env.sealed_before };
     let root_region = layout.region.as_deref().or(env.region);
     let mut puts = Vec::with_capacity(parts.len());
     let mut all_chunks = BTreeMap::new();

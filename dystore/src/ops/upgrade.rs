@@ -7,9 +7,8 @@ use super::legacy::read_legacy;
 use super::save::save_over_legacy;
 use super::staged::{finish_record, read_record, upgrade_record_key};
 use super::stale::clean_fenced;
-use super::{Env, backend_error, check_key, key_item, not_found, operation};
+use super::{Env, Sealed, backend_error, check_key, key_item, not_found, operation};
 use crate::backend::Get;
-use crate::codec::Codec;
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::legacy::{is_legacy_meta, legacy_shard_path, unchanged};
 use crate::format::{META, Root};
@@ -106,7 +105,8 @@ async fn upgrade_now(
     let guard = unchanged(&root, &layout.key);
     let read = read_legacy(env, layout, key, root, &meta, true, false).await?;
     let doc = transform(read.body)?;
-    kept_encrypted(env, &resolved, key, &read.opened, &doc)?;
+    let sealed = sealed_before(read.opened, &doc);
+    let env = &Env { sealed_before: Some(&sealed), ..*env };
     save_over_legacy(env, layout, doc, key, &read.shard_items, &read.guards, guard).await?;
     // What an earlier attempt that crashed recorded (its own write id,
     // never this one's) goes too.
@@ -116,42 +116,31 @@ async fn upgrade_now(
     Ok(Upgrade::Upgraded)
 }
 
-/// Refuses, before anything is written, an upgrade that would store in
-/// clear a value the package stored encrypted: each leaf `opened` (path and
-/// table) must be sealed by today's layout and loader (a mark, or a key id
-/// the loader names for the path), unless a rule exempts its path on
-/// purpose (`no_encrypt`). A leaf the typed form unwrapped from the class
-/// API's value wrapper (`{"__metatype__": "value", "value": ..}`) is
-/// looked for one step up; one the document no longer holds is not stored.
-fn kept_encrypted(env: &Env<'_>, resolved: &Resolved<'_>, key: &str, opened: &[(PlainPath, String)], doc: &Value) -> Result<()> {
-    let codec = Codec { loader: env.loader, rules: &resolved.rules, raw: false, ivs: Default::default() };
+/// What an upgrade's saves may not store in clear ([`Sealed`]): each
+/// leaf `opened` (path and plaintext) by the path it keeps in `doc`, or,
+/// where `doc` no longer holds it there, by its plaintext. A leaf the typed
+/// form unwrapped from the class API's value wrapper (`{"__metatype__":
+/// "value", "value": ..}`) keeps its path one step up. The codec enforces
+/// it as it encodes each leaf, so the check and the write are one decision.
+fn sealed_before(opened: Vec<(PlainPath, String)>, doc: &Value) -> Sealed {
     let is_leaf = |v: &Value| !matches!(v, Value::Object(_) | Value::Array(_));
-    for (path, table) in opened {
-        let place = match path.find(doc) {
-            Some(v) if is_leaf(v) => path.clone(),
-            Some(_) => continue,
-            None => match path.steps.split_last() {
-                Some((Step::Field(last), parent)) if last == "value" => {
-                    let parent = PlainPath { steps: parent.to_vec() };
-                    match parent.find(doc) {
-                        Some(v) if is_leaf(v) => parent,
-                        _ => continue,
-                    }
-                }
-                _ => continue,
-            },
+    let mut sealed = Sealed::default();
+    for (path, plaintext) in opened {
+        let unwrapped = match path.steps.split_last() {
+            Some((Step::Field(last), parent)) if last == "value" => Some(PlainPath { steps: parent.to_vec() }),
+            _ => None,
         };
-        let text = place.to_string();
-        let exempt = resolved.rules.decide(&place.steps).is_some_and(|rule| rule.exempt);
-        let context = |e: Error| e.with_table(table.as_str()).with_key(key).with_path(text.clone());
-        if !exempt && codec.key_id_for(&place, &text, doc).map_err(context)?.is_none() {
-            return Err(context(Error::new(
-                ErrorKind::MissingKey,
-                "dynamo-store 0.6 stored this value encrypted, and today's layout and loader name no key id for its path: an upgrade never stores in clear what the package encrypted (mark the path encrypted, have the loader name a key id for it, or exempt it with `no_encrypt` to store it in clear on purpose)",
-            )));
-        }
+        let place = match path.find(doc) {
+            Some(v) if is_leaf(v) => Some(path),
+            Some(_) => None,
+            None => unwrapped.filter(|parent| parent.find(doc).is_some_and(is_leaf)),
+        };
+        match place {
+            Some(place) => sealed.paths.insert(place.to_string()),
+            None => sealed.moved.insert(plaintext),
+        };
     }
-    Ok(())
+    sealed
 }
 
 /// What a table-wide upgrade did, object by object.
