@@ -150,7 +150,13 @@ pub(crate) async fn operation_with<T>(
     if let Some(parent) = parent.clone().filter(|_| crate::usage::in_operation()) {
         let (result, metered) =
             crate::usage::metered(Some(parent), Some(env.meter.clone()), true, within_deadline(env, layout, key, writes, call)).await;
-        return flag(result, metered.maybe_applied).map_err(|e| e.redact(env.keys));
+        // Located here, before the key is redacted: the enclosing call
+        // sees the located error (whose source is no backend error).
+        let result = match flag(result, metered.maybe_applied) {
+            Err(e) if table_in_doubt(&e) => Err(located(env, layout, e).await),
+            other => other,
+        };
+        return result.map_err(|e| e.redact(env.keys));
     }
     let span = tracing::info_span!(
         "dystore",
