@@ -193,10 +193,11 @@ pub(crate) async fn operation_with<T>(
     result.map_err(|e| e.redact(env.keys))
 }
 
-/// Whether `e` may be about another table of `layout` than the one it
-/// names: DynamoDB's ResourceNotFoundException of a transaction or a batch
-/// names no table, and a request naming a key attribute the table is not
-/// keyed by fails validation without naming one either.
+/// Whether `e` may be about another table than the one it names (the
+/// operation's root table): DynamoDB's ResourceNotFoundException of a
+/// transaction or a batch names no table, and a request naming a key
+/// attribute the table is not keyed by fails validation without naming one
+/// either.
 fn table_in_doubt(e: &Error) -> bool {
     use std::error::Error as _;
     match e.source().and_then(|s| s.downcast_ref::<BackendError>()).map(|b| b.clone().split().0) {
