@@ -222,19 +222,14 @@ fn table_in_doubt(e: &Error) -> bool {
 /// exist, `SchemaMismatch` for one keyed otherwise, the original error as
 /// its source; `e` itself if every table is as the layouts say.
 async fn located(env: &Env<'_>, layout: &Layout, e: Error) -> Error {
-    fn tables(layout: &Layout, out: &mut Vec<(String, String)>) {
-        let pair = (layout.table.to_string(), layout.key.to_string());
-        if !out.contains(&pair) {
-            out.push(pair);
-        }
-        layout.shards.iter().for_each(|s| tables(&s.layout, out));
-    }
+    // A table used with two key attributes is `create_tables`' error to
+    // report; the tables listed up to it are still checked here.
     let mut all = Vec::new();
-    tables(layout, &mut all);
+    let _ = tables::tables(layout, &mut all);
     if let Some(key) = e.key()
         && let Ok(Some(Root::Object(stored))) = read_root(env, layout, key).await
     {
-        tables(&stored.layout, &mut all);
+        let _ = tables::tables(&stored.layout, &mut all);
     }
     for (table, key_name) in &all {
         let (table, key_name) = (table.as_str(), key_name.as_str());

@@ -6,8 +6,10 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::layout::Layout;
 use std::time::Duration;
 
-/// Every (table, key attribute) of a layout, once each, root first.
-fn tables(layout: &Layout, out: &mut Vec<(String, String)>) -> Result<()> {
+/// Every (table, key attribute) of a layout, once each, root first, added
+/// to `out`; a table the layout uses with two key attributes is `Config`
+/// (the tables before it added).
+pub(crate) fn tables(layout: &Layout, out: &mut Vec<(String, String)>) -> Result<()> {
     match out.iter().find(|(t, _)| t == layout.table.as_ref()) {
         Some((_, k)) if k != layout.key.as_ref() => {
             return Err(Error::new(
